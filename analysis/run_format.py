@@ -1,0 +1,286 @@
+"""The run directory: the one place that knows where a run's files live and how they are written.
+
+Torch-free on purpose: training, analysis, the web app and users' own scripts all read and write runs
+through this module. The contract is documented in docs/run-format.md; bump FORMAT_VERSION when it
+changes incompatibly.
+"""
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from spectrascope.errors import UserError
+
+FORMAT_VERSION = 1
+RUN_KINDS = ("trained", "imported")
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class RunFormatError(UserError, ValueError):
+    """A run id, run or run file that cannot be used; the message says what to do."""
+
+
+class RunBusyError(RunFormatError):
+    """Another process holds the run's job lock."""
+
+
+def validate_run_id(run_id: str) -> str:
+    """Run ids become directory names, so they may not escape the runs folder."""
+    if not _RUN_ID.match(run_id or "") or ".." in run_id:
+        raise RunFormatError(
+            f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-' "
+            "(no path separators, no '..', at most 128 characters)"
+        )
+    return run_id
+
+
+def runs_root(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / "runs"
+
+
+def datasets_root(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / "datasets"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every path inside one run directory."""
+
+    root: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.root / "metrics.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+
+    @property
+    def training_state(self) -> Path:
+        """Optimizer/scheduler state for --resume, kept apart from the plain-weights checkpoints."""
+        return self.root / "training_state.pt"
+
+    @property
+    def job_lock(self) -> Path:
+        return self.root / ".job.lock"
+
+    @property
+    def analysis(self) -> Path:
+        return self.root / "analysis"
+
+    @property
+    def layers_csv(self) -> Path:
+        return self.analysis / "layers.csv"
+
+    def esd(self, epoch: int) -> Path:
+        return self.analysis / "esd" / f"epoch_{epoch:04d}.npz"
+
+
+def run_paths(data_dir: str | os.PathLike, run_id: str) -> RunPaths:
+    return RunPaths(runs_root(data_dir) / validate_run_id(run_id))
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """epoch_0007.pt -> 7."""
+    return int(path.stem.split("_")[1])
+
+
+def checkpoint_epochs(paths: RunPaths) -> list[int]:
+    return sorted(checkpoint_epoch(p) for p in paths.checkpoints.glob("epoch_[0-9][0-9][0-9][0-9].pt"))
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 would hide runs from a web server user
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --- run.json ------------------------------------------------------------------------------------
+
+
+def new_run_record(run_id: str, *, kind: str, preset: str | None, config: dict, total_epochs: int | None,
+                   provenance: dict) -> dict:
+    if kind not in RUN_KINDS:
+        raise RunFormatError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
+    stamp = now_iso()
+    return {
+        "id": validate_run_id(run_id),
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "preset": preset,
+        "config": config,
+        "status": "queued",
+        "progress": {"epoch": None, "total_epochs": total_epochs, "phase": "queued"},
+        "error": None,
+        "created": stamp,
+        "updated": stamp,
+        "provenance": provenance,
+    }
+
+
+def read_run(paths: RunPaths) -> dict:
+    try:
+        return json.loads(paths.run_json.read_text())
+    except FileNotFoundError:
+        raise RunFormatError(f"no run {paths.run_id!r} at {paths.root} (run.json is missing)") from None
+    except json.JSONDecodeError as exc:
+        raise RunFormatError(f"{paths.run_json} is not valid JSON: {exc}") from None
+
+
+def write_run(paths: RunPaths, record: dict) -> None:
+    atomic_write_text(paths.run_json, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+@contextmanager
+def _flock(path: Path, flags: int) -> Iterator[int]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, flags)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def update_run(paths: RunPaths, *, progress: dict | None = None, **fields) -> dict:
+    """Read-modify-write of run.json, serialised across processes (trainer and analyser may both write)."""
+    with _flock(paths.root / ".run.json.lock", fcntl.LOCK_EX):
+        record = read_run(paths)
+        if "status" in fields and fields["status"] not in RUN_STATUSES:
+            raise RunFormatError(f"unknown status {fields['status']!r}")
+        record.update(fields)
+        if progress:
+            record["progress"] = {**record.get("progress", {}), **progress}
+        record["updated"] = now_iso()
+        write_run(paths, record)
+        return record
+
+
+def list_runs(data_dir: str | os.PathLike) -> list[dict]:
+    """Every readable run, newest first; unreadable folders are skipped, not fatal."""
+    records = []
+    for run_json in runs_root(data_dir).glob("*/run.json"):
+        try:
+            records.append(read_run(RunPaths(run_json.parent)))
+        except RunFormatError:
+            continue
+    return sorted(records, key=lambda r: r.get("created", ""), reverse=True)
+
+
+# --- job lock ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def job_lock(paths: RunPaths) -> Iterator[None]:
+    """Hold the run's job lock; a second job on the same run is refused.
+
+    flock is released by the kernel when the holder dies, so a killed job never leaves a stale lock.
+    """
+    try:
+        with _flock(paths.job_lock, fcntl.LOCK_EX | fcntl.LOCK_NB) as fd:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield
+    except BlockingIOError:
+        holder = paths.job_lock.read_text().strip() or "?"
+        raise RunBusyError(f"run {paths.run_id!r} is busy: another job (pid {holder}) is working on it") from None
+
+
+def job_is_active(paths: RunPaths) -> bool:
+    """True while some process holds the job lock (a 'running' status without it means the job died)."""
+    if not paths.job_lock.exists():
+        return False
+    try:
+        with _flock(paths.job_lock, fcntl.LOCK_SH | fcntl.LOCK_NB):
+            return False
+    except BlockingIOError:
+        return True
+
+
+# --- metrics.csv ---------------------------------------------------------------------------------
+
+
+def _format_cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
+    """Rewrite metrics.csv whole (it is small), so a row is never half-written."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(METRICS_COLUMNS)
+    for row in sorted(rows, key=lambda r: r["epoch"]):
+        writer.writerow([_format_cell(row.get(column)) for column in METRICS_COLUMNS])
+    atomic_write_text(paths.metrics_csv, buffer.getvalue())
+
+
+def read_metrics(paths: RunPaths) -> list[dict]:
+    """Rows as dicts: epoch an int, other cells floats or None where empty."""
+    if not paths.metrics_csv.exists():
+        return []
+    with paths.metrics_csv.open(newline="") as handle:
+        return [
+            {key: (int(value) if key == "epoch" else float(value) if value != "" else None)
+             for key, value in row.items()}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def ensure_writable_dir(path: str | os.PathLike) -> Path:
+    """Create the data directory if needed and prove we can write there, before any job starts."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise RunFormatError(f"data directory {path} is not writable ({exc.strerror}); choose another --data-dir") from None
+    return path

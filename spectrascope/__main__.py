@@ -1,0 +1,5 @@
+import sys
+
+from spectrascope.cli import main
+
+sys.exit(main())

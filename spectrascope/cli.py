@@ -1,0 +1,50 @@
+"""The `spectrascope` command. Each sub-command is defined next to the code it runs (a `cli` module with
+`add_arguments(parser)` and `run(args)`); this module only wires them up and turns bad input into one
+line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from spectrascope.errors import UserError
+from training import cli as training_cli
+
+COMMANDS = {"train": training_cli}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def default_data_dir() -> str:
+    return os.environ.get("SPECTRASCOPE_DATA_DIR", "data")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="spectrascope", description=__import__("spectrascope").__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
+        sub.add_argument("--data-dir", default=default_data_dir(),
+                         help="data root holding runs/ and datasets/ (default: $SPECTRASCOPE_DATA_DIR or ./data)")
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args) or 0
+    except UserError as exc:
+        print(f"spectrascope: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spectrascope: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""The one error type the command line turns into a one-line message and exit status 2."""
+
+
+class UserError(Exception):
+    """Bad input from the user: the message names the problem and what to do about it."""

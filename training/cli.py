@@ -1,0 +1,77 @@
+"""`spectrascope train`: flags for every hyper-parameter, checks before anything is written."""
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+
+from analysis.run_format import RunFormatError, ensure_writable_dir, read_run, run_paths
+from training.config import HYPERPARAMETERS, PRESETS, ConfigError, TrainConfig, preset_config
+
+HELP = "train a preset into a run directory, one checkpoint per epoch"
+_FLAG_TYPES = {"int": int, "float": float, "str": str}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", help=f"recipe to train: {', '.join(PRESETS)} (required unless --resume)")
+    parser.add_argument("--run-id", help="name of the run directory (default: <preset>-<date>-<time>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from its last complete epoch (its own config is used)")
+    parser.add_argument("--download", action="store_true", help="download CIFAR-100 if it is not in DATA_DIR/datasets")
+    group = parser.add_argument_group("hyper-parameters (default: the preset's)")
+    for spec in HYPERPARAMETERS:
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.type == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=spec.metadata["help"])
+        else:
+            group.add_argument(flag, type=_FLAG_TYPES[spec.type], default=None, help=spec.metadata["help"])
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {spec.name: getattr(args, spec.name) for spec in HYPERPARAMETERS if getattr(args, spec.name) is not None}
+
+
+def _resumed_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
+    """A resumed run keeps its own config; only the device may change (say, another machine)."""
+    if args.run_id is None:
+        raise ConfigError("--resume needs the --run-id of the run to continue")
+    changed = sorted(set(_overrides(args)) - {"device"})
+    if changed or args.preset:
+        raise ConfigError(f"--resume uses the run's own config; drop {', '.join(changed) or '--preset'}")
+    record = read_run(run_paths(args.data_dir, args.run_id))
+    config = TrainConfig(**{**record["config"], **_overrides(args)}).validated()
+    return config, record.get("preset")
+
+
+def _cancel_on_sigterm() -> None:
+    """`kill` (as a job manager sends) cancels like Ctrl-C: the run is marked cancelled, not left running."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    from training.data import ensure_dataset  # torch is imported only once the input is known to be good
+
+    if args.resume:
+        config, preset = _resumed_config(args)
+    else:
+        if args.preset is None:
+            raise ConfigError(f"--preset is required; choose one of {', '.join(PRESETS)}")
+        config, preset = preset_config(args.preset, **_overrides(args)), args.preset
+        args.run_id = args.run_id or f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        paths = run_paths(args.data_dir, args.run_id)
+        if paths.root.exists():
+            raise RunFormatError(f"run {args.run_id!r} already exists at {paths.root}: choose another --run-id, "
+                                 "or add --resume to continue it")
+    ensure_writable_dir(args.data_dir)
+    ensure_dataset(config.dataset, args.data_dir, download=args.download)
+
+    from training.trainer import train
+
+    _cancel_on_sigterm()
+    last = train(config, args.data_dir, args.run_id, preset=preset, resume=args.resume)
+    print(f"run {args.run_id} complete: test accuracy {last.get('test_acc', float('nan')):.4f} "
+          f"-> {run_paths(args.data_dir, args.run_id).root}")
+    return 0

@@ -1,0 +1,91 @@
+"""Training hyper-parameters and the named presets (torch-free, so the CLI and the app can import it)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from spectrascope.errors import UserError
+
+DATASETS = ("cifar100", "digits")
+
+
+class ConfigError(UserError, ValueError):
+    """A hyper-parameter value that cannot be trained with; the message names it."""
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides how a run trains. Each field is also a `spectrascope train` flag."""
+
+    dataset: str = field(default="cifar100", metadata=_help("data set: cifar100 or digits"))
+    width: int = field(default=64, metadata=_help("channels of the first ResNet stage (64 = standard ResNet-18)"))
+    epochs: int = field(default=40, metadata=_help("training epochs (epoch 0 is the untrained model)"))
+    batch_size: int = field(default=128, metadata=_help("training batch size"))
+    lr: float = field(default=0.1, metadata=_help("peak learning rate of the OneCycle schedule"))
+    pct_start: float = field(default=0.25, metadata=_help("fraction of steps spent warming up to the peak lr"))
+    momentum: float = field(default=0.9, metadata=_help("SGD momentum"))
+    nesterov: bool = field(default=True, metadata=_help("Nesterov momentum"))
+    weight_decay: float = field(default=5e-4, metadata=_help("SGD weight decay"))
+    mixup_alpha: float = field(default=0.2, metadata=_help("mixup Beta(alpha, alpha) parameter; 0 turns mixup off"))
+    crop_padding: int = field(default=4, metadata=_help("random-crop padding in pixels; 0 turns cropping off"))
+    flip: bool = field(default=True, metadata=_help("random horizontal flips"))
+    brightness: float = field(default=0.2, metadata=_help("colour jitter: brightness factor range 1±x"))
+    contrast: float = field(default=0.2, metadata=_help("colour jitter: contrast factor range 1±x"))
+    saturation: float = field(default=0.2, metadata=_help("colour jitter: saturation factor range 1±x"))
+    seed: int = field(default=0, metadata=_help("seed for weights, data order and augmentation"))
+    device: str = field(default="auto", metadata=_help("auto, cpu, cuda or cuda:N"))
+    eval_batch_size: int = field(default=1000, metadata=_help("batch size for evaluation"))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def problems(self) -> list[str]:
+        """Every reason this config cannot be trained, empty when it can."""
+        checks = [
+            (self.dataset in DATASETS, f"dataset must be one of {', '.join(DATASETS)}"),
+            (self.width > 0, "width must be positive"),
+            (self.epochs > 0, "epochs must be positive"),
+            (self.batch_size > 0, "batch-size must be positive"),
+            (self.eval_batch_size > 0, "eval-batch-size must be positive"),
+            (self.lr > 0, "lr must be positive"),
+            (0 < self.pct_start < 1, "pct-start must be between 0 and 1"),
+            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (self.weight_decay >= 0, "weight-decay must not be negative"),
+            (self.mixup_alpha >= 0, "mixup-alpha must not be negative"),
+            (self.crop_padding >= 0, "crop-padding must not be negative"),
+            (all(0 <= x < 1 for x in (self.brightness, self.contrast, self.saturation)),
+             "brightness, contrast and saturation must be in [0, 1)"),
+            (self.device == "auto" or self.device == "cpu" or self.device.split(":")[0] == "cuda",
+             "device must be auto, cpu, cuda or cuda:N"),
+        ]
+        return [message for ok, message in checks if not ok]
+
+    def validated(self) -> "TrainConfig":
+        problems = self.problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # The flagship: ResNet-18 (CIFAR variant) on CIFAR-100, mixup + OneCycleLR, 40 epochs.
+    "cifar100-resnet18": TrainConfig(),
+    # Same code path on scikit-learn's 8x8 digits: real images, offline, about half a minute on 2 cores.
+    "demo": TrainConfig(
+        dataset="digits", width=16, epochs=20, batch_size=64, lr=0.1, mixup_alpha=0.2,
+        crop_padding=1, flip=False, brightness=0.2, contrast=0.2, saturation=0.0, eval_batch_size=512,
+    ),
+}
+
+HYPERPARAMETERS = tuple(f for f in fields(TrainConfig) if f.name != "dataset")
+
+
+def preset_config(name: str, **overrides) -> TrainConfig:
+    """The preset with the given fields replaced (None means keep the preset's value)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    return replace(PRESETS[name], **changes).validated()

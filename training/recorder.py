@@ -1,0 +1,167 @@
+"""Record a training run in the spectrascope run format, from our trainer or from any training loop.
+
+    from training.recorder import RunRecorder
+
+    with RunRecorder("data", "my-run", config={"lr": 0.1}, total_epochs=10) as run:
+        run.log_epoch(0, model, test_loss=loss, test_acc=acc)          # the untrained model
+        for epoch in range(1, 11):
+            ...                                                       # your training
+            run.log_epoch(epoch, model, train_loss=..., test_acc=..., lr=...)
+
+Checkpoints are copied off the model at once and written by a background thread, so training does not
+wait for the disk; every file is written atomically and in order (checkpoint, metrics, training state,
+run.json), so a kill at any moment leaves the last complete epoch intact.
+"""
+from __future__ import annotations
+
+import platform
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from analysis.run_format import (
+    METRICS_COLUMNS, RunFormatError, atomic_write, checkpoint_epochs, job_lock, new_run_record, read_metrics,
+    run_paths, update_run, write_metrics, write_run,
+)
+
+METRIC_NAMES = frozenset(METRICS_COLUMNS) - {"epoch"}
+
+
+def _snapshot(value):
+    """A CPU copy of every tensor in a (nested) state dict; device copies are queued without waiting."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True, non_blocking=value.is_cuda)
+    if isinstance(value, dict):
+        return {key: _snapshot(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(item) for item in value)
+    return value
+
+
+def _save(path: Path, obj) -> None:
+    atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+class RunRecorder:
+    """Context manager owning one run while it trains: job lock, status, checkpoints, metrics."""
+
+    def __init__(self, data_dir, run_id: str, *, config: dict | None = None, preset: str | None = None,
+                 total_epochs: int | None = None, resume: bool = False, provenance: dict | None = None):
+        self.paths = run_paths(data_dir, run_id)
+        self.config = config or {}
+        self.preset = preset
+        self.total_epochs = total_epochs
+        self.resume = resume
+        self.provenance = {"torch": torch.__version__, "python": platform.python_version(),
+                           "host": platform.node(), **(provenance or {})}
+        self._stack = ExitStack()
+        self._pending: list[Future] = []
+        self._rows: list[dict] = []
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> "RunRecorder":
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self._stack.enter_context(job_lock(self.paths))
+        try:
+            self._open_run()
+        except BaseException:
+            self._stack.close()
+            raise
+        self._writer = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="run-writer"))
+        return self
+
+    def _open_run(self) -> None:
+        exists = self.paths.run_json.exists()
+        if exists and not self.resume:
+            raise RunFormatError(f"run {self.paths.run_id!r} already exists at {self.paths.root}: "
+                                 "choose another run id, or resume it")
+        if self.resume and not exists:
+            raise RunFormatError(f"cannot resume run {self.paths.run_id!r}: it does not exist at {self.paths.root}")
+        if not exists:
+            write_run(self.paths, new_run_record(self.paths.run_id, kind="trained", preset=self.preset,
+                                                 config=self.config, total_epochs=self.total_epochs,
+                                                 provenance=self.provenance))
+        self._rows = read_metrics(self.paths)
+        update_run(self.paths, status="running", error=None,
+                   progress={"phase": "training", "total_epochs": self.total_epochs})
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._writer.shutdown(wait=True)
+            write_error = next((f.exception() for f in self._pending if f.exception()), None)
+            failure = exc if exc is not None else write_error
+            if failure is None:
+                update_run(self.paths, status="completed", progress={"phase": "done"})
+            elif isinstance(failure, KeyboardInterrupt):
+                update_run(self.paths, status="cancelled", error="cancelled by the user",
+                           progress={"phase": "cancelled"})
+            else:
+                message = "".join(traceback.format_exception_only(type(failure), failure)).strip()
+                update_run(self.paths, status="failed", error=message, progress={"phase": "failed"})
+            if exc is None and write_error is not None:
+                raise write_error
+        finally:
+            self._stack.close()
+        return False
+
+    # --- recording -------------------------------------------------------------------------------
+
+    def log_epoch(self, epoch: int, model: nn.Module | dict, *, training_state: dict | None = None,
+                  **metrics: float | None) -> None:
+        """Record one epoch: the model's weights, its metrics row and (optionally) state for resuming."""
+        unknown = set(metrics) - METRIC_NAMES
+        if unknown:
+            raise ValueError(f"unknown metrics {sorted(unknown)}; allowed: {sorted(METRIC_NAMES)}")
+        weights = _snapshot(model.state_dict() if isinstance(model, nn.Module) else model)
+        state = _snapshot(training_state) if training_state is not None else None
+        copied = None
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            copied = torch.cuda.Event()
+            copied.record()
+        self._submit(self._write_epoch, epoch, weights, state, {"epoch": epoch, **metrics}, copied)
+
+    def set_phase(self, phase: str) -> None:
+        self._submit(update_run, self.paths, progress={"phase": phase})
+
+    def resume_point(self) -> dict | None:
+        """The training state of the last complete epoch, with its weights under "model" (None if no
+        epoch completed), after removing whatever a killed job wrote past it."""
+        if not self.paths.training_state.exists():
+            last_epoch, state = -1, None
+        else:
+            state = torch.load(self.paths.training_state, map_location="cpu", weights_only=True)
+            last_epoch = state["epoch"]
+            state["model"] = torch.load(self.paths.checkpoint(last_epoch), map_location="cpu", weights_only=True)
+        for epoch in checkpoint_epochs(self.paths):
+            if epoch > last_epoch:
+                self.paths.checkpoint(epoch).unlink()
+        self._rows = [row for row in self._rows if row["epoch"] <= last_epoch]
+        write_metrics(self.paths, self._rows)
+        return state
+
+    def wait(self) -> None:
+        """Block until everything logged so far is on disk."""
+        for future in self._pending:
+            future.result()
+
+    def _submit(self, fn, *args, **kwargs) -> None:
+        for future in self._pending:
+            if future.done() and future.exception():
+                raise future.exception()
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._writer.submit(fn, *args, **kwargs))
+
+    def _write_epoch(self, epoch: int, weights: dict, state: dict | None, row: dict, copied) -> None:
+        if copied is not None:
+            copied.synchronize()
+        _save(self.paths.checkpoint(epoch), weights)
+        self._rows = [r for r in self._rows if r["epoch"] != epoch] + [row]
+        write_metrics(self.paths, self._rows)
+        if state is not None:
+            _save(self.paths.training_state, {"epoch": epoch, **state})
+        update_run(self.paths, progress={"epoch": epoch})
