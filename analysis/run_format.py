@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+import numpy as np
+
 from spectrascope.errors import UserError
 
 FORMAT_VERSION = 1
@@ -86,9 +88,8 @@ class RunPaths:
         """Optimizer/scheduler state for --resume, kept apart from the plain-weights checkpoints."""
         return self.root / "training_state.pt"
 
-    @property
-    def job_lock(self) -> Path:
-        return self.root / ".job.lock"
+    def job_lock(self, job: str) -> Path:
+        return self.root / f".{job}.lock"
 
     @property
     def analysis(self) -> Path:
@@ -100,6 +101,19 @@ class RunPaths:
 
     def esd(self, epoch: int) -> Path:
         return self.analysis / "esd" / f"epoch_{epoch:04d}.npz"
+
+    @property
+    def weight_stats_csv(self) -> Path:
+        return self.analysis / "weight_stats.csv"
+
+    @property
+    def histograms(self) -> Path:
+        return self.analysis / "histograms.npz"
+
+    @property
+    def analysis_manifest(self) -> Path:
+        """What each epoch's analysis was computed from, so a re-run redoes only what changed."""
+        return self.analysis / "manifest.json"
 
 
 def run_paths(data_dir: str | os.PathLike, run_id: str) -> RunPaths:
@@ -218,27 +232,30 @@ def list_runs(data_dir: str | os.PathLike) -> list[dict]:
 
 
 @contextmanager
-def job_lock(paths: RunPaths) -> Iterator[None]:
-    """Hold the run's job lock; a second job on the same run is refused.
+def job_lock(paths: RunPaths, job: str = "training") -> Iterator[None]:
+    """Hold the run's lock for one kind of job ("training" or "analysis"); a second such job is refused.
 
-    flock is released by the kernel when the holder dies, so a killed job never leaves a stale lock.
+    Training and analysis have separate locks so a run can be analysed while it trains. flock is
+    released by the kernel when the holder dies, so a killed job never leaves a stale lock.
     """
+    lock = paths.job_lock(job)
     try:
-        with _flock(paths.job_lock, fcntl.LOCK_EX | fcntl.LOCK_NB) as fd:
+        with _flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB) as fd:
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
             yield
     except BlockingIOError:
-        holder = paths.job_lock.read_text().strip() or "?"
-        raise RunBusyError(f"run {paths.run_id!r} is busy: another job (pid {holder}) is working on it") from None
+        holder = lock.read_text().strip() or "?"
+        raise RunBusyError(f"run {paths.run_id!r} is busy: another {job} job (pid {holder}) is working on it") from None
 
 
-def job_is_active(paths: RunPaths) -> bool:
+def job_is_active(paths: RunPaths, job: str = "training") -> bool:
     """True while some process holds the job lock (a 'running' status without it means the job died)."""
-    if not paths.job_lock.exists():
+    lock = paths.job_lock(job)
+    if not lock.exists():
         return False
     try:
-        with _flock(paths.job_lock, fcntl.LOCK_SH | fcntl.LOCK_NB):
+        with _flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB):
             return False
     except BlockingIOError:
         return True
@@ -253,26 +270,33 @@ def _format_cell(value) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
-    """Rewrite metrics.csv whole (it is small), so a row is never half-written."""
+def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    """Rewrite a table whole and atomically; floats keep full precision, None/NaN become empty cells."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(METRICS_COLUMNS)
-    for row in sorted(rows, key=lambda r: r["epoch"]):
-        writer.writerow([_format_cell(row.get(column)) for column in METRICS_COLUMNS])
-    atomic_write_text(paths.metrics_csv, buffer.getvalue())
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_format_cell(row.get(column)) for column in columns])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
+    write_csv(paths.metrics_csv, METRICS_COLUMNS, sorted(rows, key=lambda r: r["epoch"]))
 
 
 def read_metrics(paths: RunPaths) -> list[dict]:
     """Rows as dicts: epoch an int, other cells floats or None where empty."""
-    if not paths.metrics_csv.exists():
-        return []
-    with paths.metrics_csv.open(newline="") as handle:
-        return [
-            {key: (int(value) if key == "epoch" else float(value) if value != "" else None)
-             for key, value in row.items()}
-            for row in csv.DictReader(handle)
-        ]
+    return [
+        {key: (int(value) if key == "epoch" else float(value) if value != "" else None) for key, value in row.items()}
+        for row in read_csv(paths.metrics_csv)
+    ]
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
@@ -284,3 +308,37 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise RunFormatError(f"data directory {path} is not writable ({exc.strerror}); choose another --data-dir") from None
     return path
+
+
+# --- analysis/histograms.npz ---------------------------------------------------------------------
+
+
+def histogram_key(part: str, layer: str, kind: str) -> str:
+    """npz key of a tensor's `edges` (bins + 1) or `density` (epochs x bins) array."""
+    return f"{part}:{kind}:{layer}"
+
+
+def write_histograms(paths: RunPaths, epochs: list[int], edges: dict[tuple[str, str], np.ndarray],
+                     densities: dict[tuple[str, str], np.ndarray]) -> None:
+    arrays = {"epochs": np.asarray(epochs, dtype=np.int64)}
+    for (layer, kind), tensor_edges in edges.items():
+        arrays[histogram_key("edges", layer, kind)] = tensor_edges
+        arrays[histogram_key("density", layer, kind)] = densities[(layer, kind)]
+    atomic_write(paths.histograms, lambda handle: np.savez(handle, **arrays))
+
+
+def read_histograms(paths: RunPaths) -> tuple[list[int], dict, dict]:
+    """(epochs, edges, densities) keyed by (layer, kind); empty when nothing was written yet."""
+    if not paths.histograms.exists():
+        return [], {}, {}
+    edges, densities = {}, {}
+    with np.load(paths.histograms) as data:
+        epochs = data["epochs"].tolist()
+        for key in data.files:
+            part, _, rest = key.partition(":")
+            kind, _, layer = rest.partition(":")
+            if part == "edges":
+                edges[(layer, kind)] = data[key]
+            elif part == "density":
+                densities[(layer, kind)] = data[key]
+    return epochs, edges, densities

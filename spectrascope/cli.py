@@ -8,9 +8,10 @@ import os
 import sys
 
 from spectrascope.errors import UserError
+from analysis import cli as analysis_cli
 from training import cli as training_cli
 
-COMMANDS = {"train": training_cli}
+COMMANDS = {"train": training_cli, "analyze": analysis_cli}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,105 @@
+"""Spectral analysis of one state_dict: rows for layers.csv and the eigenvalues each fit used.
+
+`fast` (default) is our own: Gram matrices + batched eigvalsh in float64 and the pruned vectorised fit.
+`weightwatcher` runs weightwatcher 0.7.7's analyze() with its defaults: the reference and test oracle.
+Both return the same columns for the same layers.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+
+import numpy as np
+import torch
+
+from analysis.layers import layer_matrices
+from analysis.metrics import layer_row, warning_for
+from analysis.powerlaw import fit_power_law
+from analysis.spectrum import eigenvalues
+from spectrascope.errors import UserError
+
+BACKENDS = ("fast", "weightwatcher")
+
+
+class AnalysisError(UserError):
+    """A checkpoint that cannot be analysed; the message says why."""
+
+
+def check_finite(state_dict: dict) -> None:
+    bad = [key for key, value in state_dict.items()
+           if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        raise AnalysisError(f"non-finite (NaN/Inf) values in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+
+
+def analyze_fast(state_dict: dict, device: str = "cpu") -> tuple[list[dict], dict[str, np.ndarray]]:
+    layers, _ = layer_matrices(state_dict, device)
+    rows, esd = [], {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for layer in layers:
+            evals = eigenvalues(layer)
+            rows.append(layer_row(layer.name, layer.layer_type, layer.N, layer.M, evals, fit_power_law(evals)))
+            esd[layer.name] = evals
+    return rows, esd
+
+
+def _import_weightwatcher():
+    """Import weightwatcher without letting it silence warnings or reconfigure logging for the process."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    logging.disable(logging.WARNING)  # its import-time notes about CUDA and SciPy
+    try:
+        with warnings.catch_warnings():
+            import weightwatcher
+    finally:
+        logging.disable(logging.NOTSET)
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+    return weightwatcher
+
+
+_WW_TYPES = {"LAYER_TYPE.DENSE": "dense", "LAYER_TYPE.CONV2D": "conv2d"}
+
+
+def analyze_weightwatcher(state_dict: dict) -> tuple[list[dict], dict[str, np.ndarray]]:
+    weightwatcher = _import_weightwatcher()
+    model = {key: value.detach().cpu() for key, value in state_dict.items() if torch.is_tensor(value)}
+    watcher = weightwatcher.WeightWatcher(model=model, log_level=logging.ERROR)
+    esd: dict[str, np.ndarray] = {}
+    apply_esd = watcher.apply_esd
+
+    def apply_esd_and_keep(ww_layer, params=None):  # keep the exact eigenvalues each fit used
+        result = apply_esd(ww_layer, params)
+        esd[ww_layer.longname] = np.sort(np.asarray(ww_layer.evals, dtype=np.float64))
+        return result
+
+    watcher.apply_esd = apply_esd_and_keep
+    with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        details = watcher.analyze()
+    rows = []
+    for record in details.to_dict("records"):
+        failed = record["num_pl_spikes"] < 0
+        rows.append({
+            "layer": record["longname"], "layer_type": _WW_TYPES.get(str(record["layer_type"]), str(record["layer_type"])),
+            "N": int(record["N"]), "M": int(record["M"]), "num_evals": int(record["num_evals"]),
+            **{key: float(record[key]) for key in ("alpha", "alpha_weighted", "xmin", "xmax", "D", "sigma",
+                                                    "lambda_max", "log_norm", "log_spectral_norm", "stable_rank")},
+            "num_pl_spikes": int(record["num_pl_spikes"]),
+            "warning": warning_for(record["alpha"], failed),
+        })
+    return rows, esd
+
+
+def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu") -> tuple[list[dict], dict]:
+    if backend not in BACKENDS:
+        raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    check_finite(state_dict)
+    rows, esd = analyze_fast(state_dict, device) if backend == "fast" else analyze_weightwatcher(state_dict)
+    if not rows:
+        raise AnalysisError("no analysable layer (no Linear or Conv2d weight with at least 8 eigenvalues)")
+    return rows, esd

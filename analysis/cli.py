@@ -1,0 +1,70 @@
+"""`spectrascope analyze`: bring a run's spectral analysis, statistics and histograms up to date."""
+from __future__ import annotations
+
+import argparse
+
+from analysis.backends import BACKENDS
+from analysis.histograms import DEFAULT_BINS
+from spectrascope.errors import UserError
+
+HELP = "analyse a run's checkpoints: per-layer ESD and power-law alpha, weight statistics and histograms"
+
+
+def epoch_list(text: str) -> list[int]:
+    try:
+        epochs = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epoch numbers, got {text!r}") from None
+    if not epochs or epochs[0] < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative epoch numbers, got {text!r}")
+    return epochs
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by `analyze` and `import`."""
+    parser.add_argument("--backend", choices=BACKENDS, default="fast",
+                        help="fast: our batched implementation (default); weightwatcher: the reference library")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (fast backend only)")
+    parser.add_argument("--workers", type=positive_int,
+                        help="parallel worker processes (default: one per core for large runs, else in-process)")
+    parser.add_argument("--bins", type=positive_int, default=DEFAULT_BINS, help="histogram bins per tensor")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, help="run id to analyse")
+    parser.add_argument("--epochs", type=epoch_list, help="only these epochs, e.g. 0,5,10 (default: every checkpoint)")
+    add_analysis_arguments(parser)
+
+
+def check_device(device: str) -> str:
+    import torch
+
+    if device.split(":")[0] == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+    if device != "cpu" and device.split(":")[0] != "cuda":
+        raise UserError(f"unknown device {device!r}; use cpu or cuda")
+    return device
+
+
+def report(result, run_id: str) -> int:
+    print(f"run {run_id}: analysed {len(result.analysed)} epoch(s), {len(result.up_to_date)} already up to date"
+          + (f", {len(result.errors)} failed" if result.errors else ""))
+    return 1 if result.errors else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.runner import analyze_run
+
+    result = analyze_run(args.data_dir, args.run, backend=args.backend, epochs=args.epochs,
+                         device=check_device(args.device), workers=args.workers, bins=args.bins)
+    return report(result, args.run)

@@ -1,0 +1,81 @@
+"""Which tensors of a state_dict have an ESD, and the matrices it is computed from.
+
+Follows weightwatcher 0.7.7 on a PyTorch state_dict (its PyStateDictLayer path, channels last):
+every `<layer>.weight` key in order; 2-D weights are dense layers, 4-D are Conv2d; anything else
+(biases, norm layers, 1-D and 3-D weights, weights whose first dim is below 2) has no ESD. A conv
+(out, in, kh, kw) gives kh*kw matrices W[:, :, i, j], pooled into one ESD and scaled by sqrt(1/2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+# weightwatcher analyze() defaults
+MIN_EVALS = 8
+MAX_EVALS = 15000
+MAX_N = 50000
+CONV2D_SCALE = np.sqrt(1 / 2)
+
+
+@dataclass
+class LayerMatrices:
+    """One analysable layer: a stack of (rows >= cols) matrices whose eigenvalues are pooled."""
+
+    name: str
+    layer_type: str  # "dense" | "conv2d"
+    N: int
+    M: int
+    rf: int
+    matrices: torch.Tensor  # (count, rows, cols), already scaled
+
+    @property
+    def num_evals(self) -> int:
+        return self.matrices.shape[0] * min(self.matrices.shape[1:])
+
+
+def weight_keys(state_dict: dict) -> list[str]:
+    return [key for key in state_dict if key.endswith(".weight")]
+
+
+def _conv_dims(out_channels: int, in_channels: int, kh: int, kw: int) -> tuple[int, int]:
+    """N and M as weightwatcher reports them for a conv, quirks included (they decide the skip rules).
+
+    It swaps N and M once per kernel slice when out < in, so they end up sorted only when kh*kw is odd;
+    and when out + in < kh + kw it takes the 'channels first' branch, which leaves them unsorted.
+    """
+    if out_channels + in_channels >= kh + kw and out_channels < in_channels and (kh * kw) % 2 == 1:
+        return in_channels, out_channels
+    return out_channels, in_channels
+
+
+def layer_matrices(state_dict: dict, device: torch.device | str = "cpu") -> tuple[list[LayerMatrices], list[str]]:
+    """The analysable layers (in state_dict order) and the names of weight tensors skipped."""
+    layers, skipped = [], []
+    for key in weight_keys(state_dict):
+        name = key[: -len(".weight")]
+        weight = torch.as_tensor(state_dict[key])
+        if weight.ndim == 2 and weight.shape[0] >= 2:
+            N, M, rf = max(weight.shape), min(weight.shape), 1
+            stack = weight[None]
+            layer_type = "dense"
+        elif weight.ndim == 4 and weight.shape[0] >= 2:
+            out_channels, in_channels, kh, kw = weight.shape
+            N, M = _conv_dims(out_channels, in_channels, kh, kw)
+            rf = kh * kw
+            stack = weight.permute(2, 3, 0, 1).reshape(rf, out_channels, in_channels)
+            layer_type = "conv2d"
+        else:
+            skipped.append(name)
+            continue
+        if M * rf < MIN_EVALS or M * rf > MAX_EVALS or N > MAX_N:
+            skipped.append(name)
+            continue
+        stack = stack.to(device=device, dtype=torch.float64)
+        if stack.shape[1] < stack.shape[2]:
+            stack = stack.transpose(1, 2)
+        if layer_type == "conv2d":
+            stack = stack * CONV2D_SCALE
+        layers.append(LayerMatrices(name, layer_type, int(N), int(M), int(rf), stack))
+    return layers, skipped

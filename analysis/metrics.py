@@ -1,0 +1,35 @@
+"""One row of analysis/layers.csv: a layer's ESD summarised as weightwatcher summarises it."""
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.powerlaw import PowerLawFit
+
+LAYER_COLUMNS = (
+    "epoch", "layer", "layer_type", "N", "M", "num_evals", "alpha", "alpha_weighted", "xmin", "xmax", "D",
+    "sigma", "num_pl_spikes", "lambda_max", "log_norm", "log_spectral_norm", "stable_rank", "warning",
+)
+OVER_TRAINED_BELOW = 2.0
+UNDER_TRAINED_ABOVE = 6.0
+
+
+def warning_for(alpha: float, failed: bool = False) -> str:
+    if failed:
+        return "fit-failed"
+    if alpha < OVER_TRAINED_BELOW:
+        return "over-trained"
+    if alpha > UNDER_TRAINED_ABOVE:
+        return "under-trained"
+    return ""
+
+
+def layer_row(layer: str, layer_type: str, N: int, M: int, evals: np.ndarray, fit: PowerLawFit) -> dict:
+    """Norm metrics use every eigenvalue; alpha, xmin, D, sigma and the tail come from the fit."""
+    total, lambda_max = float(np.sum(evals)), float(np.max(evals))
+    return {
+        "layer": layer, "layer_type": layer_type, "N": N, "M": M, "num_evals": len(evals),
+        "alpha": fit.alpha, "alpha_weighted": fit.alpha * np.log10(lambda_max), "xmin": fit.xmin,
+        "xmax": fit.xmax, "D": fit.D, "sigma": fit.sigma, "num_pl_spikes": fit.num_pl_spikes,
+        "lambda_max": lambda_max, "log_norm": np.log10(total), "log_spectral_norm": np.log10(lambda_max),
+        "stable_rank": total / lambda_max, "warning": warning_for(fit.alpha, fit.failed),
+    }

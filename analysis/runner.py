@@ -1,0 +1,235 @@
+"""Analyse a run's checkpoints: spectral rows, ESDs, weight statistics and histograms, incrementally.
+
+An epoch is redone only when its checkpoint changed (size or mtime), the backend changed, or it failed
+last time, so re-running is cheap. Checkpoints are analysed in parallel worker processes; a checkpoint
+that cannot be analysed records its error and leaves everything written before untouched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from analysis.backends import BACKENDS, AnalysisError, analyze_state_dict
+from analysis.histograms import DEFAULT_BINS, STAT_COLUMNS, bin_edges, covers, density, parameter_tensors, tensor_stats
+from analysis.metrics import LAYER_COLUMNS
+from analysis.run_format import (
+    RunPaths, atomic_write, atomic_write_text, checkpoint_epochs, job_lock, now_iso, read_csv, read_histograms, read_run,
+    run_paths, update_run, write_csv, write_histograms,
+)
+
+IN_PROCESS_BELOW_BYTES = 64 << 20  # smaller runs are not worth starting worker processes for
+
+
+@dataclass
+class AnalysisReport:
+    analysed: list[int] = field(default_factory=list)
+    up_to_date: list[int] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+# --- per checkpoint (runs in worker processes) ---------------------------------------------------
+
+
+def load_state_dict(path: Path) -> dict:
+    """A checkpoint's tensors; refuses anything that is not plain tensors (weights_only) or not a dict."""
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, bad pickle, forbidden global: all mean "unreadable"
+        raise AnalysisError(f"cannot read {path.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(loaded, dict) or not any(torch.is_tensor(v) for v in loaded.values()):
+        raise AnalysisError(f"{path.name} is not a state_dict (a dict of tensors); found {type(loaded).__name__}")
+    return loaded
+
+
+def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str) -> tuple[list[dict], dict, str | None]:
+    """rows, per-tensor stats, error. Stats survive a failed spectral analysis (they count NaN/Inf)."""
+    try:
+        state_dict = load_state_dict(checkpoint)
+    except AnalysisError as exc:
+        return [], {}, str(exc)
+    stats = {key: tensor_stats(values) for key, values in parameter_tensors(state_dict).items()}
+    try:
+        rows, esd = analyze_state_dict(state_dict, backend, device)
+    except AnalysisError as exc:
+        return [], stats, str(exc)
+    atomic_write(esd_path, lambda handle: np.savez(handle, **esd))
+    return rows, stats, None
+
+
+def _histogram_task(checkpoint: Path, edges: dict) -> dict:
+    try:
+        tensors = parameter_tensors(load_state_dict(checkpoint))
+    except (AnalysisError, OSError):  # gone or damaged since its stats were taken: leave its counts empty
+        return {}
+    return {key: density(tensors[key], tensor_edges) for key, tensor_edges in edges.items() if key in tensors}
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _run_tasks(fn: Callable, tasks: dict[int, tuple], workers: int, label: str, progress: bool,
+               on_done: Callable[[int], None]) -> Iterable[tuple[int, object]]:
+    """Yield (epoch, result) as tasks finish, in worker processes or (workers == 1) in this one."""
+    bar = tqdm(total=len(tasks), desc=label, unit="epoch", disable=not progress or None, leave=False)
+    if workers == 1:
+        for epoch, args in tasks.items():
+            yield epoch, fn(*args)
+            bar.update()
+            on_done(epoch)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                 initargs=(threads,)) as pool:
+            futures = {pool.submit(fn, *args): epoch for epoch, args in tasks.items()}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+                bar.update()
+                on_done(futures[future])
+    bar.close()
+
+
+# --- bookkeeping ---------------------------------------------------------------------------------
+
+
+def _signature(path: Path, backend: str) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "backend": backend}
+
+
+def _read_manifest(paths: RunPaths) -> dict[int, dict]:
+    if not paths.analysis_manifest.exists():
+        return {}
+    return {int(epoch): entry for epoch, entry in json.loads(paths.analysis_manifest.read_text()).items()}
+
+
+def _write_manifest(paths: RunPaths, manifest: dict[int, dict]) -> None:
+    atomic_write_text(paths.analysis_manifest, json.dumps({str(k): v for k, v in sorted(manifest.items())}, indent=1))
+
+
+def _merge(path: Path, columns: tuple[str, ...], replaced: set[int], new_rows: list[dict]) -> list[dict]:
+    """Existing rows of other epochs plus the new rows, ordered by epoch (row order kept within one)."""
+    kept = [row for row in read_csv(path) if int(row["epoch"]) not in replaced]
+    rows = sorted(kept + new_rows, key=lambda row: int(row["epoch"]))
+    write_csv(path, columns, rows)
+    return rows
+
+
+def _number(cell) -> float:
+    return np.nan if cell in ("", None) else float(cell)
+
+
+def _choose_workers(paths: RunPaths, epochs: list[int], device: str, workers: int | None) -> int:
+    if workers:
+        return workers
+    if device != "cpu" or sum(paths.checkpoint(e).stat().st_size for e in epochs) < IN_PROCESS_BELOW_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, len(epochs)))
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[int] | None = None,
+                device: str = "cpu", workers: int | None = None, bins: int = DEFAULT_BINS,
+                progress: bool = True) -> AnalysisReport:
+    """Bring the run's analysis up to date for `epochs` (default: every checkpoint)."""
+    if backend not in BACKENDS:
+        raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    paths = run_paths(data_dir, run_id)
+    read_run(paths)  # a clear error for an unknown run
+    with job_lock(paths, "analysis"):
+        available = checkpoint_epochs(paths)
+        missing = sorted(set(epochs or []) - set(available))
+        if missing:
+            raise AnalysisError(f"run {run_id!r} has no checkpoint for epoch(s) {', '.join(map(str, missing))}; "
+                                f"it has {available[0] if available else 'none'}..{available[-1] if available else ''}")
+        wanted = epochs or available
+        manifest = _read_manifest(paths)
+        report = AnalysisReport()
+        todo = []
+        for epoch in wanted:
+            entry = manifest.get(epoch, {})
+            if entry.get("error") is None and entry.get("checkpoint") == _signature(paths.checkpoint(epoch), backend):
+                report.up_to_date.append(epoch)
+            else:
+                todo.append(epoch)
+        if not todo:
+            return report
+        workers = _choose_workers(paths, todo, device, workers)
+
+        def note(phase: str, done: int) -> None:
+            update_run(paths, analysis={"status": "running", "phase": phase, "backend": backend,
+                                        "epochs_done": done, "epochs_total": len(todo), "updated": now_iso()})
+
+        note("spectra", 0)
+        tasks = {e: (paths.checkpoint(e), paths.esd(e), backend, device) for e in todo}
+        rows, stats, analysed = [], [], set()
+        for epoch, (epoch_rows, epoch_stats, error) in _run_tasks(_spectra_task, tasks, workers, "spectra", progress,
+                                                                    lambda e: note("spectra", len(analysed) + len(report.errors))):
+            manifest[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "error": error}
+            if error:
+                report.errors[epoch] = error
+                print(f"epoch {epoch}: {error}", file=sys.stderr)
+            if epoch_rows:
+                analysed.add(epoch)
+                rows += [{"epoch": epoch, **row} for row in epoch_rows]
+            stats += [{"epoch": epoch, "layer": layer, "kind": kind, **values} for (layer, kind), values in epoch_stats.items()]
+        report.analysed = sorted(analysed)
+        _merge(paths.layers_csv, LAYER_COLUMNS, analysed, rows)
+        all_stats = _merge(paths.weight_stats_csv, STAT_COLUMNS, {row["epoch"] for row in stats}, stats)
+        _update_histograms(paths, all_stats, {row["epoch"] for row in stats}, bins, workers, progress, note)
+        _write_manifest(paths, manifest)
+        update_run(paths, analysis={"status": "failed" if report.errors else "completed", "backend": backend,
+                                    "epochs_done": len(report.analysed), "epochs_total": len(todo),
+                                    "errors": {str(e): m for e, m in sorted(report.errors.items())}, "updated": now_iso()})
+        return report
+
+
+def _update_histograms(paths: RunPaths, all_stats: list[dict], new_epochs: set[int], bins: int, workers: int,
+                       progress: bool, note: Callable[[str, int], None]) -> None:
+    """Recount the new epochs, and every epoch of a tensor whose range outgrew its edges."""
+    old_epochs, edges, densities = read_histograms(paths)
+    ranges: dict[tuple[str, str], tuple[float, float]] = {}
+    for row in all_stats:
+        low, high = _number(row["min"]), _number(row["max"])
+        if not np.isnan(low):  # a tensor with no finite value has no range
+            key = (row["layer"], row["kind"])
+            known_low, known_high = ranges.get(key, (np.inf, -np.inf))
+            ranges[key] = (min(known_low, low), max(known_high, high))
+    regrown = set()
+    for key, (low, high) in ranges.items():
+        if key not in edges or len(edges[key]) != bins + 1 or not covers(edges[key], low, high):
+            edges[key] = bin_edges(low, high, bins)
+            regrown.add(key)
+    epochs = sorted({int(row["epoch"]) for row in all_stats})
+    recount = {}
+    for e in epochs:  # epochs analysed before: only the regrown tensors need counting again
+        keys = edges.keys() if e in new_epochs else regrown
+        if keys:
+            recount[e] = (paths.checkpoint(e), {key: edges[key] for key in keys})
+    previous = {e: i for i, e in enumerate(old_epochs)}
+    table = {key: np.zeros((len(epochs), bins)) for key in edges}
+    for key in edges:
+        if key in densities and key not in regrown:
+            for row, e in enumerate(epochs):
+                if e in previous:
+                    table[key][row] = densities[key][previous[e]]
+    position = {e: i for i, e in enumerate(epochs)}
+    done = 0
+    for epoch, counted in _run_tasks(_histogram_task, recount, workers, "histograms", progress,
+                                     lambda e: note("histograms", done)):
+        done += 1
+        for key, values in counted.items():
+            table[key][position[epoch]] = values
+    write_histograms(paths, epochs, edges, table)
