@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 run: install
 	@test -f $(DATA_DIR)/runs/demo/run.json || $(VENV)/bin/spectrascope train --preset demo --data-dir $(DATA_DIR) --run-id demo
-	@echo "Demo run in $(DATA_DIR)/runs/demo (the dashboard is not built yet)"
+	$(VENV)/bin/spectrascope analyze --run demo --data-dir $(DATA_DIR)
+	@echo "Demo run and its analysis in $(DATA_DIR)/runs/demo (the dashboard is not built yet)"
 
 test: install
 	$(PYTHON) -m pytest

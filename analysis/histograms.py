@@ -15,28 +15,33 @@ _MARGIN = 0.05
 
 
 def parameter_tensors(state_dict: dict) -> dict[tuple[str, str], np.ndarray]:
-    """(layer, "weight" | "bias") -> the values as float64, for every floating weight or bias tensor."""
+    """(layer, "weight" | "bias") -> the values, flat, for every floating weight or bias tensor."""
     tensors = {}
     for key, value in state_dict.items():
         layer, _, kind = key.rpartition(".")
         if kind in ("weight", "bias") and torch.is_tensor(value) and value.is_floating_point():
-            tensors[(layer, kind)] = value.detach().cpu().to(torch.float64).numpy().ravel()
+            tensors[(layer, kind)] = value.detach().cpu().float().numpy().ravel()
     return tensors
 
 
+def _finite(values: np.ndarray) -> np.ndarray:
+    return values if np.isfinite(values).all() else values[np.isfinite(values)]
+
+
 def tensor_stats(values: np.ndarray) -> dict:
-    """Summary statistics over the finite values, and how many are not finite."""
-    finite = values[np.isfinite(values)]
-    empty = finite.size == 0
+    """Summary statistics over the finite values (accumulated in float64), and how many are not finite."""
+    finite = _finite(values)
+    if finite.size == 0:
+        mean = std = low = high = np.nan
+        fro_norm = 0.0
+    else:
+        mean, std = float(finite.mean(dtype=np.float64)), float(finite.std(dtype=np.float64))
+        low, high = float(finite.min()), float(finite.max())
+        fro_norm = float(np.sqrt(finite.size * (std * std + mean * mean)))  # sum of squares = n (var + mean^2)
     return {
-        "count": values.size,
-        "mean": np.nan if empty else float(finite.mean()),
-        "std": np.nan if empty else float(finite.std()),
-        "min": np.nan if empty else float(finite.min()),
-        "max": np.nan if empty else float(finite.max()),
-        "fro_norm": float(np.sqrt(np.sum(finite * finite))),
-        "nan_count": int(np.isnan(values).sum()),
-        "inf_count": int(np.isinf(values).sum()),
+        "count": values.size, "mean": mean, "std": std, "min": low, "max": high, "fro_norm": fro_norm,
+        "nan_count": int(np.isnan(values).sum()) if finite is not values else 0,
+        "inf_count": int(np.isinf(values).sum()) if finite is not values else 0,
     }
 
 
@@ -54,7 +59,7 @@ def covers(edges: np.ndarray, low: float, high: float) -> bool:
 
 def density(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Normalised density (integrates to 1) of the finite values; zeros if there are none."""
-    counts, _ = np.histogram(values[np.isfinite(values)], bins=edges)
+    counts, _ = np.histogram(_finite(values), bins=edges)
     total = counts.sum()
     if total == 0:
         return np.zeros(len(edges) - 1)

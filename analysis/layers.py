@@ -75,6 +75,7 @@ def layer_matrices(state_dict: dict, device: torch.device | str = "cpu") -> tupl
         stack = stack.to(device=device, dtype=torch.float64)
         if stack.shape[1] < stack.shape[2]:
             stack = stack.transpose(1, 2)
+        stack = stack.contiguous()  # the Gram products run ~1.5x faster on contiguous slices
         if layer_type == "conv2d":
             stack = stack * CONV2D_SCALE
         layers.append(LayerMatrices(name, layer_type, int(N), int(M), int(rf), stack))

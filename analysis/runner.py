@@ -10,16 +10,19 @@ import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from analysis.backends import BACKENDS, AnalysisError, analyze_state_dict
+from analysis.checkpoints import CheckpointError, load_state_dict
 from analysis.histograms import DEFAULT_BINS, STAT_COLUMNS, bin_edges, covers, density, parameter_tensors, tensor_stats
 from analysis.metrics import LAYER_COLUMNS
 from analysis.run_format import (
@@ -40,22 +43,11 @@ class AnalysisReport:
 # --- per checkpoint (runs in worker processes) ---------------------------------------------------
 
 
-def load_state_dict(path: Path) -> dict:
-    """A checkpoint's tensors; refuses anything that is not plain tensors (weights_only) or not a dict."""
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, bad pickle, forbidden global: all mean "unreadable"
-        raise AnalysisError(f"cannot read {path.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
-    if not isinstance(loaded, dict) or not any(torch.is_tensor(v) for v in loaded.values()):
-        raise AnalysisError(f"{path.name} is not a state_dict (a dict of tensors); found {type(loaded).__name__}")
-    return loaded
-
-
 def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str) -> tuple[list[dict], dict, str | None]:
     """rows, per-tensor stats, error. Stats survive a failed spectral analysis (they count NaN/Inf)."""
     try:
         state_dict = load_state_dict(checkpoint)
-    except AnalysisError as exc:
+    except CheckpointError as exc:
         return [], {}, str(exc)
     stats = {key: tensor_stats(values) for key, values in parameter_tensors(state_dict).items()}
     try:
@@ -69,33 +61,48 @@ def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str) -
 def _histogram_task(checkpoint: Path, edges: dict) -> dict:
     try:
         tensors = parameter_tensors(load_state_dict(checkpoint))
-    except (AnalysisError, OSError):  # gone or damaged since its stats were taken: leave its counts empty
+    except CheckpointError:  # gone or damaged since its stats were taken: leave its counts empty
         return {}
     return {key: density(tensors[key], tensor_edges) for key, tensor_edges in edges.items() if key in tensors}
 
 
+_thread_limits = None
+
+
 def _init_worker(threads: int) -> None:
+    """Split the cores between workers: BLAS threads spinning on oversubscribed cores cost 10x."""
+    global _thread_limits
+    import scipy.linalg  # noqa: F401  (load its own OpenBLAS now, so the limit below covers it too)
+
     torch.set_num_threads(threads)
+    _thread_limits = threadpool_limits(threads)
 
 
-def _run_tasks(fn: Callable, tasks: dict[int, tuple], workers: int, label: str, progress: bool,
-               on_done: Callable[[int], None]) -> Iterable[tuple[int, object]]:
-    """Yield (epoch, result) as tasks finish, in worker processes or (workers == 1) in this one."""
-    bar = tqdm(total=len(tasks), desc=label, unit="epoch", disable=not progress or None, leave=False)
+@contextmanager
+def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """Worker processes for the whole analysis (started once), or None to work in this process."""
     if workers == 1:
-        for epoch, args in tasks.items():
-            yield epoch, fn(*args)
-            bar.update()
-            on_done(epoch)
+        yield None
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        yield pool
+
+
+def _run_tasks(fn: Callable, tasks: dict[int, tuple], pool: ProcessPoolExecutor | None, label: str,
+               progress: bool, on_done: Callable[[int], None]) -> Iterable[tuple[int, object]]:
+    """Yield (epoch, result) as tasks finish, in the worker pool or in this process."""
+    bar = tqdm(total=len(tasks), desc=label, unit="epoch", disable=not progress or None, leave=False)
+    if pool is None:
+        results = ((epoch, fn(*args)) for epoch, args in tasks.items())
     else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                 initargs=(threads,)) as pool:
-            futures = {pool.submit(fn, *args): epoch for epoch, args in tasks.items()}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-                bar.update()
-                on_done(futures[future])
+        futures = {pool.submit(fn, *args): epoch for epoch, args in tasks.items()}
+        results = ((futures[future], future.result()) for future in as_completed(futures))
+    for epoch, result in results:
+        yield epoch, result
+        bar.update()
+        on_done(epoch)
     bar.close()
 
 
@@ -172,23 +179,12 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
             update_run(paths, analysis={"status": "running", "phase": phase, "backend": backend,
                                         "epochs_done": done, "epochs_total": len(todo), "updated": now_iso()})
 
-        note("spectra", 0)
-        tasks = {e: (paths.checkpoint(e), paths.esd(e), backend, device) for e in todo}
-        rows, stats, analysed = [], [], set()
-        for epoch, (epoch_rows, epoch_stats, error) in _run_tasks(_spectra_task, tasks, workers, "spectra", progress,
-                                                                    lambda e: note("spectra", len(analysed) + len(report.errors))):
-            manifest[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "error": error}
-            if error:
-                report.errors[epoch] = error
-                print(f"epoch {epoch}: {error}", file=sys.stderr)
-            if epoch_rows:
-                analysed.add(epoch)
-                rows += [{"epoch": epoch, **row} for row in epoch_rows]
-            stats += [{"epoch": epoch, "layer": layer, "kind": kind, **values} for (layer, kind), values in epoch_stats.items()]
-        report.analysed = sorted(analysed)
-        _merge(paths.layers_csv, LAYER_COLUMNS, analysed, rows)
-        all_stats = _merge(paths.weight_stats_csv, STAT_COLUMNS, {row["epoch"] for row in stats}, stats)
-        _update_histograms(paths, all_stats, {row["epoch"] for row in stats}, bins, workers, progress, note)
+        with _worker_pool(workers) as pool:
+            rows, stats = _analyse_spectra(paths, todo, backend, device, pool, progress, report, manifest, note)
+            _merge(paths.layers_csv, LAYER_COLUMNS, set(report.analysed), rows)
+            stat_epochs = {row["epoch"] for row in stats}
+            all_stats = _merge(paths.weight_stats_csv, STAT_COLUMNS, stat_epochs, stats)
+            _update_histograms(paths, all_stats, stat_epochs, bins, pool, progress, note)
         _write_manifest(paths, manifest)
         update_run(paths, analysis={"status": "failed" if report.errors else "completed", "backend": backend,
                                     "epochs_done": len(report.analysed), "epochs_total": len(todo),
@@ -196,7 +192,30 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
         return report
 
 
-def _update_histograms(paths: RunPaths, all_stats: list[dict], new_epochs: set[int], bins: int, workers: int,
+def _analyse_spectra(paths: RunPaths, todo: list[int], backend: str, device: str, pool, progress: bool,
+                     report: AnalysisReport, manifest: dict, note: Callable[[str, int], None]) -> tuple[list, list]:
+    """Spectral rows and weight statistics of the epochs in `todo`; errors go to the report and manifest."""
+    tasks = {e: (paths.checkpoint(e), paths.esd(e), backend, device) for e in todo}
+    rows, stats, finished = [], [], 0
+    note("spectra", 0)
+    for epoch, (epoch_rows, epoch_stats, error) in _run_tasks(_spectra_task, tasks, pool, "spectra", progress,
+                                                              lambda e: note("spectra", finished)):
+        finished += 1
+        manifest[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "error": error}
+        if error:
+            report.errors[epoch] = error
+            print(f"epoch {epoch}: {error}", file=sys.stderr)
+        else:
+            report.analysed.append(epoch)
+        rows += [{"epoch": epoch, **row} for row in epoch_rows]
+        stats += [{"epoch": epoch, "layer": layer, "kind": kind, **values}
+                  for (layer, kind), values in epoch_stats.items()]
+    report.analysed.sort()
+    return rows, stats
+
+
+def _update_histograms(paths: RunPaths, all_stats: list[dict], new_epochs: set[int], bins: int,
+                       pool: ProcessPoolExecutor | None,
                        progress: bool, note: Callable[[str, int], None]) -> None:
     """Recount the new epochs, and every epoch of a tensor whose range outgrew its edges."""
     old_epochs, edges, densities = read_histograms(paths)
@@ -227,7 +246,7 @@ def _update_histograms(paths: RunPaths, all_stats: list[dict], new_epochs: set[i
                     table[key][row] = densities[key][previous[e]]
     position = {e: i for i, e in enumerate(epochs)}
     done = 0
-    for epoch, counted in _run_tasks(_histogram_task, recount, workers, "histograms", progress,
+    for epoch, counted in _run_tasks(_histogram_task, recount, pool, "histograms", progress,
                                      lambda e: note("histograms", done)):
         done += 1
         for key, values in counted.items():

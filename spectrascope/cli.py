@@ -9,9 +9,10 @@ import sys
 
 from spectrascope.errors import UserError
 from analysis import cli as analysis_cli
+from analysis import import_cli
 from training import cli as training_cli
 
-COMMANDS = {"train": training_cli, "analyze": analysis_cli}
+COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli}
 
 
 class _Parser(argparse.ArgumentParser):

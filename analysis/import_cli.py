@@ -1,0 +1,27 @@
+"""`spectrascope import`: a folder of your own checkpoints becomes a run, then is analysed."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from analysis.cli import add_analysis_arguments, check_device, report
+
+HELP = "import a folder of checkpoints (*.pt, *.pth, *.safetensors; epoch from each file name) and analyse it"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="folder holding one state_dict file per epoch")
+    parser.add_argument("--run-id", required=True, help="name of the new run")
+    add_analysis_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.importer import import_checkpoints
+    from analysis.runner import analyze_run
+
+    device = check_device(args.device)
+    paths = import_checkpoints(args.path, args.data_dir, args.run_id)
+    print(f"imported {args.path} -> {paths.root}")
+    result = analyze_run(args.data_dir, args.run_id, backend=args.backend, device=device, workers=args.workers,
+                         bins=args.bins)
+    return report(result, args.run_id)

@@ -1,0 +1,58 @@
+"""Turn a folder of the user's own checkpoints into an `imported` run, ready for analysis."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from analysis.checkpoints import CHECKPOINT_SUFFIXES, load_state_dict
+from analysis.run_format import (
+    RunFormatError, RunPaths, atomic_write, job_lock, new_run_record, run_paths, update_run, write_run,
+)
+from spectrascope.errors import UserError
+
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def epoch_from_name(path: Path) -> int | None:
+    """The last number in the file name: epoch_12.pt, model-ep3.pth, ckpt_0005.safetensors."""
+    match = _LAST_NUMBER.search(path.name[: -len(path.suffix)])
+    return int(match.group(1)) if match else None
+
+
+def find_checkpoints(folder: Path) -> dict[int, Path]:
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder of checkpoints")
+    files = sorted(p for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"no checkpoints ({', '.join('*' + s for s in CHECKPOINT_SUFFIXES)}) in {folder}")
+    unnumbered = [p.name for p in files if epoch_from_name(p) is None]
+    if unnumbered:
+        raise UserError(f"cannot tell the epoch of {', '.join(unnumbered)}: put the epoch number in each file name")
+    by_epoch: dict[int, Path] = {}
+    for path in files:
+        epoch = epoch_from_name(path)
+        if epoch in by_epoch:
+            raise UserError(f"{by_epoch[epoch].name} and {path.name} both claim epoch {epoch}")
+        by_epoch[epoch] = path
+    return dict(sorted(by_epoch.items()))
+
+
+def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
+    """Check every file first (nothing is written if one is refused), then copy them in as plain state_dicts."""
+    paths = run_paths(data_dir, run_id)
+    if paths.root.exists():
+        raise RunFormatError(f"run {run_id!r} already exists at {paths.root}: choose another --run-id")
+    checkpoints = find_checkpoints(Path(source))
+    for path in checkpoints.values():
+        load_state_dict(path)
+    paths.root.mkdir(parents=True)
+    with job_lock(paths):
+        write_run(paths, new_run_record(run_id, kind="imported", preset=None, config={"source": str(Path(source).resolve())},
+                                        total_epochs=max(checkpoints), provenance={"torch": torch.__version__}))
+        for epoch, path in checkpoints.items():
+            state_dict = load_state_dict(path)
+            atomic_write(paths.checkpoint(epoch), lambda handle: torch.save(state_dict, handle))
+        update_run(paths, status="completed", progress={"epoch": max(checkpoints), "phase": "done"})
+    return paths

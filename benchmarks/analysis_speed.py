@@ -1,0 +1,93 @@
+"""Analysis speed: `spectrascope analyze` vs weightwatcher 0.7.7 on the same ResNet-18 checkpoints.
+
+Builds a run of full-size ResNet-18 (CIFAR-100 head) checkpoints whose weights drift a little further
+from init each epoch (the spectra, not the accuracy, decide the cost). Then, in one process run:
+- spectrascope: the whole `analyze` pipeline with the fast backend (ESD + fit, weight statistics,
+  histograms, checkpoints in parallel worker processes);
+- weightwatcher at its default settings, the way its users run it: `WeightWatcher(model).analyze()`
+  on each checkpoint in turn (it computes the ESD and fit only);
+and prints seconds per checkpoint for each, their ratio, the floor (the bare eigensolver on the same
+matrices) and peak memory.
+
+    python benchmarks/analysis_speed.py                   # 41 checkpoints: about 3 minutes on 2 cores
+    python benchmarks/analysis_speed.py --checkpoints 8   # quicker
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+
+import torch
+
+from analysis.backends import analyze_weightwatcher
+from analysis.checkpoints import load_state_dict
+from analysis.layers import layer_matrices
+from analysis.run_format import checkpoint_epochs, run_paths
+from analysis.runner import analyze_run
+from analysis.spectrum import eigenvalues
+from training.model import ResNet18
+from training.recorder import RunRecorder
+
+
+def build_run(data_dir: str, checkpoints: int) -> None:
+    torch.manual_seed(0)
+    model = ResNet18(100, 3, 64)
+    with RunRecorder(data_dir, "bench", config={"benchmark": True}, total_epochs=checkpoints - 1) as run:
+        for epoch in range(checkpoints):
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    if parameter.ndim > 1:  # a heavy-tailed drift, growing with training
+                        parameter.add_(0.02 * parameter.std() * torch.distributions.StudentT(3.0).sample(parameter.shape))
+            run.log_epoch(epoch, model)
+
+
+def eigensolver_floor(state_dict: dict, device: str) -> float:
+    """Seconds for the eigenvalues alone (Gram + eigvalsh, as the fast backend computes them): no fit, no I/O."""
+    layers, _ = layer_matrices(state_dict, device)
+    started = time.perf_counter()
+    for layer in layers:
+        eigenvalues(layer)
+    return time.perf_counter() - started
+
+
+def time_spectrascope(data_dir: str, device: str, workers: int | None) -> float:
+    started = time.perf_counter()
+    report = analyze_run(data_dir, "bench", device=device, workers=workers, progress=False)
+    assert not report.errors, report.errors
+    return time.perf_counter() - started
+
+
+def time_weightwatcher(data_dir: str) -> float:
+    paths = run_paths(data_dir, "bench")
+    started = time.perf_counter()
+    for epoch in checkpoint_epochs(paths):
+        analyze_weightwatcher(load_state_dict(paths.checkpoint(epoch)))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoints", type=int, default=41)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, help="spectrascope worker processes (default: the pipeline's choice)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        build_run(data_dir, args.checkpoints)
+        ours = time_spectrascope(data_dir, args.device, args.workers) / args.checkpoints
+        reference = time_weightwatcher(data_dir) / args.checkpoints
+        floor = eigensolver_floor(load_state_dict(run_paths(data_dir, "bench").checkpoint(0)), args.device)
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(f"ResNet-18 (CIFAR-100 head), {args.checkpoints} checkpoints, device {args.device}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"spectrascope analyze (fast):  {ours:.3f} s/checkpoint")
+    print(f"weightwatcher analyze():      {reference:.3f} s/checkpoint")
+    print(f"ratio:                        {reference / ours:.1f}x")
+    print(f"floor (bare eigensolver, one checkpoint, in-process): {floor:.3f} s")
+    print(f"peak memory (largest process): {peak / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
