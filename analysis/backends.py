@@ -17,6 +17,7 @@ import torch
 from analysis.layers import layer_matrices
 from analysis.metrics import layer_row, warning_for
 from analysis.powerlaw import fit_power_law
+from analysis.randomize import randomized_metrics
 from analysis.spectrum import eigenvalues
 from spectrascope.errors import UserError
 
@@ -34,13 +35,17 @@ def check_finite(state_dict: dict) -> None:
         raise AnalysisError(f"non-finite (NaN/Inf) values in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
 
 
-def analyze_fast(state_dict: dict, device: str = "cpu") -> tuple[list[dict], dict[str, np.ndarray]]:
+def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False,
+                 seed: int = 0) -> tuple[list[dict], dict[str, np.ndarray]]:
     layers, _ = layer_matrices(state_dict, device)
+    rng = np.random.default_rng(seed)
     rows, esd = [], {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for layer in layers:
             evals = eigenvalues(layer)
             rows.append(layer_row(layer.name, layer.layer_type, layer.N, layer.M, evals, fit_power_law(evals)))
+            if randomize:
+                rows[-1].update(randomized_metrics(layer, evals, rng))
             esd[layer.name] = evals
     return rows, esd
 
@@ -65,7 +70,7 @@ def _import_weightwatcher():
 _WW_TYPES = {"LAYER_TYPE.DENSE": "dense", "LAYER_TYPE.CONV2D": "conv2d"}
 
 
-def analyze_weightwatcher(state_dict: dict) -> tuple[list[dict], dict[str, np.ndarray]]:
+def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> tuple[list[dict], dict[str, np.ndarray]]:
     weightwatcher = _import_weightwatcher()
     model = {key: value.detach().cpu() for key, value in state_dict.items() if torch.is_tensor(value)}
     watcher = weightwatcher.WeightWatcher(model=model, log_level=logging.ERROR)
@@ -80,7 +85,7 @@ def analyze_weightwatcher(state_dict: dict) -> tuple[list[dict], dict[str, np.nd
     watcher.apply_esd = apply_esd_and_keep
     with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        details = watcher.analyze()
+        details = watcher.analyze(randomize=randomize)
     rows = []
     for record in details.to_dict("records"):
         failed = record["num_pl_spikes"] < 0
@@ -91,15 +96,21 @@ def analyze_weightwatcher(state_dict: dict) -> tuple[list[dict], dict[str, np.nd
                                                     "lambda_max", "log_norm", "log_spectral_norm", "stable_rank")},
             "num_pl_spikes": int(record["num_pl_spikes"]),
             "warning": warning_for(record["alpha"], failed),
+            **({"max_rand_eval": float(record["max_rand_eval"]), "rand_distance": float(record["rand_distance"]),
+                "rand_num_spikes": int(record["rand_num_spikes"])} if randomize else {}),
         })
     return rows, esd
 
 
-def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu") -> tuple[list[dict], dict]:
+def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu",
+                       randomize: bool = False) -> tuple[list[dict], dict]:
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_finite(state_dict)
-    rows, esd = analyze_fast(state_dict, device) if backend == "fast" else analyze_weightwatcher(state_dict)
+    if backend == "fast":
+        rows, esd = analyze_fast(state_dict, device, randomize)
+    else:
+        rows, esd = analyze_weightwatcher(state_dict, randomize)
     if not rows:
         raise AnalysisError("no analysable layer (no Linear or Conv2d weight with at least 8 eigenvalues)")
     return rows, esd

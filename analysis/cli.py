@@ -35,6 +35,8 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="fast",
                         help="fast: our batched implementation (default); weightwatcher: the reference library")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (fast backend only)")
+    parser.add_argument("--randomize", action="store_true",
+                        help="also compare each ESD with its randomized (shuffled) twin: correlation traps")
     parser.add_argument("--workers", type=positive_int,
                         help="parallel worker processes (default: one per core for large runs, else in-process)")
     parser.add_argument("--bins", type=positive_int, default=DEFAULT_BINS, help="histogram bins per tensor")
@@ -66,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
     from analysis.runner import analyze_run
 
     result = analyze_run(args.data_dir, args.run, backend=args.backend, epochs=args.epochs,
-                         device=check_device(args.device), workers=args.workers, bins=args.bins)
+                         device=check_device(args.device), randomize=args.randomize, workers=args.workers,
+                         bins=args.bins)
     return report(result, args.run)

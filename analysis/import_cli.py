@@ -22,6 +22,6 @@ def run(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     paths = import_checkpoints(args.path, args.data_dir, args.run_id)
     print(f"imported {args.path} -> {paths.root}")
-    result = analyze_run(args.data_dir, args.run_id, backend=args.backend, device=device, workers=args.workers,
-                         bins=args.bins)
+    result = analyze_run(args.data_dir, args.run_id, backend=args.backend, device=device,
+                         randomize=args.randomize, workers=args.workers, bins=args.bins)
     return report(result, args.run_id)

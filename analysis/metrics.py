@@ -8,6 +8,7 @@ from analysis.powerlaw import PowerLawFit
 LAYER_COLUMNS = (
     "epoch", "layer", "layer_type", "N", "M", "num_evals", "alpha", "alpha_weighted", "xmin", "xmax", "D",
     "sigma", "num_pl_spikes", "lambda_max", "log_norm", "log_spectral_norm", "stable_rank", "warning",
+    "max_rand_eval", "rand_distance", "rand_num_spikes",  # empty unless analysed with --randomize
 )
 OVER_TRAINED_BELOW = 2.0
 UNDER_TRAINED_ABOVE = 6.0

@@ -43,7 +43,8 @@ class AnalysisReport:
 # --- per checkpoint (runs in worker processes) ---------------------------------------------------
 
 
-def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str) -> tuple[list[dict], dict, str | None]:
+def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str,
+                  randomize: bool) -> tuple[list[dict], dict, str | None]:
     """rows, per-tensor stats, error. Stats survive a failed spectral analysis (they count NaN/Inf)."""
     try:
         state_dict = load_state_dict(checkpoint)
@@ -51,7 +52,7 @@ def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str) -
         return [], {}, str(exc)
     stats = {key: tensor_stats(values) for key, values in parameter_tensors(state_dict).items()}
     try:
-        rows, esd = analyze_state_dict(state_dict, backend, device)
+        rows, esd = analyze_state_dict(state_dict, backend, device, randomize)
     except AnalysisError as exc:
         return [], stats, str(exc)
     atomic_write(esd_path, lambda handle: np.savez(handle, **esd))
@@ -114,6 +115,12 @@ def _signature(path: Path, backend: str) -> dict:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "backend": backend}
 
 
+def _up_to_date(entry: dict, signature: dict, randomize: bool) -> bool:
+    """Same checkpoint and backend, no error last time, and randomized metrics if they are asked for."""
+    return (entry.get("error") is None and entry.get("checkpoint") == signature
+            and entry.get("randomize", False) >= randomize)
+
+
 def _read_manifest(paths: RunPaths) -> dict[int, dict]:
     if not paths.analysis_manifest.exists():
         return {}
@@ -148,8 +155,8 @@ def _choose_workers(paths: RunPaths, epochs: list[int], device: str, workers: in
 
 
 def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[int] | None = None,
-                device: str = "cpu", workers: int | None = None, bins: int = DEFAULT_BINS,
-                progress: bool = True) -> AnalysisReport:
+                device: str = "cpu", randomize: bool = False, workers: int | None = None,
+                bins: int = DEFAULT_BINS, progress: bool = True) -> AnalysisReport:
     """Bring the run's analysis up to date for `epochs` (default: every checkpoint)."""
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -166,8 +173,7 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
         report = AnalysisReport()
         todo = []
         for epoch in wanted:
-            entry = manifest.get(epoch, {})
-            if entry.get("error") is None and entry.get("checkpoint") == _signature(paths.checkpoint(epoch), backend):
+            if _up_to_date(manifest.get(epoch, {}), _signature(paths.checkpoint(epoch), backend), randomize):
                 report.up_to_date.append(epoch)
             else:
                 todo.append(epoch)
@@ -180,7 +186,8 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
                                         "epochs_done": done, "epochs_total": len(todo), "updated": now_iso()})
 
         with _worker_pool(workers) as pool:
-            rows, stats = _analyse_spectra(paths, todo, backend, device, pool, progress, report, manifest, note)
+            rows, stats = _analyse_spectra(paths, todo, (backend, device, randomize), pool, progress, report,
+                                           manifest, note)
             _merge(paths.layers_csv, LAYER_COLUMNS, set(report.analysed), rows)
             stat_epochs = {row["epoch"] for row in stats}
             all_stats = _merge(paths.weight_stats_csv, STAT_COLUMNS, stat_epochs, stats)
@@ -192,16 +199,18 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
         return report
 
 
-def _analyse_spectra(paths: RunPaths, todo: list[int], backend: str, device: str, pool, progress: bool,
+def _analyse_spectra(paths: RunPaths, todo: list[int], options: tuple[str, str, bool], pool, progress: bool,
                      report: AnalysisReport, manifest: dict, note: Callable[[str, int], None]) -> tuple[list, list]:
     """Spectral rows and weight statistics of the epochs in `todo`; errors go to the report and manifest."""
-    tasks = {e: (paths.checkpoint(e), paths.esd(e), backend, device) for e in todo}
+    backend, _, randomize = options
+    tasks = {e: (paths.checkpoint(e), paths.esd(e), *options) for e in todo}
     rows, stats, finished = [], [], 0
     note("spectra", 0)
     for epoch, (epoch_rows, epoch_stats, error) in _run_tasks(_spectra_task, tasks, pool, "spectra", progress,
                                                               lambda e: note("spectra", finished)):
         finished += 1
-        manifest[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "error": error}
+        manifest[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "randomize": randomize,
+                           "error": error}
         if error:
             report.errors[epoch] = error
             print(f"epoch {epoch}: {error}", file=sys.stderr)
