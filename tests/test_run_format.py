@@ -1,0 +1,141 @@
+"""The run format module: ids, atomic writes, run.json updates, locks, tables."""
+import json
+import multiprocessing
+import time
+
+import numpy as np
+import pytest
+
+from analysis.run_format import (
+    FORMAT_VERSION, RunBusyError, RunFormatError, atomic_write, job_is_active, job_lock, list_runs,
+    new_run_record, read_histograms, read_metrics, read_run, run_paths, update_run, validate_run_id,
+    write_histograms, write_metrics, write_run,
+)
+
+
+@pytest.mark.parametrize("run_id", ["a/b", "..", "a..b", "/abs", "", ".hidden", "x" * 129, "sp ace"])
+def test_run_ids_that_could_escape_or_confuse_are_refused(run_id):
+    with pytest.raises(RunFormatError, match="invalid run id"):
+        validate_run_id(run_id)
+
+
+@pytest.mark.parametrize("run_id", ["d1", "cifar100-resnet18-20261127-101500", "a.b_c-9"])
+def test_ordinary_run_ids_are_accepted(run_id):
+    assert validate_run_id(run_id) == run_id
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("old")
+
+    def half_then_crash(handle):
+        handle.write(b"new but incompl")
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, half_then_crash)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def _new_run(tmp_path, run_id="r1"):
+    paths = run_paths(tmp_path, run_id)
+    paths.root.mkdir(parents=True)
+    write_run(paths, new_run_record(run_id, kind="trained", preset="demo", config={"lr": 0.1}, total_epochs=3,
+                                    provenance={"torch": "x"}))
+    return paths
+
+
+def test_update_run_merges_progress_and_keeps_other_fields(tmp_path):
+    paths = _new_run(tmp_path)
+    update_run(paths, status="running", progress={"epoch": 1})
+    record = update_run(paths, progress={"phase": "training"})
+    assert record["status"] == "running"
+    assert record["progress"] == {"epoch": 1, "total_epochs": 3, "phase": "training"}
+    assert record["format_version"] == FORMAT_VERSION
+    assert json.loads(paths.run_json.read_text()) == record
+
+
+def test_update_run_rejects_an_unknown_status(tmp_path):
+    paths = _new_run(tmp_path)
+    with pytest.raises(RunFormatError, match="unknown status"):
+        update_run(paths, status="exploded")
+    assert read_run(paths)["status"] == "queued"
+
+
+def test_reading_an_unknown_run_names_it(tmp_path):
+    with pytest.raises(RunFormatError, match="no run 'ghost'"):
+        read_run(run_paths(tmp_path, "ghost"))
+
+
+def test_list_runs_is_newest_first_and_skips_broken_folders(tmp_path):
+    first = _new_run(tmp_path, "first")
+    update_run(first, created="2026-01-01T00:00:00+00:00")
+    _new_run(tmp_path, "second")
+    (tmp_path / "runs" / "broken").mkdir()
+    (tmp_path / "runs" / "broken" / "run.json").write_text("{not json")
+    assert [r["id"] for r in list_runs(tmp_path)] == ["second", "first"]
+
+
+def test_metrics_round_trip_keeps_full_precision_and_empty_cells(tmp_path):
+    paths = _new_run(tmp_path)
+    rows = [{"epoch": 1, "train_loss": 1 / 3, "test_acc": 0.5}, {"epoch": 0, "test_acc": 0.1, "lr": None}]
+    write_metrics(paths, rows)
+    back = read_metrics(paths)
+    assert [r["epoch"] for r in back] == [0, 1]
+    assert back[1]["train_loss"] == 1 / 3
+    assert back[0]["train_loss"] is None and back[0]["lr"] is None
+
+
+def test_histograms_round_trip(tmp_path):
+    paths = _new_run(tmp_path)
+    edges = {("layer1.0.conv1", "weight"): np.linspace(-1, 1, 5)}
+    density = {("layer1.0.conv1", "weight"): np.arange(8.0).reshape(2, 4)}
+    write_histograms(paths, [0, 3], edges, density)
+    epochs, edges_back, density_back = read_histograms(paths)
+    assert epochs == [0, 3]
+    np.testing.assert_array_equal(edges_back[("layer1.0.conv1", "weight")], edges[("layer1.0.conv1", "weight")])
+    np.testing.assert_array_equal(density_back[("layer1.0.conv1", "weight")], density[("layer1.0.conv1", "weight")])
+
+
+def _hold_lock(root, ready, release):
+    from analysis.run_format import RunPaths
+
+    with job_lock(RunPaths(root)):
+        ready.set()
+        release.wait(10)
+
+
+def test_a_second_job_is_refused_while_the_first_holds_the_lock_and_accepted_after(tmp_path):
+    paths = _new_run(tmp_path)
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_lock, args=(paths.root, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        assert job_is_active(paths)
+        with pytest.raises(RunBusyError, match=f"pid {holder.pid}"):
+            with job_lock(paths):
+                pass
+        with job_lock(paths, "analysis"):  # analysis has its own lock: it may run beside training
+            pass
+    finally:
+        release.set()
+        holder.join(10)
+    assert not job_is_active(paths)
+    with job_lock(paths):
+        pass
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    paths = _new_run(tmp_path)
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_lock, args=(paths.root, ready, release))
+    holder.start()
+    assert ready.wait(10)
+    holder.kill()
+    holder.join(10)
+    deadline = time.time() + 5
+    while job_is_active(paths) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not job_is_active(paths)
