@@ -9,8 +9,9 @@ from init each epoch (the spectra, not the accuracy, decide the cost). Then, in 
 and prints seconds per checkpoint for each, their ratio, the floor (the bare eigensolver on the same
 matrices) and peak memory.
 
-    python benchmarks/analysis_speed.py                   # 41 checkpoints: about 3 minutes on 2 cores
+    python benchmarks/analysis_speed.py                   # 41 checkpoints: about 2 minutes on 2 cores
     python benchmarks/analysis_speed.py --checkpoints 8   # quicker
+    python benchmarks/analysis_speed.py --randomize --checkpoints 2   # weightwatcher needs minutes per checkpoint
 """
 from __future__ import annotations
 
@@ -52,18 +53,18 @@ def eigensolver_floor(state_dict: dict, device: str) -> float:
     return time.perf_counter() - started
 
 
-def time_spectrascope(data_dir: str, device: str, workers: int | None) -> float:
+def time_spectrascope(data_dir: str, device: str, randomize: bool, workers: int | None) -> float:
     started = time.perf_counter()
-    report = analyze_run(data_dir, "bench", device=device, workers=workers, progress=False)
+    report = analyze_run(data_dir, "bench", device=device, randomize=randomize, workers=workers, progress=False)
     assert not report.errors, report.errors
     return time.perf_counter() - started
 
 
-def time_weightwatcher(data_dir: str) -> float:
+def time_weightwatcher(data_dir: str, randomize: bool) -> float:
     paths = run_paths(data_dir, "bench")
     started = time.perf_counter()
     for epoch in checkpoint_epochs(paths):
-        analyze_weightwatcher(load_state_dict(paths.checkpoint(epoch)))
+        analyze_weightwatcher(load_state_dict(paths.checkpoint(epoch)), randomize)
     return time.perf_counter() - started
 
 
@@ -71,16 +72,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", type=int, default=41)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--randomize", action="store_true", help="both sides also compute the randomized-ESD metrics")
     parser.add_argument("--workers", type=int, help="spectrascope worker processes (default: the pipeline's choice)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as data_dir:
         build_run(data_dir, args.checkpoints)
-        ours = time_spectrascope(data_dir, args.device, args.workers) / args.checkpoints
-        reference = time_weightwatcher(data_dir) / args.checkpoints
+        ours = time_spectrascope(data_dir, args.device, args.randomize, args.workers) / args.checkpoints
+        reference = time_weightwatcher(data_dir, args.randomize) / args.checkpoints
         floor = eigensolver_floor(load_state_dict(run_paths(data_dir, "bench").checkpoint(0)), args.device)
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     print(f"ResNet-18 (CIFAR-100 head), {args.checkpoints} checkpoints, device {args.device}, "
+          f"{'with' if args.randomize else 'without'} --randomize, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"spectrascope analyze (fast):  {ours:.3f} s/checkpoint")
     print(f"weightwatcher analyze():      {reference:.3f} s/checkpoint")
