@@ -67,6 +67,11 @@ def _import_weightwatcher():
     return weightwatcher
 
 
+def _float(value) -> float:
+    """weightwatcher leaves some columns None (xmax of a failed fit)."""
+    return float("nan") if value is None else float(value)
+
+
 _WW_TYPES = {"LAYER_TYPE.DENSE": "dense", "LAYER_TYPE.CONV2D": "conv2d"}
 
 
@@ -92,8 +97,8 @@ def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> tuple[li
         rows.append({
             "layer": record["longname"], "layer_type": _WW_TYPES.get(str(record["layer_type"]), str(record["layer_type"])),
             "N": int(record["N"]), "M": int(record["M"]), "num_evals": int(record["num_evals"]),
-            **{key: float(record[key]) for key in ("alpha", "alpha_weighted", "xmin", "xmax", "D", "sigma",
-                                                    "lambda_max", "log_norm", "log_spectral_norm", "stable_rank")},
+            **{key: _float(record[key]) for key in ("alpha", "alpha_weighted", "xmin", "xmax", "D", "sigma",
+                                                     "lambda_max", "log_norm", "log_spectral_norm", "stable_rank")},
             "num_pl_spikes": int(record["num_pl_spikes"]),
             "warning": warning_for(record["alpha"], failed),
             **({"max_rand_eval": float(record["max_rand_eval"]), "rand_distance": float(record["rand_distance"]),

@@ -1,0 +1,88 @@
+"""analysis.metrics.layer_row: the norm metrics and the training-quality warning, as weightwatcher defines them."""
+import math
+
+import numpy as np
+import pytest
+
+from analysis.metrics import LAYER_COLUMNS, layer_row, warning_for
+from analysis.powerlaw import FAILED_FIT, PowerLawFit, fit_power_law
+from analysis_helpers import single_threaded, weightwatcher, ww_fit_powerlaw
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_threaded():
+        yield
+
+
+def fit_with_alpha(alpha: float) -> PowerLawFit:
+    return PowerLawFit(alpha=alpha, xmin=1.0, xmax=9.0, D=0.1, sigma=0.2, num_pl_spikes=5)
+
+
+@pytest.fixture
+def evals():
+    rng = np.random.default_rng(0)
+    return np.sort(np.linalg.svd(rng.standard_normal((120, 40)), compute_uv=False) ** 2)
+
+
+def test_norm_metrics(evals):
+    fit = fit_power_law(evals)
+    row = layer_row("fc", "dense", 120, 40, evals, fit)
+    assert row["num_evals"] == 40
+    assert row["lambda_max"] == pytest.approx(evals.max(), rel=1e-15)
+    assert row["log_norm"] == pytest.approx(math.log10(evals.sum()), rel=1e-12)
+    assert row["log_spectral_norm"] == pytest.approx(math.log10(evals.max()), rel=1e-12)
+    assert row["stable_rank"] == pytest.approx(evals.sum() / evals.max(), rel=1e-12)
+    assert row["alpha_weighted"] == pytest.approx(fit.alpha * math.log10(evals.max()), rel=1e-12)
+
+
+def test_norm_metrics_use_every_eigenvalue_not_only_the_fitted_tail(evals):
+    """Eigenvalues below the fit threshold still count in the norms."""
+    padded = np.concatenate([np.zeros(10), np.full(5, 1e-7), evals])
+    row, plain = layer_row("x", "dense", 1, 1, padded, fit_power_law(padded)), layer_row(
+        "x", "dense", 1, 1, evals, fit_power_law(evals))
+    assert row["num_evals"] == len(evals) + 15
+    assert row["log_norm"] == pytest.approx(math.log10(evals.sum() + 5e-7), rel=1e-12)
+    assert row["alpha"] == plain["alpha"] and row["num_pl_spikes"] == plain["num_pl_spikes"]
+
+
+def test_fit_fields_are_copied_from_the_fit(evals):
+    fit = fit_power_law(evals)
+    row = layer_row("fc", "dense", 120, 40, evals, fit)
+    assert (row["alpha"], row["xmin"], row["xmax"], row["D"], row["sigma"], row["num_pl_spikes"]) == (
+        fit.alpha, fit.xmin, fit.xmax, fit.D, fit.sigma, fit.num_pl_spikes)
+    assert row["xmax"] == evals.max()
+
+
+def test_row_has_the_layers_csv_columns(evals):
+    row = layer_row("fc", "dense", 120, 40, evals, fit_power_law(evals))
+    assert set(row) <= set(LAYER_COLUMNS) and set(LAYER_COLUMNS) - set(row) <= {
+        "epoch", "max_rand_eval", "rand_distance", "rand_num_spikes"}
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.999, 2.0, 3.5, 6.0, 6.001, 12.0])
+def test_warning_thresholds_are_weightwatchers(alpha, evals):
+    constants = weightwatcher().constants
+    row = layer_row("fc", "dense", 120, 40, evals, fit_with_alpha(alpha))
+    expected = (constants.OVER_TRAINED if alpha < constants.OVER_TRAINED_THRESH
+                else constants.UNDER_TRAINED if alpha > constants.UNDER_TRAINED_THRESH else "")
+    assert row["warning"] == expected
+
+
+def test_warning_matches_weightwatchers_on_real_fits():
+    rng = np.random.default_rng(1)
+    spectra = [rng.pareto(a, 200) + 1 for a in (0.3, 0.8, 1.5, 3.0, 6.0, 9.0)]
+    spectra += [np.linalg.svd(rng.standard_normal((300, 100)), compute_uv=False) ** 2]
+    warnings = set()
+    for evals in spectra:
+        expected = ww_fit_powerlaw(evals)
+        assert warning_for(fit_power_law(evals).alpha) == expected["warning"]
+        warnings.add(expected["warning"])
+    assert warnings == {"over-trained", "under-trained", ""}  # every branch was exercised
+
+
+def test_a_failed_fit_is_flagged_and_weighted_by_alpha_minus_one(evals):
+    row = layer_row("fc", "dense", 120, 40, evals, FAILED_FIT)
+    assert row["warning"] == "fit-failed"
+    assert row["alpha"] == -1 and row["num_pl_spikes"] == -1
+    assert row["alpha_weighted"] == pytest.approx(-math.log10(evals.max()))

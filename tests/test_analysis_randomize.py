@@ -1,0 +1,76 @@
+"""--randomize: weightwatcher's randomized-ESD metrics, computed our faster way."""
+import contextlib
+import csv
+import io
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.layers import layer_matrices
+from analysis.randomize import mp_spikes, randomized_metrics, shuffled_eigenvalues
+from analysis.spectrum import eigenvalues
+from analysis_helpers import record_tiny_run, single_threaded, spectrascope, weightwatcher
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_threaded():
+        yield
+
+
+def _trained_like_layers():
+    """Layers with structure beyond noise: a low-rank signal on top of random weights."""
+    torch.manual_seed(3)
+    signal = lambda n, m: 3 * torch.randn(n, 2) @ torch.randn(2, m) / np.sqrt(m)  # noqa: E731
+    state_dict = {
+        "dense.weight": torch.randn(120, 80) / np.sqrt(80) + signal(120, 80),
+        "square.weight": torch.randn(64, 64) / 8 + signal(64, 64),
+        "conv.weight": torch.randn(48, 32, 3, 3) / 17 + signal(48 * 9, 32).reshape(48, 9, 32).permute(0, 2, 1).reshape(48, 32, 3, 3),
+        "small.weight": torch.randn(30, 10),
+    }
+    layers, _ = layer_matrices(state_dict)
+    return layers
+
+
+def test_mp_spike_count_matches_weightwatchers_mp_fit_on_the_same_shuffled_spectrum():
+    watcher = weightwatcher().WeightWatcher(log_level=logging.ERROR)
+    rng = np.random.default_rng(0)
+    for layer in _trained_like_layers():
+        rand = shuffled_eigenvalues(layer, 1, rng)
+        with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
+            expected = watcher.mp_fit(rand, layer.N, layer.M, layer.rf, layer.name, 0, 0, False, False, "", "b",
+                                      0.5, True, rand, randomize=True)[0]
+        assert mp_spikes(rand, layer.N, layer.M) == expected, layer.name
+
+
+def test_shuffling_keeps_each_matrix_entries_and_frobenius_norm():
+    layer = _trained_like_layers()[2]  # conv: 9 slices, each shuffled on its own
+    shuffled = shuffled_eigenvalues(layer, 1, np.random.default_rng(1))
+    original = eigenvalues(layer)
+    assert len(shuffled) == len(original)
+    assert shuffled.sum() == pytest.approx(original.sum(), rel=1e-9)  # trace of W^T W = sum of squares
+    assert not np.allclose(shuffled, original)
+
+
+def test_randomized_metrics_separate_structure_from_noise():
+    dense, square, conv, small = _trained_like_layers()
+    rng = np.random.default_rng(2)
+    structured = randomized_metrics(dense, eigenvalues(dense), rng)
+    assert structured["max_rand_eval"] < eigenvalues(dense).max() / 2  # the low-rank signal does not survive a shuffle
+    assert 0 < structured["rand_distance"] <= 1
+    small_metrics = randomized_metrics(small, eigenvalues(small), rng)  # 10 eigenvalues: 5 replicas pooled
+    assert small_metrics["rand_num_spikes"] >= 0
+
+
+def test_randomize_flag_fills_the_columns_and_a_plain_rerun_keeps_them(tmp_path):
+    record_tiny_run(tmp_path)
+    first = spectrascope("analyze", "--data-dir", str(tmp_path), "--run", "tiny", "--randomize")
+    assert first.returncode == 0, first.stderr
+    layers_csv = tmp_path / "runs" / "tiny" / "analysis" / "layers.csv"
+    rows = list(csv.DictReader(layers_csv.open()))
+    assert rows and all(row["rand_num_spikes"] != "" and row["max_rand_eval"] != "" for row in rows)
+    again = spectrascope("analyze", "--data-dir", str(tmp_path), "--run", "tiny")
+    assert again.returncode == 0 and "0 epoch(s)" in again.stdout, again.stdout
+    assert list(csv.DictReader(layers_csv.open())) == rows

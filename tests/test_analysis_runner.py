@@ -1,0 +1,280 @@
+"""A run's analysis (analysis.runner.analyze_run and `spectrascope analyze`): files, incremental updates,
+histograms on fixed edges, and the weightwatcher backend through the command line."""
+import itertools
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.histograms import STAT_COLUMNS
+from analysis.metrics import LAYER_COLUMNS
+from analysis.run_format import read_csv, read_histograms, read_run, run_paths
+from analysis.runner import analyze_run
+from analysis_helpers import (
+    COMPARED, EPOCHS, RUN_ID, TinyNet, assert_backends_agree, load, record_tiny_run, single_threaded, spectrascope,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_threaded():
+        yield
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """One recorded run (never analysed), copied afresh for every test."""
+    data_dir = tmp_path_factory.mktemp("recorded") / "data"
+    record_tiny_run(data_dir)
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(recorded, tmp_path):
+    target = tmp_path / "data"
+    shutil.copytree(recorded, target)
+    return target
+
+
+@pytest.fixture
+def paths(data_dir):
+    return run_paths(data_dir, RUN_ID)
+
+
+def analyse(data_dir, **kwargs):
+    return analyze_run(data_dir, RUN_ID, progress=False, **kwargs)
+
+
+def layer_rows(paths):
+    return read_csv(paths.layers_csv)
+
+
+def histogram_values(paths, epoch, layer, kind):
+    """The tensor as the histogram counts it (float32, flat)."""
+    return load(paths.checkpoint(epoch))[f"{layer}.{kind}"].float().numpy().ravel()
+
+
+def mtimes(files):
+    return {str(f): f.stat().st_mtime_ns for f in files}
+
+
+def rewrite_checkpoint(paths, epoch, change):
+    state_dict = load(paths.checkpoint(epoch))
+    change(state_dict)
+    torch.save(state_dict, paths.checkpoint(epoch))
+
+
+# --- the files -----------------------------------------------------------------------------------
+
+
+def test_layers_csv_has_one_row_per_epoch_and_analysable_layer(data_dir, paths):
+    report = analyse(data_dir)
+    assert report.analysed == list(EPOCHS) and report.up_to_date == [] and report.errors == {}
+    header = paths.layers_csv.read_text().splitlines()[0].split(",")
+    assert tuple(header) == LAYER_COLUMNS
+    rows = layer_rows(paths)
+    assert [(int(r["epoch"]), r["layer"]) for r in rows] == list(itertools.product(EPOCHS, TinyNet.ANALYSABLE))
+    assert {r["layer"]: r["layer_type"] for r in rows} == {"conv": "conv2d", "fc1": "dense", "fc2": "dense"}
+    assert {r["layer"]: int(r["num_evals"]) for r in rows} == {"conv": 27, "fc1": 32, "fc2": 10}
+    # the recorded weights change every epoch, and so do the spectra
+    assert len({r["lambda_max"] for r in rows if r["layer"] == "fc1"}) == len(EPOCHS)
+
+
+def test_layers_csv_keeps_full_precision(data_dir, paths):
+    from analysis.backends import analyze_state_dict
+
+    analyse(data_dir)
+    expected, _ = analyze_state_dict(load(paths.checkpoint(2)), "fast")
+    written = [r for r in layer_rows(paths) if r["epoch"] == "2"]
+    for got, want in zip(written, expected, strict=True):
+        for key in COMPARED:
+            assert float(got[key]) == float(want[key]), key
+
+
+def test_esd_files_hold_the_sorted_eigenvalues_of_each_row(data_dir, paths):
+    analyse(data_dir)
+    rows = layer_rows(paths)
+    for epoch in EPOCHS:
+        with np.load(paths.esd(epoch)) as esd:
+            assert sorted(esd.files) == sorted(TinyNet.ANALYSABLE)
+            for row in (r for r in rows if int(r["epoch"]) == epoch):
+                evals = esd[row["layer"]]
+                assert len(evals) == int(row["num_evals"])
+                assert np.all(np.diff(evals) >= 0)
+                assert evals.max() == pytest.approx(float(row["lambda_max"]), rel=1e-12)
+                assert np.log10(evals.sum()) == pytest.approx(float(row["log_norm"]), rel=1e-12)
+                assert np.count_nonzero(evals >= float(row["xmin"])) == int(row["num_pl_spikes"])
+
+
+def test_weight_stats_match_numpy_on_the_checkpoints(data_dir, paths):
+    analyse(data_dir)
+    rows = read_csv(paths.weight_stats_csv)
+    assert tuple(paths.weight_stats_csv.read_text().splitlines()[0].split(",")) == STAT_COLUMNS
+    for epoch in EPOCHS:
+        state_dict = load(paths.checkpoint(epoch))
+        expected_keys = {k for k, v in state_dict.items() if k.rsplit(".", 1)[1] in ("weight", "bias")
+                         and v.is_floating_point()}
+        epoch_rows = [r for r in rows if int(r["epoch"]) == epoch]
+        assert {f"{r['layer']}.{r['kind']}" for r in epoch_rows} == expected_keys
+        for row in epoch_rows:
+            values = state_dict[f"{row['layer']}.{row['kind']}"].double().numpy().ravel()
+            assert int(row["count"]) == values.size
+            assert int(row["nan_count"]) == int(row["inf_count"]) == 0
+            for key, expected in (("mean", values.mean()), ("std", values.std()), ("min", values.min()),
+                                  ("max", values.max()), ("fro_norm", np.linalg.norm(values))):
+                assert float(row[key]) == pytest.approx(expected, rel=1e-6, abs=1e-12), (epoch, row["layer"], key)
+
+
+def assert_histograms_consistent(paths, epochs):
+    """Fixed edges per tensor covering every epoch's range; each density is np.histogram's and integrates to 1."""
+    hist_epochs, edges, densities = read_histograms(paths)
+    assert hist_epochs == list(epochs)
+    stats = read_csv(paths.weight_stats_csv)
+    assert set(edges) == {(r["layer"], r["kind"]) for r in stats}
+    for key, tensor_edges in edges.items():
+        assert np.all(np.diff(tensor_edges) > 0)
+        assert densities[key].shape == (len(epochs), len(tensor_edges) - 1)
+        for row, epoch in enumerate(epochs):
+            values = histogram_values(paths, epoch, *key)
+            assert tensor_edges[0] <= values.min() and values.max() <= tensor_edges[-1], (key, epoch)
+            assert np.sum(densities[key][row] * np.diff(tensor_edges)) == pytest.approx(1.0, rel=1e-9), (key, epoch)
+            expected, _ = np.histogram(values, bins=tensor_edges, density=True)
+            np.testing.assert_allclose(densities[key][row], expected, rtol=1e-9, atol=1e-12, err_msg=f"{key} {epoch}")
+    return edges, densities
+
+
+def test_histograms_have_fixed_edges_per_tensor(data_dir, paths):
+    analyse(data_dir)
+    _, edges, _ = read_histograms(paths)
+    assert all(len(e) == 101 for e in edges.values())
+    assert ("fc1", "weight") in edges and ("bn", "bias") in edges and ("head", "weight") in edges
+    assert_histograms_consistent(paths, EPOCHS)
+
+
+def test_bins_option(data_dir, paths):
+    analyse(data_dir, bins=7)
+    _, edges, densities = read_histograms(paths)
+    assert {len(e) for e in edges.values()} == {8}
+    assert_histograms_consistent(paths, EPOCHS)
+
+
+# --- incremental updates -------------------------------------------------------------------------
+
+
+def analysis_files(paths):
+    return [paths.layers_csv, paths.weight_stats_csv, paths.histograms, *(paths.esd(e) for e in EPOCHS)]
+
+
+def test_rerunning_changes_nothing(data_dir, paths):
+    analyse(data_dir)
+    before = mtimes(analysis_files(paths))
+    contents = {f: open(f, "rb").read() for f in before}
+    result = spectrascope("analyze", "--run", RUN_ID, "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    assert "analysed 0 epoch(s), 4 already up to date" in result.stdout
+    assert mtimes(analysis_files(paths)) == before
+    assert all(open(f, "rb").read() == data for f, data in contents.items())
+    report = analyse(data_dir)
+    assert report.analysed == [] and report.up_to_date == list(EPOCHS)
+
+
+@pytest.mark.parametrize("how", ["rewritten with other weights", "touched"])
+def test_a_changed_checkpoint_is_the_only_epoch_reanalysed(data_dir, paths, how):
+    analyse(data_dir)
+    rows_before = layer_rows(paths)
+    esd_before = mtimes(paths.esd(e) for e in EPOCHS)
+    if how == "touched":
+        stat = paths.checkpoint(2).stat()
+        os.utime(paths.checkpoint(2), ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    else:
+        rewrite_checkpoint(paths, 2, lambda sd: sd["fc1.weight"].mul_(3.0))
+    report = analyse(data_dir)
+    assert report.analysed == [2] and report.up_to_date == [0, 1, 3]
+    esd_after = mtimes(paths.esd(e) for e in EPOCHS)
+    assert {e for e in EPOCHS if esd_after[str(paths.esd(e))] != esd_before[str(paths.esd(e))]} == {2}
+    rows_after = layer_rows(paths)
+    assert [r for r in rows_after if r["epoch"] != "2"] == [r for r in rows_before if r["epoch"] != "2"]
+    changed = {r["layer"] for r, old in zip(rows_after, rows_before) if r != old}
+    assert changed == (set() if how == "touched" else {"fc1"})
+    if how != "touched":
+        fc1 = {int(r["epoch"]): float(r["lambda_max"]) for r in rows_after if r["layer"] == "fc1"}
+        old = {int(r["epoch"]): float(r["lambda_max"]) for r in rows_before if r["layer"] == "fc1"}
+        assert fc1[2] == pytest.approx(9.0 * old[2], rel=1e-6)  # W * 3 (in float32): eigenvalues * 9
+    assert_histograms_consistent(paths, EPOCHS)
+
+
+def test_a_much_wider_new_epoch_regrows_that_tensors_edges_and_recounts_every_epoch(data_dir, paths):
+    analyse(data_dir)
+    _, old_edges, old_densities = read_histograms(paths)
+    state_dict = load(paths.checkpoint(3))
+    state_dict["fc1.weight"] *= 20.0
+    torch.save(state_dict, paths.checkpoint(4))
+    report = analyse(data_dir)
+    assert report.analysed == [4] and report.up_to_date == list(EPOCHS)
+    edges, densities = assert_histograms_consistent(paths, (*EPOCHS, 4))
+    regrown = {key for key in edges if not np.array_equal(edges[key], old_edges[key])}
+    assert regrown == {("fc1", "weight")}
+    assert edges[("fc1", "weight")][-1] > 10 * old_edges[("fc1", "weight")][-1]
+    # tensors whose edges stayed keep their old epochs' densities exactly
+    for key in set(edges) - regrown:
+        np.testing.assert_array_equal(densities[key][: len(EPOCHS)], old_densities[key])
+
+
+def test_epochs_option_analyses_only_those(data_dir, paths):
+    result = spectrascope("analyze", "--run", RUN_ID, "--data-dir", str(data_dir), "--epochs", "0,2")
+    assert result.returncode == 0, result.stderr
+    assert "analysed 2 epoch(s)" in result.stdout
+    assert sorted({int(r["epoch"]) for r in layer_rows(paths)}) == [0, 2]
+    assert sorted(p.name for p in paths.esd(0).parent.iterdir() if p.suffix == ".npz") == [
+        "epoch_0000.npz", "epoch_0002.npz"]
+    assert_histograms_consistent(paths, [0, 2])
+    report = analyse(data_dir)
+    assert report.analysed == [1, 3] and report.up_to_date == [0, 2]
+    assert sorted({int(r["epoch"]) for r in layer_rows(paths)}) == list(EPOCHS)
+    assert_histograms_consistent(paths, EPOCHS)
+
+
+def test_weightwatcher_backend_through_the_cli_gives_the_same_numbers(data_dir, paths):
+    analyse(data_dir)
+    fast = layer_rows(paths)
+    result = spectrascope("analyze", "--run", RUN_ID, "--data-dir", str(data_dir), "--backend", "weightwatcher")
+    assert result.returncode == 0, result.stderr
+    assert "analysed 4 epoch(s)" in result.stdout  # a different backend redoes every epoch
+    reference = layer_rows(paths)
+    assert read_run(paths)["analysis"]["backend"] == "weightwatcher"
+
+    def parsed(rows):
+        return [{**r, **{k: int(r[k]) for k in ("N", "M", "num_evals", "num_pl_spikes")}} for r in rows]
+
+    for epoch in EPOCHS:
+        in_epoch = [r for r in parsed(reference) if int(r["epoch"]) == epoch]
+        with np.load(paths.esd(epoch)) as esd:
+            assert_backends_agree([r for r in parsed(fast) if int(r["epoch"]) == epoch], in_epoch, dict(esd))
+    assert [r["warning"] for r in fast] == [r["warning"] for r in reference]
+
+
+def test_worker_processes_write_the_same_analysis(data_dir, paths, tmp_path):
+    serial_dir = tmp_path / "serial"
+    shutil.copytree(data_dir, serial_dir)
+    analyse(serial_dir, workers=1)
+    report = analyse(data_dir, workers=2)
+    assert report.analysed == list(EPOCHS)
+    serial = run_paths(serial_dir, RUN_ID)
+    assert layer_rows(paths) == layer_rows(serial)
+    assert read_csv(paths.weight_stats_csv) == read_csv(serial.weight_stats_csv)
+    for epoch in EPOCHS:
+        with np.load(paths.esd(epoch)) as a, np.load(serial.esd(epoch)) as b:
+            assert all(np.array_equal(a[k], b[k]) for k in b.files) and a.files == b.files
+    _, edges, densities = read_histograms(paths)
+    _, serial_edges, serial_densities = read_histograms(serial)
+    assert all(np.array_equal(edges[k], serial_edges[k]) and np.array_equal(densities[k], serial_densities[k])
+               for k in serial_edges)
+
+
+def test_run_json_records_a_completed_analysis(data_dir, paths):
+    analyse(data_dir)
+    analysis = read_run(paths)["analysis"]
+    assert analysis["status"] == "completed" and analysis["backend"] == "fast"
+    assert analysis["errors"] == {} and analysis["epochs_done"] == len(EPOCHS)
