@@ -16,13 +16,11 @@ import torch
 
 from analysis.layers import layer_matrices
 from analysis.metrics import layer_row, warning_for
+from analysis.options import BACKENDS
 from analysis.powerlaw import fit_power_law
 from analysis.randomize import randomized_metrics
 from analysis.spectrum import eigenvalues
 from spectrascope.errors import UserError
-
-BACKENDS = ("fast", "weightwatcher")
-
 
 class AnalysisError(UserError):
     """A checkpoint that cannot be analysed; the message says why."""

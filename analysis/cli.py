@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.backends import BACKENDS
-from analysis.histograms import DEFAULT_BINS
+from analysis.options import BACKENDS, DEFAULT_BINS
 from spectrascope.errors import UserError
 
 HELP = "analyse a run's checkpoints: per-layer ESD and power-law alpha, weight statistics and histograms"

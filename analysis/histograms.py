@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-DEFAULT_BINS = 100
+from analysis.options import DEFAULT_BINS
+
 STAT_COLUMNS = ("epoch", "layer", "kind", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
 _MARGIN = 0.05
 

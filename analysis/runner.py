@@ -21,10 +21,11 @@ import torch
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from analysis.backends import BACKENDS, AnalysisError, analyze_state_dict
+from analysis.backends import AnalysisError, analyze_state_dict
 from analysis.checkpoints import CheckpointError, load_state_dict
-from analysis.histograms import DEFAULT_BINS, STAT_COLUMNS, bin_edges, covers, density, parameter_tensors, tensor_stats
+from analysis.histograms import STAT_COLUMNS, bin_edges, covers, density, parameter_tensors, tensor_stats
 from analysis.metrics import LAYER_COLUMNS
+from analysis.options import BACKENDS, DEFAULT_BINS
 from analysis.run_format import (
     RunPaths, atomic_write, atomic_write_text, checkpoint_epochs, job_lock, now_iso, read_csv, read_histograms, read_run,
     run_paths, update_run, write_csv, write_histograms,

@@ -52,8 +52,6 @@ def _cancel_on_sigterm() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.data import ensure_dataset  # torch is imported only once the input is known to be good
-
     if args.resume:
         config, preset = _resumed_config(args)
     else:
@@ -66,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
             raise RunFormatError(f"run {args.run_id!r} already exists at {paths.root}: choose another --run-id, "
                                  "or add --resume to continue it")
     ensure_writable_dir(args.data_dir)
-    ensure_dataset(config.dataset, args.data_dir, download=args.download)
 
+    from training.data import ensure_dataset  # torch is imported only once the input is known to be good
     from training.trainer import train
+
+    ensure_dataset(config.dataset, args.data_dir, download=args.download)
 
     _cancel_on_sigterm()
     last = train(config, args.data_dir, args.run_id, preset=preset, resume=args.resume)

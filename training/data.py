@@ -91,6 +91,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes at protocol 2
     }
 
     def find_class(self, module, name):
@@ -107,20 +108,25 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_pickle(folder: Path, name: str, verify: bool) -> dict:
+def _read_pickle(folder: Path, name: str, verify: bool, keys: tuple[str, ...]) -> dict:
+    """The file's dict, checked to hold `keys`."""
     path = folder / name
     if verify and _md5(path) != CIFAR100_FILE_MD5[name]:
         raise DatasetError(f"{path} fails its md5 check: the download is damaged; delete {folder} and download again")
     try:
         with path.open("rb") as handle:
-            return _ArrayUnpickler(handle, encoding="latin1").load()
+            content = _ArrayUnpickler(handle, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError) as exc:
         raise DatasetError(f"{path} is not a CIFAR-100 file ({exc}); delete {folder} and download again") from exc
+    missing = [key for key in keys if not isinstance(content, dict) or key not in content]
+    if missing:
+        raise DatasetError(f"{path} is not a CIFAR-100 file (no {', '.join(missing)}); delete {folder} and download again")
+    return content
 
 
 def read_cifar100_split(folder: Path, split: str, verify: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 3, 32, 32) uint8 and fine labels from the official `train` or `test` pickle."""
-    batch = _read_pickle(folder, split, verify)
+    batch = _read_pickle(folder, split, verify, ("data", "fine_labels"))
     data = np.asarray(batch["data"], dtype=np.uint8)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DatasetError(f"{folder / split}: expected data of shape (N, 3072), found {data.shape}")
@@ -134,7 +140,7 @@ def load_cifar100(data_dir, verify: bool = False) -> ImageDataset:
     folder = cifar100_folder(data_dir)
     train_images, train_labels = read_cifar100_split(folder, "train", verify)
     test_images, test_labels = read_cifar100_split(folder, "test", verify)
-    classes = list(_read_pickle(folder, "meta", verify)["fine_label_names"])
+    classes = list(_read_pickle(folder, "meta", verify, ("fine_label_names",))["fine_label_names"])
     return ImageDataset("cifar100", train_images, train_labels, test_images, test_labels, classes,
                         CIFAR100_MEAN, CIFAR100_STD)
 

@@ -65,9 +65,11 @@ class RunRecorder:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> "RunRecorder":
+        self._check_existence()  # before creating anything, so a refused call leaves no stub folder
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self._stack.enter_context(job_lock(self.paths))
         try:
+            self._check_existence()  # again under the lock: another job may have created it meanwhile
             self._open_run()
         except BaseException:
             self._stack.close()
@@ -75,14 +77,16 @@ class RunRecorder:
         self._writer = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="run-writer"))
         return self
 
-    def _open_run(self) -> None:
+    def _check_existence(self) -> None:
         exists = self.paths.run_json.exists()
         if exists and not self.resume:
             raise RunFormatError(f"run {self.paths.run_id!r} already exists at {self.paths.root}: "
                                  "choose another run id, or resume it")
         if self.resume and not exists:
             raise RunFormatError(f"cannot resume run {self.paths.run_id!r}: it does not exist at {self.paths.root}")
-        if not exists:
+
+    def _open_run(self) -> None:
+        if not self.resume:
             write_run(self.paths, new_run_record(self.paths.run_id, kind="trained", preset=self.preset,
                                                  config=self.config, total_epochs=self.total_epochs,
                                                  provenance=self.provenance))
@@ -150,10 +154,11 @@ class RunRecorder:
             future.result()
 
     def _submit(self, fn, *args, **kwargs) -> None:
-        for future in self._pending:
-            if future.done() and future.exception():
+        finished = [future for future in self._pending if future.done()]
+        for future in finished:  # a write that failed stops the loop here, not silently later
+            if future.exception():
                 raise future.exception()
-        self._pending = [f for f in self._pending if not f.done()]
+        self._pending = [future for future in self._pending if future not in finished]
         self._pending.append(self._writer.submit(fn, *args, **kwargs))
 
     def _write_epoch(self, epoch: int, weights: dict, state: dict | None, row: dict, copied) -> None:

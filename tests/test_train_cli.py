@@ -1,0 +1,101 @@
+"""Bad input to `spectrascope train`: exit status 2, one line on stderr naming the problem, nothing written."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import torch
+
+from helpers import SPECTRASCOPE, cli_env, read_run_json, run_dir, snapshot_tree, spectrascope
+from training.recorder import RunRecorder
+
+
+def assert_refused(process, *fragments: str) -> str:
+    """Exit 2 and exactly one stderr line `spectrascope: error: ...` containing every fragment."""
+    assert process.returncode == 2, (process.returncode, process.stderr)
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1, process.stderr
+    assert lines[0].startswith("spectrascope: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def assert_no_run_written(data_dir):
+    runs = data_dir / "runs"
+    assert not runs.exists() or list(runs.iterdir()) == []
+
+
+BAD_INPUT = {
+    "unknown-preset": (["--preset", "nope"], ["unknown preset 'nope'", "cifar100-resnet18", "demo"]),
+    "epochs-abc": (["--preset", "demo", "--epochs", "abc"], ["--epochs", "invalid int value: 'abc'"]),
+    "epochs-0": (["--preset", "demo", "--epochs", "0"], ["epochs must be positive"]),
+    "epochs-negative": (["--preset", "demo", "--epochs", "-3"], ["epochs must be positive"]),
+    "run-id-slash": (["--preset", "demo", "--run-id", "a/b"], ["invalid run id 'a/b'"]),
+    "run-id-dotdot": (["--preset", "demo", "--run-id", "a..b"], ["invalid run id 'a..b'", ".."]),
+    "run-id-is-dotdot": (["--preset", "demo", "--run-id", ".."], ["invalid run id '..'"]),
+    "no-preset": (["--run-id", "x"], ["--preset is required"]),
+    "resume-missing-run": (["--resume", "--run-id", "ghost"], ["no run 'ghost'"]),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input_results(tmp_path_factory):
+    """Every BAD_INPUT case run at once (each CLI start imports torch: seconds), each in its own folder."""
+    started = {}
+    for name, (args, _) in BAD_INPUT.items():
+        folder = tmp_path_factory.mktemp(name)
+        command = [str(SPECTRASCOPE), "train", "--data-dir", str(folder / "data"), *args]
+        started[name] = (folder, subprocess.Popen(command, cwd=folder, env=cli_env(), stdout=subprocess.PIPE,
+                                                  stderr=subprocess.PIPE, text=True))
+    results = {}
+    for name, (folder, process) in started.items():
+        stdout, stderr = process.communicate(timeout=120)
+        results[name] = folder, subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return results
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_refused_with_one_line_and_nothing_written(bad_input_results, case):
+    folder, process = bad_input_results[case]
+    assert_refused(process, *BAD_INPUT[case][1])
+    assert_no_run_written(folder / "data")
+    assert sorted(p.name for p in folder.iterdir()) in ([], ["data"])  # nothing escaped the data dir either
+
+
+def test_missing_cifar100_is_refused_naming_the_folder_and_download(tmp_path):
+    data_dir = tmp_path / "data"
+    process = spectrascope("train", "--preset", "cifar100-resnet18", "--data-dir", data_dir, "--run-id", "c",
+                           cwd=tmp_path)
+    assert_refused(process, str(data_dir / "datasets" / "cifar-100-python"), "--download")
+    assert_no_run_written(data_dir)
+
+
+def test_data_dir_under_a_regular_file_is_refused_as_not_writable(tmp_path):
+    (tmp_path / "f").write_text("a file, not a folder")
+    process = spectrascope("train", "--preset", "demo", "--data-dir", tmp_path / "f" / "sub", "--run-id", "w",
+                           cwd=tmp_path)
+    assert_refused(process, "data directory", "not writable", "--data-dir")
+    assert (tmp_path / "f").read_text() == "a file, not a folder"
+
+
+def test_existing_run_id_without_resume_is_refused_and_left_untouched(tmp_path):
+    data_dir = tmp_path / "data"
+    with RunRecorder(data_dir, "taken", config={"note": "mine"}, total_epochs=1) as run:
+        run.log_epoch(0, {"w": torch.ones(2)}, test_acc=0.5)
+    before = snapshot_tree(run_dir(data_dir, "taken"))
+
+    process = spectrascope("train", "--preset", "demo", "--data-dir", data_dir, "--run-id", "taken", cwd=tmp_path)
+    assert_refused(process, "'taken' already exists", "--resume")
+    assert snapshot_tree(run_dir(data_dir, "taken")) == before
+    assert read_run_json(data_dir, "taken")["status"] == "completed"
+
+
+def test_resume_refuses_changed_hyper_parameters(tmp_path):
+    data_dir = tmp_path / "data"
+    with RunRecorder(data_dir, "r", config={"dataset": "digits"}, total_epochs=1):
+        pass
+    before = snapshot_tree(run_dir(data_dir, "r"))
+    process = spectrascope("train", "--resume", "--run-id", "r", "--lr", "0.5", "--data-dir", data_dir, cwd=tmp_path)
+    assert_refused(process, "own config", "lr")
+    assert snapshot_tree(run_dir(data_dir, "r")) == before
