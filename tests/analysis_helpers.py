@@ -4,9 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+
+from helpers import spectrascope as run_cli
 
 # the numbers layers.csv must share with weightwatcher
 COMPARED = ("alpha", "xmin", "D", "sigma", "num_pl_spikes", "lambda_max", "log_norm", "alpha_weighted", "stable_rank")
@@ -184,11 +184,8 @@ def record_tiny_run(data_dir: Path, run_id: str = RUN_ID, epochs=EPOCHS) -> None
 
 
 def spectrascope(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The installed `spectrascope` command (the venv's console script), as a user runs it."""
-    script = Path(sys.executable).with_name("spectrascope")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "spectrascope"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env={**os.environ, **SINGLE_THREAD_ENV})
+    """The installed `spectrascope` command, as a user runs it, with one BLAS thread (see single_threaded)."""
+    return run_cli(*args, cwd=cwd, timeout=300, env=SINGLE_THREAD_ENV)
 
 
 def load(path: Path) -> dict:

@@ -1,6 +1,8 @@
 """Shared fixtures: tiny data sets in the official formats, and finished runs of the real trainer."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from helpers import random_image_dataset, spectrascope, write_tiny_cifar
@@ -37,3 +39,20 @@ def finished_cifar_run(tmp_path_factory):
 def small_dataset():
     """64 random 1x8x8 training images in 10 classes (enough to build and step the trainer)."""
     return random_image_dataset()
+
+
+@pytest.fixture(scope="module")
+def recorded_tiny_run(tmp_path_factory):
+    """One run of the tiny net recorded with RunRecorder (never analysed)."""
+    from analysis_helpers import record_tiny_run
+
+    data_dir = tmp_path_factory.mktemp("recorded") / "data"
+    record_tiny_run(data_dir)
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(recorded_tiny_run, tmp_path):
+    """A fresh copy of the recorded tiny run's data directory for one test."""
+    shutil.copytree(recorded_tiny_run, tmp_path / "data")
+    return tmp_path / "data"

@@ -91,10 +91,11 @@ def cli_env() -> dict:
     return env
 
 
-def spectrascope(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `.venv/bin/spectrascope ARGS` to completion, capturing its output as text."""
-    return subprocess.run([str(SPECTRASCOPE), *map(str, args)], cwd=cwd, env=cli_env(), capture_output=True,
-                          text=True, timeout=timeout)
+def spectrascope(*args: str, cwd: Path | None = None, timeout: float = 120,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `.venv/bin/spectrascope ARGS` to completion (with `env` added), capturing its output as text."""
+    return subprocess.run([str(SPECTRASCOPE), *map(str, args)], cwd=cwd, env={**cli_env(), **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def start_spectrascope(*args: str, cwd: Path) -> subprocess.Popen:

@@ -1,12 +1,11 @@
 """Checkpoints that cannot be analysed, unknown runs and epochs, and pickles that must never run."""
-import shutil
 
 import pytest
 import torch
 
 from analysis.run_format import read_csv, read_run, run_paths
 from analysis.runner import analyze_run
-from analysis_helpers import EPOCHS, RUN_ID, TinyNet, load, record_tiny_run, single_threaded, spectrascope
+from analysis_helpers import EPOCHS, RUN_ID, TinyNet, load, single_threaded, spectrascope
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,17 +51,6 @@ EXPECTED_MESSAGE = {"truncated": "cannot read", "list": "not a state_dict", "ten
                     "nan": "non-finite", "no analysable layer": "no analysable layer", "pickled object": "cannot read"}
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("recorded") / "data"
-    record_tiny_run(data_dir)
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(recorded, tmp_path):
-    shutil.copytree(recorded, tmp_path / "data")
-    return tmp_path / "data"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from analysis.metrics import LAYER_COLUMNS
 from analysis.run_format import read_csv, read_histograms, read_run, run_paths
 from analysis.runner import analyze_run
 from analysis_helpers import (
-    COMPARED, EPOCHS, RUN_ID, TinyNet, assert_backends_agree, load, record_tiny_run, single_threaded, spectrascope,
+    COMPARED, EPOCHS, RUN_ID, TinyNet, assert_backends_agree, load, single_threaded, spectrascope,
 )
 
 
@@ -23,19 +23,6 @@ def _one_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """One recorded run (never analysed), copied afresh for every test."""
-    data_dir = tmp_path_factory.mktemp("recorded") / "data"
-    record_tiny_run(data_dir)
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(recorded, tmp_path):
-    target = tmp_path / "data"
-    shutil.copytree(recorded, target)
-    return target
 
 
 @pytest.fixture
