@@ -5,7 +5,8 @@ matrix that still stand out of the Marchenko-Pastur bulk are "correlation traps"
 formulas as weightwatcher 0.7.7:
 - rand_evals: ESD of the shuffled matrices (5 replicas pooled when the layer has < 100 eigenvalues);
   max_rand_eval is its largest value;
-- rand_distance: Jensen-Shannon distance between the sorted ESD and one more shuffled replica's;
+- rand_distance: Jensen-Shannon distance between the sorted ESD and one shuffled replica's (weightwatcher
+  draws a fresh replica for it; we use the first one already drawn, an equally random draw);
 - rand_num_spikes: eigenvalues of rand_evals (rescaled to unit mean) above the fitted MP bulk edge
   plus its Tracy-Widom margin, sigma fitted by a brute-force grid search against a kernel density.
 weightwatcher refits the (sigma-independent) kernel density at each of ~200 grid points; here it is
@@ -25,16 +26,13 @@ _DENSITY_FLOOR = 0.01  # grid points where the kernel density is below this are 
 _BANDWIDTH = 0.1
 
 
-def shuffled_eigenvalues(layer: LayerMatrices, replicas: int, rng: np.random.Generator) -> np.ndarray:
-    """Pooled sorted ESD of `replicas` copies of the layer, each matrix's entries shuffled on its own."""
+def shuffled_eigenvalues(layer: LayerMatrices, replicas: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The sorted ESD of each of `replicas` copies of the layer, each matrix's entries shuffled on its own."""
     stack = layer.matrices
     flat = stack.reshape(stack.shape[0], -1).cpu().numpy()
-    values = []
-    for _ in range(replicas):
-        shuffled = rng.permuted(flat, axis=1).reshape(tuple(stack.shape))
-        values.append(eigenvalues(LayerMatrices(layer.name, layer.layer_type, layer.N, layer.M, layer.rf,
-                                                 stack.new_tensor(shuffled))))
-    return np.sort(np.concatenate(values))
+    return [eigenvalues(LayerMatrices(layer.name, layer.layer_type, layer.N, layer.M, layer.rf,
+                                      stack.new_tensor(rng.permuted(flat, axis=1).reshape(tuple(stack.shape)))))
+            for _ in range(replicas)]
 
 
 def _mp_residual(sigma, grid: np.ndarray, density: np.ndarray, Q: float) -> float:
@@ -78,9 +76,8 @@ def mp_spikes(values: np.ndarray, N: int, M: int) -> int:
 
 
 def randomized_metrics(layer: LayerMatrices, evals: np.ndarray, rng: np.random.Generator) -> dict:
-    replicas = 5 if layer.M * layer.rf < 100 else 1  # weightwatcher's rule, on its n_comp
-    rand_evals = shuffled_eigenvalues(layer, replicas, rng)
-    one_replica = shuffled_eigenvalues(layer, 1, rng)
+    replicas = shuffled_eigenvalues(layer, 5 if layer.M * layer.rf < 100 else 1, rng)  # weightwatcher's rule
+    rand_evals, one_replica = np.sort(np.concatenate(replicas)), replicas[0]
     spikes = mp_spikes(rand_evals, layer.N, layer.M)
     distance = float(np.sqrt((stats.entropy(evals, (evals + one_replica) / 2)
                               + stats.entropy(one_replica, (evals + one_replica) / 2)) / 2))
