@@ -5,6 +5,8 @@ same crop; here every image draws its own crop offset, flip and jitter factors, 
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,12 @@ from torch import Tensor
 from training.config import TrainConfig
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601-2 luma, as torchvision's rgb_to_grayscale
+
+
+@lru_cache(maxsize=32)
+def _constant(values: tuple[float, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
+    """A small per-channel constant, made once per device: a fresh host-to-GPU copy every step would sync."""
+    return torch.tensor(values, device=device, dtype=dtype)[:, None, None]
 
 
 def random_crop(images: Tensor, padding: int, generator: torch.Generator) -> Tensor:
@@ -47,8 +55,7 @@ def _blend(images: Tensor, other: Tensor, factor: Tensor) -> Tensor:
 def _grayscale(images: Tensor) -> Tensor:
     if images.shape[1] == 1:
         return images
-    weights = torch.tensor(GRAY_WEIGHTS, device=images.device, dtype=images.dtype)
-    return (images * weights[:, None, None]).sum(1, keepdim=True)
+    return (images * _constant(GRAY_WEIGHTS, images.device, images.dtype)).sum(1, keepdim=True)
 
 
 def color_jitter(images: Tensor, brightness: float, contrast: float, saturation: float,
@@ -70,9 +77,7 @@ def color_jitter(images: Tensor, brightness: float, contrast: float, saturation:
 
 
 def normalize(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
-    mean_t = torch.tensor(mean, device=images.device, dtype=images.dtype)[:, None, None]
-    std_t = torch.tensor(std, device=images.device, dtype=images.dtype)[:, None, None]
-    return (images - mean_t) / std_t
+    return (images - _constant(tuple(mean), images.device, images.dtype)) / _constant(tuple(std), images.device, images.dtype)
 
 
 def to_float(images: Tensor) -> Tensor:
