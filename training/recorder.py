@@ -129,9 +129,6 @@ class RunRecorder:
             copied.record()
         self._submit(self._write_epoch, epoch, weights, state, {"epoch": epoch, **metrics}, copied)
 
-    def set_phase(self, phase: str) -> None:
-        self._submit(update_run, self.paths, progress={"phase": phase})
-
     def resume_point(self) -> dict | None:
         """The training state of the last complete epoch, with its weights under "model" (None if no
         epoch completed), after removing whatever a killed job wrote past it."""
@@ -147,11 +144,6 @@ class RunRecorder:
         self._rows = [row for row in self._rows if row["epoch"] <= last_epoch]
         write_metrics(self.paths, self._rows)
         return state
-
-    def wait(self) -> None:
-        """Block until everything logged so far is on disk."""
-        for future in self._pending:
-            future.result()
 
     def _submit(self, fn, *args, **kwargs) -> None:
         finished = [future for future in self._pending if future.done()]
