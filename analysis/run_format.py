@@ -92,6 +92,16 @@ class RunPaths:
         return self.root / f".{job}.lock"
 
     @property
+    def job_log(self) -> Path:
+        """stdout and stderr of the jobs the dashboard started for this run."""
+        return self.root / "job.log"
+
+    @property
+    def cancel_request(self) -> Path:
+        """Present while someone has asked the run's dashboard job to stop; any process may create it."""
+        return self.root / ".cancel"
+
+    @property
     def analysis(self) -> Path:
         return self.root / "analysis"
 
@@ -217,6 +227,16 @@ def update_run(paths: RunPaths, *, progress: dict | None = None, **fields) -> di
         return record
 
 
+def is_reserved(paths: RunPaths) -> bool:
+    """A run a job queue created ahead of its training job: status `queued`, nothing trained yet.
+    Training may take such a run over instead of refusing it as existing."""
+    try:
+        record = read_run(paths)
+    except RunFormatError:
+        return False
+    return record.get("status") == "queued" and not checkpoint_epochs(paths)
+
+
 def list_runs(data_dir: str | os.PathLike) -> list[dict]:
     """Every readable run, newest first; unreadable folders are skipped, not fatal."""
     records = []
@@ -325,6 +345,13 @@ def write_histograms(paths: RunPaths, epochs: list[int], edges: dict[tuple[str, 
         arrays[histogram_key("edges", layer, kind)] = tensor_edges
         arrays[histogram_key("density", layer, kind)] = densities[(layer, kind)]
     atomic_write(paths.histograms, lambda handle: np.savez(handle, **arrays))
+
+
+def read_tensor_histogram(paths: RunPaths, layer: str, kind: str) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """(epochs, edges, densities) of one tensor, read without loading the others."""
+    with np.load(paths.histograms) as data:
+        return (data["epochs"].tolist(), data[histogram_key("edges", layer, kind)],
+                data[histogram_key("density", layer, kind)])
 
 
 def read_histograms(paths: RunPaths) -> tuple[list[int], dict, dict]:

@@ -10,9 +10,10 @@ import sys
 from spectrascope.errors import UserError
 from analysis import cli as analysis_cli
 from analysis import import_cli
+from app import cli as app_cli
 from training import cli as training_cli
 
-COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli}
+COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli, "serve": app_cli}
 
 
 class _Parser(argparse.ArgumentParser):

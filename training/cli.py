@@ -5,7 +5,7 @@ import argparse
 import signal
 import time
 
-from analysis.run_format import RunFormatError, ensure_writable_dir, read_run, run_paths
+from analysis.run_format import RunFormatError, ensure_writable_dir, is_reserved, read_run, run_paths
 from training.config import HYPERPARAMETERS, PRESETS, ConfigError, TrainConfig, preset_config
 
 HELP = "train a preset into a run directory, one checkpoint per epoch"
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         config, preset = preset_config(args.preset, **_overrides(args)), args.preset
         args.run_id = args.run_id or f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
         paths = run_paths(args.data_dir, args.run_id)
-        if paths.root.exists():
+        if paths.root.exists() and not is_reserved(paths):
             raise RunFormatError(f"run {args.run_id!r} already exists at {paths.root}: choose another --run-id, "
                                  "or add --resume to continue it")
     ensure_writable_dir(args.data_dir)

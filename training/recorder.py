@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from analysis.run_format import (
-    METRICS_COLUMNS, RunFormatError, atomic_write, checkpoint_epochs, job_lock, new_run_record, read_metrics,
+    METRICS_COLUMNS, RunFormatError, atomic_write, checkpoint_epochs, is_reserved, job_lock, new_run_record, read_metrics,
     run_paths, update_run, write_metrics, write_run,
 )
 
@@ -79,7 +79,7 @@ class RunRecorder:
 
     def _check_existence(self) -> None:
         exists = self.paths.run_json.exists()
-        if exists and not self.resume:
+        if exists and not self.resume and not is_reserved(self.paths):
             raise RunFormatError(f"run {self.paths.run_id!r} already exists at {self.paths.root}: "
                                  "choose another run id, or resume it")
         if self.resume and not exists:

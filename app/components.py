@@ -1,0 +1,61 @@
+"""Small pieces shared by several tabs: the epoch player, message panels, slider marks."""
+from __future__ import annotations
+
+from dash import Input, Output, State, dcc, html, no_update
+import dash_bootstrap_components as dbc
+
+PLAY_MILLISECONDS = 900
+
+
+def epoch_player(prefix: str) -> html.Div:
+    """Play/pause button, an epoch slider and the timer that moves it."""
+    return html.Div([
+        dbc.Button(html.I(className="bi bi-play-fill"), id=f"{prefix}-play", color="secondary", outline=True,
+                   size="sm", title="play / pause over epochs", className="me-2"),
+        html.Div(dcc.Slider(id=f"{prefix}-epoch", min=0, max=0, step=None, marks={}, value=None,
+                            updatemode="drag"), className="flex-grow-1"),
+        dcc.Interval(id=f"{prefix}-timer", interval=PLAY_MILLISECONDS, disabled=True),
+    ], className="d-flex align-items-center mb-2")
+
+
+def slider_marks(epochs: list[int]) -> dict:
+    """A mark at every epoch (so the slider snaps to real epochs), labelled at about ten of them."""
+    step = max(1, len(epochs) // 10)
+    labelled = set(epochs[::step]) | ({epochs[-1]} if epochs else set())
+    return {epoch: (str(epoch) if epoch in labelled else "") for epoch in epochs}
+
+
+def slider_settings(epochs: list[int], current: int | None) -> tuple:
+    """(min, max, marks, value): keep the chosen epoch while it exists, else show the latest."""
+    if not epochs:
+        return 0, 0, {}, None
+    value = current if current in epochs else epochs[-1]
+    return epochs[0], epochs[-1], slider_marks(epochs), value
+
+
+def toggle_play(n_clicks, paused: bool):
+    if not n_clicks:
+        return no_update, no_update
+    playing = paused  # it was paused, so now it plays
+    return not playing, html.I(className="bi bi-pause-fill" if playing else "bi bi-play-fill")
+
+
+def next_epoch(n_intervals, marks: dict | None, current):
+    """The next epoch on the slider, wrapping round to the first."""
+    epochs = sorted(int(epoch) for epoch in (marks or {}))
+    if not epochs:
+        return no_update
+    later = [epoch for epoch in epochs if current is None or epoch > current]
+    return later[0] if later else epochs[0]
+
+
+def register_player(app, prefix: str) -> None:
+    app.callback(Output(f"{prefix}-timer", "disabled"), Output(f"{prefix}-play", "children"),
+                 Input(f"{prefix}-play", "n_clicks"), State(f"{prefix}-timer", "disabled"))(toggle_play)
+    app.callback(Output(f"{prefix}-epoch", "value", allow_duplicate=True), Input(f"{prefix}-timer", "n_intervals"),
+                 State(f"{prefix}-epoch", "marks"), State(f"{prefix}-epoch", "value"),
+                 prevent_initial_call=True)(next_epoch)
+
+
+def notice(message: str, colour: str = "secondary") -> dbc.Alert:
+    return dbc.Alert(message, color=colour, className="my-3")

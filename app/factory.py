@@ -1,0 +1,56 @@
+"""The Dash app: offline theme, background-callback manager, layout and callbacks."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dash
+import diskcache
+import flask_bootstrap
+from dash import Dash, DiskcacheManager
+from flask import send_from_directory
+
+from app import settings, shell
+
+THEME = "litera"  # a Bootswatch theme that imports no web fonts, so it looks right offline
+CSS_ROUTE = "/_spectrascope/css"
+CSS_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
+STYLESHEETS = [f"{CSS_ROUTE}/bootswatch/{THEME}/bootstrap.min.css", f"{CSS_ROUTE}/font/bootstrap-icons.min.css"]
+
+
+def secret_key() -> str:
+    """One key for every worker (background callbacks need it): $SPECTRASCOPE_SECRET_KEY, else one kept in the cache."""
+    if os.environ.get("SPECTRASCOPE_SECRET_KEY"):
+        return os.environ["SPECTRASCOPE_SECRET_KEY"]
+    path = settings.cache_dir() / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def background_manager():
+    """Celery + Redis when REDIS_URL is set (production), else a diskcache all workers share."""
+    url = settings.redis_url()
+    if url:
+        from app.worker import celery_app
+
+        return dash.CeleryManager(celery_app(url))
+    return DiskcacheManager(diskcache.Cache(str(settings.cache_dir() / "background")))
+
+
+def create_app() -> Dash:
+    app = Dash(__name__, title="spectrascope", update_title=None, external_stylesheets=STYLESHEETS,
+               background_callback_manager=background_manager(), health_endpoint="health",
+               serve_locally=True)
+    app.server.secret_key = secret_key()
+    app.server.add_url_rule(f"{CSS_ROUTE}/<path:filename>", "spectrascope_css",
+                            lambda filename: send_from_directory(CSS_DIR, filename, max_age=86400))
+    app.layout = shell.layout
+    shell.register(app)
+    return app

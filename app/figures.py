@@ -1,0 +1,182 @@
+"""Pure figure builders: tables and arrays in, plotly figures out. No file access, no Dash."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
+
+TEMPLATE = "plotly_white"
+OVER_TRAINED_COLOUR = "#f2c14e"
+HEALTHY_COLOURS = ("#a8dadc", "#1d7874")
+UNDER_TRAINED_COLOUR = "#d1495b"
+TRAIN_COLOUR, TEST_COLOUR, ACCENT = "#457b9d", "#e76f51", "#1d3557"
+ALPHA_COLOUR_RANGE = (0.0, 10.0)
+_MARGIN = dict(l=60, r=20, t=50, b=50)
+
+
+def _layout(figure: go.Figure, **layout) -> go.Figure:
+    figure.update_layout(template=TEMPLATE, margin=_MARGIN, **layout)
+    return figure
+
+
+def _epoch_ticks(figure: go.Figure, epochs, **axis) -> None:
+    """Whole-number epoch ticks, about ten of them."""
+    count = len(set(epochs))
+    figure.update_xaxes(title_text="epoch", tick0=0, dtick=max(1, round(count / 10)), **axis)
+
+
+def empty(message: str) -> go.Figure:
+    """A blank canvas that says why there is nothing to show (never an empty set of axes)."""
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, font=dict(size=16, color="#6c757d"),
+                          xref="paper", yref="paper", x=0.5, y=0.5)
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return _layout(figure, height=320)
+
+
+# --- Training ------------------------------------------------------------------------------------
+
+
+def training_curves(metrics: pd.DataFrame) -> go.Figure:
+    """Accuracy, loss and learning rate per epoch, train and test side by side."""
+    figure = make_subplots(rows=1, cols=3, subplot_titles=("Accuracy", "Loss", "Learning rate"),
+                           horizontal_spacing=0.08)
+    for column, panel in (("acc", 1), ("loss", 2)):
+        for split, colour in (("train", TRAIN_COLOUR), ("test", TEST_COLOUR)):
+            rows = metrics.dropna(subset=[f"{split}_{column}"])
+            figure.add_trace(go.Scatter(x=rows["epoch"], y=rows[f"{split}_{column}"], mode="lines+markers",
+                                        name=split, legendgroup=split, showlegend=panel == 1,
+                                        line=dict(color=colour)), row=1, col=panel)
+    rows = metrics.dropna(subset=["lr"])
+    figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["lr"], mode="lines+markers", name="lr",
+                                line=dict(color=ACCENT), showlegend=False), row=1, col=3)
+    _epoch_ticks(figure, metrics["epoch"])
+    figure.update_yaxes(rangemode="tozero")
+    return _layout(figure, height=380, legend=dict(orientation="h", y=-0.2))
+
+
+# --- Weights & biases ----------------------------------------------------------------------------
+
+
+def _centres(edges: np.ndarray) -> np.ndarray:
+    return (edges[:-1] + edges[1:]) / 2
+
+
+def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool = False) -> go.Figure:
+    """One epoch's normalised histogram, bars on the tensor's fixed bins."""
+    figure = go.Figure(go.Bar(x=_centres(edges), y=density, width=np.diff(edges), marker_color=TRAIN_COLOUR,
+                              marker_line_width=0, hovertemplate="value %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
+    figure.update_yaxes(type="log" if log_y else "linear", title_text="density")
+    figure.update_xaxes(title_text="value", range=[float(edges[0]), float(edges[-1])])
+    return _layout(figure, title=title, height=380, bargap=0)
+
+
+def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, current: int | None,
+          title: str, log_y: bool = False) -> go.Figure:
+    """All epochs offset one above another, oldest at the top, like TensorBoard's offset view."""
+    values = np.log10(np.maximum(densities, densities[densities > 0].min(initial=1.0) / 10)) if log_y else densities
+    values = values - values.min(axis=1, keepdims=True)
+    height = values / max(values.max(), 1e-12) * 3  # a ridge may rise over three rows
+    centres = _centres(edges)
+    x = np.concatenate([centres, centres[::-1]])
+    figure = go.Figure()
+    for row, epoch in enumerate(epochs):
+        offset = len(epochs) - 1 - row
+        highlight = epoch == current
+        figure.add_trace(go.Scatter(
+            x=x, y=np.concatenate([offset + height[row], np.full(len(centres), offset)]).round(4),
+            fill="toself", mode="lines", name=f"epoch {epoch}", hoveron="fills", hoverinfo="name",
+            line=dict(width=1.5 if highlight else 0.6, color=TEST_COLOUR if highlight else ACCENT),
+            fillcolor="rgba(231,111,81,0.55)" if highlight else f"rgba(69,123,157,{0.15 + 0.5 * row / max(len(epochs), 1):.2f})",
+        ))
+    ticks = list(range(0, len(epochs), max(1, len(epochs) // 10)))
+    figure.update_yaxes(tickvals=[len(epochs) - 1 - i for i in ticks], ticktext=[str(epochs[i]) for i in ticks],
+                        title_text="epoch", showgrid=False)
+    figure.update_xaxes(title_text="value")
+    return _layout(figure, title=title, height=max(380, 14 * len(epochs) + 140), showlegend=False)
+
+
+# --- ESD -----------------------------------------------------------------------------------------
+
+
+def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80) -> go.Figure:
+    """Log-log density of the eigenvalues, with the fitted power law over the tail and xmin marked."""
+    positive = np.sort(eigenvalues[eigenvalues > 0])
+    if positive.size < 2:
+        return empty("this layer has fewer than two positive eigenvalues")
+    edges = np.geomspace(positive[0], positive[-1] * (1 + 1e-9), bins + 1)
+    counts, _ = np.histogram(positive, bins=edges)
+    density = counts / (positive.size * np.diff(edges))
+    keep = counts > 0
+    figure = go.Figure(go.Scatter(
+        x=np.sqrt(edges[:-1] * edges[1:])[keep], y=density[keep], mode="markers", name="ESD",
+        marker=dict(color=TRAIN_COLOUR, size=7), hovertemplate="λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
+    alpha, xmin, tail = fit.get("alpha"), fit.get("xmin"), fit.get("num_pl_spikes")
+    fitted = alpha is not None and alpha > 1 and xmin is not None and xmin > 0 and tail and tail > 0
+    if fitted:
+        x = np.geomspace(xmin, positive[-1], 40)
+        y = tail / positive.size * (alpha - 1) / xmin * (x / xmin) ** -alpha
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"power law α={alpha:.3g}",
+                                    line=dict(color=TEST_COLOUR, width=3)))
+        low, high = density[keep].min(), density[keep].max()
+        figure.add_trace(go.Scatter(x=[xmin, xmin], y=[low, high], mode="lines", name=f"xmin={xmin:.4g}",
+                                    line=dict(color=ACCENT, dash="dash")))
+        subtitle = f"α = {alpha:.3f}   D = {fit.get('D', float('nan')):.3f}   tail = {int(tail)} of {positive.size} eigenvalues"
+    else:
+        subtitle = f"power-law fit failed · {positive.size} eigenvalues"
+    figure.update_xaxes(type="log", title_text="eigenvalue λ")
+    figure.update_yaxes(type="log", title_text="density")
+    return _layout(figure, title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=460,
+                   legend=dict(x=0.01, y=0.01, xanchor="left", yanchor="bottom"))
+
+
+# --- Alpha ---------------------------------------------------------------------------------------
+
+
+def alpha_colourscale() -> list:
+    """Sharp bands: over-trained yellow, healthy teal (darker with alpha), under-trained red."""
+    low, high = ALPHA_COLOUR_RANGE
+    over = (OVER_TRAINED_BELOW - low) / (high - low)
+    under = (UNDER_TRAINED_ABOVE - low) / (high - low)
+    return [[0.0, OVER_TRAINED_COLOUR], [over, OVER_TRAINED_COLOUR], [over, HEALTHY_COLOURS[0]],
+            [under, HEALTHY_COLOURS[1]], [under, UNDER_TRAINED_COLOUR], [1.0, UNDER_TRAINED_COLOUR]]
+
+
+def alpha_heatmap(layers: pd.DataFrame) -> go.Figure:
+    """Epoch x layer, coloured by alpha band; failed fits are left blank. Clicks carry (epoch, layer)."""
+    order = list(dict.fromkeys(layers["layer"]))
+    alpha = layers.pivot(index="layer", columns="epoch", values="alpha").reindex(order)
+    warning = layers.pivot(index="layer", columns="epoch", values="warning").reindex(order).fillna("")
+    shown = alpha.where(alpha > 0)
+    hover = np.dstack([shown.to_numpy(), warning.to_numpy()])
+    figure = go.Figure(go.Heatmap(
+        z=shown.clip(*ALPHA_COLOUR_RANGE).to_numpy(), x=list(alpha.columns), y=order, customdata=hover,
+        colorscale=alpha_colourscale(), zmin=ALPHA_COLOUR_RANGE[0], zmax=ALPHA_COLOUR_RANGE[1], xgap=1, ygap=1,
+        colorbar=dict(title="alpha", tickvals=[0, OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE, 10],
+                      ticktext=["0", "2", "6", "≥10"]),
+        hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata[0]:.4f}<br>%{customdata[1]}<extra></extra>",
+    ))
+    figure.update_yaxes(autorange="reversed", title_text=None)
+    _epoch_ticks(figure, alpha.columns)
+    return _layout(figure, height=max(360, 18 * len(order) + 120), title="alpha per layer (click a cell for its ESD)")
+
+
+def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame) -> go.Figure:
+    """Mean alpha over the layers with a fit, and test accuracy, per epoch."""
+    fitted = layers[layers["alpha"] > 0]
+    mean = fitted.groupby("epoch")["alpha"].mean()
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(go.Scatter(x=mean.index, y=mean.to_numpy(), mode="lines+markers", name="mean alpha",
+                                line=dict(color=HEALTHY_COLOURS[1])), secondary_y=False)
+    if "test_acc" in metrics:
+        rows = metrics.dropna(subset=["test_acc"])
+        figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["test_acc"], mode="lines+markers", name="test accuracy",
+                                    line=dict(color=TEST_COLOUR)), secondary_y=True)
+    figure.update_yaxes(title_text="mean alpha", secondary_y=False)
+    figure.update_yaxes(title_text="test accuracy", secondary_y=True, rangemode="tozero", tickformat=".0%")
+    _epoch_ticks(figure, mean.index)
+    return _layout(figure, height=360, legend=dict(orientation="h", y=-0.25))

@@ -1,0 +1,249 @@
+"""Training and analysis jobs started from the dashboard: submit, queue, run, cancel.
+
+A job runs detached from the web server (`python -m app.jobs`, its own session, re-parented to init), and
+does its work through the `spectrascope` CLI in child processes: the web process never imports torch, a
+crashing job cannot take a web worker down, and restarting or cancelling a Dash background callback
+(which kills that callback's process tree) never kills a job. Everything a page needs to know about a
+job lives in the run (run.json status, progress and error; job.log; `.job.lock` while it lives; a
+`.cancel` file to stop it), so every browser and every web worker sees the same jobs. At most
+`settings.max_jobs()` jobs hold a slot at once; the rest wait, `queued`.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+from analysis.options import BACKENDS
+from analysis.run_format import (
+    RunFormatError, RunPaths, checkpoint_epochs, ensure_writable_dir, job_is_active, job_lock, new_run_record, now_iso,
+    read_run, run_paths, update_run, write_run,
+)
+from app import settings
+from spectrascope.errors import UserError
+from training.config import preset_config
+
+POLL_SECONDS = 0.5
+START_GRACE_SECONDS = 10  # how long a watcher waits for a just-started job to take its lock
+ACTIVE = ("queued", "running")
+Report = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: `spectrascope <command> <args>` on a run (JSON-able, to cross processes)."""
+
+    run_id: str
+    command: str  # "train" or "analyze"
+    args: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Job":
+        return cls(data["run_id"], data["command"], tuple(data.get("args", ())))
+
+
+def _paths(run_id: str) -> RunPaths:
+    return run_paths(settings.data_dir(), run_id)
+
+
+# --- submitting ----------------------------------------------------------------------------------
+
+
+def submit_training(preset: str, run_id: str | None = None, **overrides) -> Job:
+    """Check the request and reserve the run as `queued`; raises UserError naming what is wrong."""
+    config = preset_config(preset, **overrides)
+    run_id = run_id or f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    paths = _paths(run_id)
+    if paths.root.exists():
+        raise RunFormatError(f"run {run_id!r} already exists: choose another run id")
+    ensure_writable_dir(settings.data_dir())
+    paths.root.mkdir(parents=True)
+    write_run(paths, new_run_record(run_id, kind="trained", preset=preset, config=config.to_dict(),
+                                    total_epochs=config.epochs, provenance={}))
+    args = ["--preset", preset, "--run-id", run_id]
+    for name, value in overrides.items():
+        if value is not None:
+            args += [f"--{name.replace('_', '-')}", str(value)]
+    return Job(run_id, "train", tuple(args))
+
+
+def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False) -> Job:
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    paths = _paths(run_id)
+    read_run(paths)  # a clear error for an unknown run
+    if not checkpoint_epochs(paths):
+        raise UserError(f"run {run_id!r} has no checkpoints yet: nothing to analyse")
+    if job_is_active(paths, "job") or job_is_active(paths, "analysis"):
+        raise UserError(f"run {run_id!r} already has a job working on it: wait for it to finish, or cancel it")
+    paths.cancel_request.unlink(missing_ok=True)  # left by an earlier job that ended before it saw it
+    update_run(paths, analysis={"status": "queued", "backend": backend, "updated": now_iso()})
+    return Job(run_id, "analyze", ("--run", run_id, "--backend", backend) + (("--randomize",) if randomize else ()))
+
+
+def request_cancel(run_id: str) -> None:
+    """Ask the run's job to stop; it is marked `cancelled` by the job itself within a second."""
+    _paths(run_id).cancel_request.touch()
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def _cancel_requested(paths: RunPaths) -> bool:
+    return paths.cancel_request.exists()
+
+
+@contextmanager
+def _job_slot(paths: RunPaths, report: Report) -> Iterator[bool]:
+    """Hold one of max_jobs() slot locks; yields False if the job was cancelled while it waited."""
+    slots = settings.data_dir() / "jobs"
+    slots.mkdir(parents=True, exist_ok=True)
+    while True:
+        for slot in range(settings.max_jobs()):
+            fd = os.open(slots / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield True
+            finally:
+                os.close(fd)
+            return
+        if _cancel_requested(paths):
+            yield False
+            return
+        report(0.0, "waiting for a free job slot")
+        time.sleep(POLL_SECONDS)
+
+
+def _spawn(command: str, args: tuple[str, ...], paths: RunPaths) -> subprocess.Popen:
+    """The CLI in a child process; passive OpenMP threads so two jobs on one CPU do not spin each other."""
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
+    with paths.job_log.open("ab") as log:
+        log.write(f"\n[{now_iso()}] spectrascope {command} {' '.join(args)}\n".encode())
+        return subprocess.Popen([sys.executable, "-m", "spectrascope", command, "--data-dir", str(settings.data_dir()),
+                                 *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+
+
+def _log_tail(paths: RunPaths, lines: int = 5) -> str:
+    try:
+        text = paths.job_log.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def progress(record: dict, command: str) -> tuple[float, str]:
+    """(fraction done, one-line description) of a run's training or analysis, from run.json."""
+    if command == "train":
+        done = record.get("progress", {}).get("epoch") or 0
+        total = record.get("progress", {}).get("total_epochs") or 0
+        return (done / total if total else 0.0), f"training: epoch {done} of {total}"
+    analysis = record.get("analysis") or {}
+    done, total = analysis.get("epochs_done") or 0, analysis.get("epochs_total") or 0
+    return (done / total if total else 0.0), f"analysing: {done} of {total} checkpoints"
+
+
+def _stop(*children: subprocess.Popen | None) -> None:
+    """SIGTERM to each child's whole process group (analysis worker processes included)."""
+    for child in children:
+        if child is not None and child.poll() is None:
+            try:
+                os.killpg(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _settle(paths: RunPaths, command: str, returncode: int, cancelled: bool) -> None:
+    """A child that ended without recording how it ended (killed, crashed on start-up) is recorded here."""
+    record = read_run(paths)
+    if command == "train" and record.get("status") in ACTIVE:
+        status = "cancelled" if cancelled else "failed"
+        error = "cancelled by the user" if cancelled else (_log_tail(paths) or f"training exited with status {returncode}")
+        update_run(paths, status=status, error=error, progress={"phase": status})
+    analysis = record.get("analysis") or {}
+    if analysis.get("status") in ACTIVE and not job_is_active(paths, "analysis"):
+        update_run(paths, analysis={**analysis, "status": "cancelled" if cancelled else "failed",
+                                    "error": None if cancelled else _log_tail(paths), "updated": now_iso()})
+
+
+def run_job(job: Job, report: Report = lambda fraction, text: None) -> str:
+    """Run a submitted job to its end and return how it ended. Training jobs also analyse each new
+    checkpoint as it lands, so the analysis tabs fill in while the run trains."""
+    paths = _paths(job.run_id)
+    with job_lock(paths, "job"), _job_slot(paths, report) as got_slot:
+        if not got_slot or _cancel_requested(paths):
+            _settle(paths, job.command, 0, cancelled=True)
+            paths.cancel_request.unlink(missing_ok=True)
+            return "cancelled"
+        main = _spawn(job.command, job.args, paths)
+        analysis, analysed = None, set()
+        while True:
+            finished = main.poll() is not None
+            if _cancel_requested(paths):
+                _stop(main, analysis)
+            elif job.command == "train" and (analysis is None or analysis.poll() is not None):
+                landed = set(checkpoint_epochs(paths))
+                if landed - analysed:
+                    analysis, analysed = _spawn("analyze", ("--run", job.run_id), paths), landed
+            report(*progress(read_run(paths), job.command))
+            if finished and (analysis is None or analysis.poll() is not None):
+                break
+            time.sleep(POLL_SECONDS)
+        cancelled = _cancel_requested(paths)
+        _settle(paths, job.command, main.returncode, cancelled)
+        paths.cancel_request.unlink(missing_ok=True)
+    return _outcome(paths, job.command)
+
+
+def _outcome(paths: RunPaths, command: str) -> str:
+    record = read_run(paths)
+    status = record.get("status") if command == "train" else (record.get("analysis") or {}).get("status")
+    return status or "unknown"
+
+
+def watch(job: Job, report: Report) -> str:
+    """Report a detached job's progress until it ends (what a Dash background callback does)."""
+    paths = _paths(job.run_id)
+    started, seen = time.monotonic(), False
+    while True:
+        alive = job_is_active(paths, "job")
+        seen = seen or alive
+        if not alive and (seen or time.monotonic() - started > START_GRACE_SECONDS):
+            break
+        report(*progress(read_run(paths), job.command))
+        time.sleep(POLL_SECONDS)
+    return _outcome(paths, job.command)
+
+
+def start_detached(job: Job) -> None:
+    """Start `python -m app.jobs JOB` so that it is nobody's child: killing the caller leaves it running."""
+    launcher = [sys.executable, "-m", "app.jobs", "--detach", job.to_json()]
+    subprocess.run(launcher, check=True, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[0] == "--detach":  # the intermediate process: start the job and exit, re-parenting it to init
+        subprocess.Popen([sys.executable, "-m", "app.jobs", argv[1]], start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return 0
+    status = run_job(Job.from_dict(json.loads(argv[0])))
+    return 0 if status == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

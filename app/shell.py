@@ -1,0 +1,109 @@
+"""The frame around the tabs: run picker, run status, live refresh, and the tab strip."""
+from __future__ import annotations
+
+from dash import Input, Output, State, dcc, html, no_update
+import dash_bootstrap_components as dbc
+
+from app import data, jobs_panel
+from app.tabs import alpha, esd, metrics, training, weights
+
+TABS = (training, weights, esd, alpha, metrics)
+LIVE_MILLISECONDS = 2000
+STATUS_COLOURS = {"queued": "secondary", "running": "primary", "completed": "success", "failed": "danger",
+                  "cancelled": "warning", "interrupted": "warning"}
+
+
+def layout() -> html.Div:
+    header = dbc.Navbar(dbc.Container([
+        dbc.NavbarBrand([html.I(className="bi bi-activity me-2"), "spectrascope"], className="fw-bold"),
+        html.Div(dcc.Dropdown(id="run-picker", placeholder="no runs yet", clearable=False, style={"minWidth": "22rem"}),
+                 className="me-auto ms-3"),
+        jobs_panel.buttons(),
+    ], fluid=True), color="dark", dark=True, className="mb-2")
+    return html.Div([
+        header,
+        dbc.Container([
+            html.Div(id="run-status"),
+            jobs_panel.layout(),
+            dbc.Tabs([dbc.Tab(tab.layout(), label=tab.LABEL, tab_id=tab.TAB_ID) for tab in TABS],
+                     id="tabs", active_tab=training.TAB_ID),
+        ], fluid=True),
+        dcc.Interval(id="live-interval", interval=LIVE_MILLISECONDS),
+        dcc.Store(id="run-version"),
+    ])
+
+
+def run_label(record: dict) -> str:
+    progress = record.get("progress") or {}
+    epochs = f" · {progress.get('epoch')}/{progress.get('total_epochs')}" if progress.get("total_epochs") else ""
+    return f"{record['id']} — {record['status']}{epochs}"
+
+
+def refresh_runs(n_intervals, current, options):
+    """Run picker options (only when they changed) and the newest run when none is chosen."""
+    records = data.runs()
+    fresh = [{"label": run_label(record), "value": record["id"]} for record in records]
+    ids = [record["id"] for record in records]
+    value = current if current in ids else (ids[0] if ids else None)
+    return (fresh if fresh != options else no_update), (value if value != current else no_update)
+
+
+def refresh_version(n_intervals, run_id, current):
+    """A new value only when the run's files changed, so the tabs redraw only then."""
+    if not run_id:
+        return None if current is not None else no_update
+    version = [list(item) if item else None for item in data.version(run_id)]
+    return version if version != current else no_update
+
+
+def _progress_bar(done, total, label: str, colour: str, animated: bool) -> dbc.Progress:
+    value = 100 * done / total if total else 0
+    return dbc.Progress(value=value, label=label, color=colour, striped=animated, animated=animated,
+                        style={"height": "1.2rem"}, className="mb-1")
+
+
+def run_status(run_id, version):
+    if not run_id:
+        return dbc.Alert(["No runs yet. Press ", html.B("New run"), " to train the demo, or run ",
+                          html.Code("spectrascope train --preset demo"), "."], color="info")
+    record = data.run(run_id)
+    if record is None:
+        return dbc.Alert(f"Run {run_id} cannot be read: its run.json is missing or not valid JSON.", color="danger")
+    status = record["status"]
+    progress = record.get("progress") or {}
+    analysis = record.get("analysis") or {}
+    parts = [dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"), className="me-2"),
+             html.Small(f"{record.get('kind', '')} · preset {record.get('preset') or '—'} · created {record.get('created', '')}",
+                        className="text-muted")]
+    bars = []
+    if record.get("kind") != "imported" and progress.get("total_epochs"):
+        done = progress.get("epoch") or 0
+        bars.append(_progress_bar(done, progress["total_epochs"], f"training {done}/{progress['total_epochs']}",
+                                  "primary", status == "running"))
+    if analysis.get("epochs_total"):
+        bars.append(_progress_bar(analysis.get("epochs_done") or 0, analysis["epochs_total"],
+                                  f"analysis {analysis.get('epochs_done') or 0}/{analysis['epochs_total']}",
+                                  "info", analysis.get("status") == "running"))
+    messages = []
+    if status == "failed":
+        messages.append(dbc.Alert(f"Training failed: {record.get('error') or 'no message recorded'}", color="danger"))
+    elif status == "interrupted":
+        messages.append(dbc.Alert(["Training stopped without finishing (its process died). Continue it with ",
+                                   html.Code(f"spectrascope train --resume --run-id {run_id}"), "."], color="warning"))
+    if analysis.get("errors"):
+        detail = "; ".join(f"epoch {epoch}: {message}" for epoch, message in analysis["errors"].items())
+        messages.append(dbc.Alert(f"Some epochs could not be analysed — {detail}", color="warning"))
+    return html.Div([html.Div(parts, className="mb-2"), dbc.Row([dbc.Col(bar, md=6) for bar in bars]), *messages],
+                    className="mb-2")
+
+
+def register(app) -> None:
+    app.callback(Output("run-picker", "options"), Output("run-picker", "value"),
+                 Input("live-interval", "n_intervals"), State("run-picker", "value"),
+                 State("run-picker", "options"))(refresh_runs)
+    app.callback(Output("run-version", "data"), Input("live-interval", "n_intervals"), Input("run-picker", "value"),
+                 State("run-version", "data"))(refresh_version)
+    app.callback(Output("run-status", "children"), Input("run-picker", "value"), Input("run-version", "data"))(run_status)
+    for tab in TABS:
+        tab.register(app)
+    jobs_panel.register(app)

@@ -1,0 +1,53 @@
+"""Alpha tab: the epoch x layer heatmap by health band, mean alpha against test accuracy; a click on a
+cell opens that layer and epoch in the ESD tab."""
+from __future__ import annotations
+
+from dash import Input, Output, dcc, html, no_update
+import dash_bootstrap_components as dbc
+
+from app import data, figures
+from app.tabs import esd
+from app.tabs.common import analysis_missing
+
+TAB_ID, LABEL = "alpha", "Alpha"
+
+
+def layout() -> html.Div:
+    legend = html.Small([
+        html.Span("■ ", style={"color": figures.OVER_TRAINED_COLOUR}), "alpha < 2 over-trained   ",
+        html.Span("■ ", style={"color": figures.HEALTHY_COLOURS[1]}), "2–6 healthy   ",
+        html.Span("■ ", style={"color": figures.UNDER_TRAINED_COLOUR}), "alpha > 6 under-trained   ",
+        "blank: fit failed",
+    ], className="text-muted")
+    return html.Div([
+        dbc.Row([
+            dbc.Col([dcc.Graph(id="alpha-heatmap", config={"displaylogo": False}), legend], lg=8),
+            dbc.Col(dcc.Graph(id="alpha-summary", config={"displaylogo": False}), lg=4),
+        ], className="g-3"),
+    ], className="pt-3")
+
+
+def alpha_figures(run_id, version, active_tab):
+    if active_tab != TAB_ID:
+        return no_update, no_update
+    layers = data.layers(run_id) if run_id else None
+    if layers is None or layers.empty:
+        message = figures.empty(analysis_missing(run_id))
+        return message, figures.empty("Mean alpha appears with the first analysed epoch")
+    return figures.alpha_heatmap(layers), figures.alpha_summary(layers, data.metrics(run_id))
+
+
+def open_cell(click):
+    """Heatmap click -> the ESD tab at that layer and epoch."""
+    if not click or not click.get("points"):
+        return no_update, no_update, no_update
+    point = click["points"][0]
+    return esd.TAB_ID, point["y"], int(point["x"])
+
+
+def register(app) -> None:
+    app.callback(Output("alpha-heatmap", "figure"), Output("alpha-summary", "figure"),
+                 Input("run-picker", "value"), Input("run-version", "data"), Input("tabs", "active_tab"))(alpha_figures)
+    app.callback(Output("tabs", "active_tab"), Output("esd-layer", "value", allow_duplicate=True),
+                 Output("esd-epoch", "value", allow_duplicate=True),
+                 Input("alpha-heatmap", "clickData"), prevent_initial_call=True)(open_cell)

@@ -1,0 +1,24 @@
+"""What every tab needs to say when a run has nothing (yet) to show."""
+from __future__ import annotations
+
+from app import data
+
+
+def analysis_missing(run_id: str | None) -> str:
+    """Why a run has no analysis to show, and what to do about it."""
+    if not run_id:
+        return "No run selected. Start one with “New run”, or point SPECTRASCOPE_DATA_DIR at your runs."
+    record = data.run(run_id)
+    if record is None:
+        return f"Run {run_id} cannot be read (run.json is missing or broken)."
+    analysis = record.get("analysis") or {}
+    status = analysis.get("status")
+    if status in ("queued", "running"):
+        return f"Run {run_id} is being analysed: the first epochs appear here in a moment."
+    if status == "failed":
+        errors = analysis.get("errors") or {}
+        detail = next(iter(errors.values()), analysis.get("error") or "see job.log in the run folder")
+        return f"The analysis of run {run_id} failed: {detail}"
+    if record.get("status") in ("queued", "running"):
+        return f"Run {run_id} is training; its epochs are analysed as they land."
+    return f"Run {run_id} has not been analysed yet: press “Analyse”."

@@ -1,0 +1,68 @@
+"""ESD tab: a layer's eigenvalue density on log-log axes with the fitted power law, played over epochs."""
+from __future__ import annotations
+
+from dash import Input, Output, State, dcc, html, no_update
+import dash_bootstrap_components as dbc
+
+from app import components, data, figures
+from app.tabs.common import analysis_missing
+
+TAB_ID, LABEL = "esd", "ESD"
+FIT_FIELDS = ("alpha", "D", "xmin", "num_pl_spikes", "num_evals", "lambda_max", "stable_rank", "warning")
+
+
+def layout() -> html.Div:
+    return html.Div([
+        dbc.Row(dbc.Col(dcc.Dropdown(id="esd-layer", placeholder="type to filter layers by name", clearable=False),
+                        md=5), className="my-2"),
+        components.epoch_player("esd"),
+        dcc.Graph(id="esd-graph", config={"displaylogo": False}),
+        html.Div(id="esd-fit", className="mt-2"),
+    ], className="pt-2")
+
+
+def layer_options(run_id, version, current):
+    layers = data.layer_names(run_id) if run_id else []
+    value = current if current in layers else (layers[0] if layers else None)
+    return [{"label": layer, "value": layer} for layer in layers], value
+
+
+def epoch_slider(run_id, version, current):
+    return components.slider_settings(data.analysed_epochs(run_id) if run_id else [], current)
+
+
+def fit_row(run_id: str, epoch: int, layer: str) -> dict | None:
+    table = data.layers(run_id)
+    rows = table[(table["epoch"] == epoch) & (table["layer"] == layer)]
+    return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def fit_summary(row: dict) -> dbc.Table:
+    cells = [html.Td(f"{row[name]:.4g}" if isinstance(row[name], float) else str(row[name] or "—")) for name in FIT_FIELDS]
+    return dbc.Table([html.Thead(html.Tr([html.Th(name) for name in FIT_FIELDS])), html.Tbody(html.Tr(cells))],
+                     bordered=False, size="sm", className="w-auto")
+
+
+def esd_view(run_id, layer, epoch, active_tab, version):
+    if active_tab != TAB_ID:
+        return no_update, no_update
+    row = fit_row(run_id, epoch, layer) if run_id and layer and epoch is not None else None
+    if row is None:
+        return figures.empty(analysis_missing(run_id) if not data.layer_names(run_id or "")
+                             else f"Epoch {epoch} of {layer} has not been analysed"), None
+    eigenvalues = data.eigenvalues(run_id, epoch, layer)
+    if eigenvalues is None:
+        return figures.empty(f"The eigenvalues of {layer} at epoch {epoch} are missing (re-run the analysis)"), None
+    return figures.esd(eigenvalues, row, title=f"{layer} · epoch {epoch}"), fit_summary(row)
+
+
+def register(app) -> None:
+    app.callback(Output("esd-layer", "options"), Output("esd-layer", "value"),
+                 Input("run-picker", "value"), Input("run-version", "data"), State("esd-layer", "value"))(layer_options)
+    app.callback(Output("esd-epoch", "min"), Output("esd-epoch", "max"), Output("esd-epoch", "marks"),
+                 Output("esd-epoch", "value"),
+                 Input("run-picker", "value"), Input("run-version", "data"), State("esd-epoch", "value"))(epoch_slider)
+    app.callback(Output("esd-graph", "figure"), Output("esd-fit", "children"),
+                 Input("run-picker", "value"), Input("esd-layer", "value"), Input("esd-epoch", "value"),
+                 Input("tabs", "active_tab"), Input("run-version", "data"))(esd_view)
+    components.register_player(app, "esd")

@@ -1,0 +1,31 @@
+"""Training tab: accuracy, loss and learning rate per epoch."""
+from __future__ import annotations
+
+from dash import Input, Output, dcc, html, no_update
+
+from app import data, figures
+
+TAB_ID, LABEL = "training", "Training"
+
+
+def layout() -> html.Div:
+    return html.Div(dcc.Graph(id="training-curves", config={"displaylogo": False}), className="pt-3")
+
+
+def training_figure(run_id, version, active_tab):
+    if active_tab != TAB_ID:
+        return no_update
+    if not run_id:
+        return figures.empty("No run selected")
+    metrics = data.metrics(run_id)
+    if metrics.empty:
+        record = data.run(run_id) or {}
+        if record.get("kind") == "imported":
+            return figures.empty("An imported run has no training metrics: see the Alpha and ESD tabs")
+        return figures.empty("No epoch recorded yet: the first point appears when epoch 0 is evaluated")
+    return figures.training_curves(metrics)
+
+
+def register(app) -> None:
+    app.callback(Output("training-curves", "figure"), Input("run-picker", "value"), Input("run-version", "data"),
+                 Input("tabs", "active_tab"))(training_figure)

@@ -1,0 +1,87 @@
+"""Weights & biases tab: one tensor's histogram at an epoch, or all epochs offset (ridge), with statistics."""
+from __future__ import annotations
+
+from dash import Input, Output, State, dash_table, dcc, html, no_update
+import dash_bootstrap_components as dbc
+
+from app import components, data, figures
+from app.tabs.common import analysis_missing
+
+TAB_ID, LABEL = "weights", "Weights & biases"
+STAT_COLUMNS = ("epoch", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
+
+
+def layout() -> html.Div:
+    controls = dbc.Row([
+        dbc.Col(dcc.Dropdown(id="weights-layer", placeholder="type to filter layers by name", clearable=False), md=5),
+        dbc.Col(dbc.RadioItems(id="weights-kind", options=[{"label": "weights", "value": "weight"},
+                                                           {"label": "biases", "value": "bias"}],
+                               value="weight", inline=True), md="auto"),
+        dbc.Col(dbc.RadioItems(id="weights-view", options=[{"label": "one epoch", "value": "epoch"},
+                                                           {"label": "all epochs (ridge)", "value": "ridge"}],
+                               value="epoch", inline=True), md="auto"),
+        dbc.Col(dbc.Switch(id="weights-log-y", label="log y", value=False), md="auto"),
+    ], className="g-3 align-items-center my-2")
+    return html.Div([
+        controls,
+        components.epoch_player("weights"),
+        dcc.Graph(id="weights-histogram", config={"displaylogo": False}),
+        html.H6("Per-epoch statistics", className="mt-3"),
+        dash_table.DataTable(id="weights-stats", columns=[{"name": c, "id": c} for c in STAT_COLUMNS], page_size=12, sort_action="native",
+                             style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px"}),
+    ], className="pt-2")
+
+
+def layer_options(run_id, version, kind, current):
+    tensors = [layer for layer, tensor_kind in data.histogram_tensors(run_id) if tensor_kind == kind] if run_id else []
+    value = current if current in tensors else (tensors[0] if tensors else None)
+    return [{"label": layer, "value": layer} for layer in tensors], value
+
+
+def epoch_slider(run_id, version, current):
+    stats = data.weight_stats(run_id) if run_id else None
+    epochs = sorted(int(e) for e in stats["epoch"].unique()) if stats is not None and not stats.empty else []
+    return components.slider_settings(epochs, current)
+
+
+def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version):
+    if active_tab != TAB_ID:
+        return no_update, no_update
+    tensor = data.tensor_histogram(run_id, layer, kind) if run_id and layer else None
+    if tensor is None:
+        return figures.empty(analysis_missing(run_id) if not data.histogram_tensors(run_id or "")
+                             else f"This run has no {kind} histograms for the chosen layer"), []
+    epochs, edges, densities = tensor
+    if epoch not in epochs:
+        epoch = epochs[-1]
+    title = f"{layer}.{kind}"
+    if view == "ridge":
+        figure = figures.ridge(edges, densities, epochs, current=epoch, title=title, log_y=log_y)
+    else:
+        figure = figures.histogram(edges, densities[epochs.index(epoch)], title=f"{title} · epoch {epoch}", log_y=log_y)
+    return figure, tensor_stats(run_id, layer, kind)
+
+
+def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:
+    stats = data.weight_stats(run_id)
+    rows = stats[(stats["layer"] == layer) & (stats["kind"] == kind)].loc[:, list(STAT_COLUMNS)]
+    return rows.round(6).to_dict("records")
+
+
+def highlight_epoch(epoch):
+    return [{"if": {"filter_query": f"{{epoch}} = {epoch}"}, "backgroundColor": "#fde2d9"}] if epoch is not None else []
+
+
+def register(app) -> None:
+    app.callback(Output("weights-layer", "options"), Output("weights-layer", "value"),
+                 Input("run-picker", "value"), Input("run-version", "data"), Input("weights-kind", "value"),
+                 State("weights-layer", "value"))(layer_options)
+    app.callback(Output("weights-epoch", "min"), Output("weights-epoch", "max"), Output("weights-epoch", "marks"),
+                 Output("weights-epoch", "value"),
+                 Input("run-picker", "value"), Input("run-version", "data"), State("weights-epoch", "value"))(epoch_slider)
+    app.callback(Output("weights-histogram", "figure"), Output("weights-stats", "data"),
+                 Input("run-picker", "value"), Input("weights-layer", "value"), Input("weights-kind", "value"),
+                 Input("weights-epoch", "value"), Input("weights-view", "value"), Input("weights-log-y", "value"),
+                 Input("tabs", "active_tab"), Input("run-version", "data"))(histogram_view)
+    app.callback(Output("weights-stats", "style_data_conditional"), Input("weights-epoch", "value"))(highlight_epoch)
+    components.register_player(app, "weights")
