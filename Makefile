@@ -1,8 +1,11 @@
-# `make run` and `make test` install on first use; `make install` only installs.
+# `make run` (the dashboard on http://localhost:8050, with the demo run training if there are no runs) and
+# `make test` install on first use; `make install` only installs.
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA_DIR ?= $(or $(SPECTRASCOPE_DATA_DIR),data)
+HOST ?= 127.0.0.1
+PORT ?= 8050
 
 .PHONY: install run test clean
 
@@ -15,9 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	@test -f $(DATA_DIR)/runs/demo/run.json || $(VENV)/bin/spectrascope train --preset demo --data-dir $(DATA_DIR) --run-id demo
-	$(VENV)/bin/spectrascope analyze --run demo --data-dir $(DATA_DIR)
-	@echo "Demo run and its analysis in $(DATA_DIR)/runs/demo (the dashboard is not built yet)"
+	$(VENV)/bin/spectrascope serve --demo --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
 test: install
 	$(PYTHON) -m pytest

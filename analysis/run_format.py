@@ -238,11 +238,12 @@ def is_reserved(paths: RunPaths) -> bool:
 
 
 def list_runs(data_dir: str | os.PathLike) -> list[dict]:
-    """Every readable run, newest first; unreadable folders are skipped, not fatal."""
+    """Every readable run, newest first; unreadable folders are skipped, not fatal. A run's id is its
+    folder's name, even in a copied folder whose run.json still names the original."""
     records = []
     for run_json in runs_root(data_dir).glob("*/run.json"):
         try:
-            records.append(read_run(RunPaths(run_json.parent)))
+            records.append({**read_run(RunPaths(run_json.parent)), "id": run_json.parent.name})
         except RunFormatError:
             continue
     return sorted(records, key=lambda r: r.get("created", ""), reverse=True)

@@ -56,3 +56,21 @@ def data_dir(recorded_tiny_run, tmp_path):
     """A fresh copy of the recorded tiny run's data directory for one test."""
     shutil.copytree(recorded_tiny_run, tmp_path / "data")
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def analysed_demo_run(tmp_path_factory):
+    """A data dir with run `demo`: the demo preset trained for 3 epochs, then analysed (the real CLI)."""
+    data_dir = tmp_path_factory.mktemp("demo-run") / "data"
+    for args in (("train", "--preset", "demo", "--epochs", "3", "--run-id", "demo"), ("analyze", "--run", "demo")):
+        process = spectrascope(*args, "--data-dir", data_dir, timeout=300)
+        assert process.returncode == 0, process.stderr
+    return data_dir
+
+
+@pytest.fixture
+def dashboard_data(analysed_demo_run, tmp_path, monkeypatch):
+    """A private copy of the analysed demo run, with the dashboard pointed at it."""
+    shutil.copytree(analysed_demo_run, tmp_path / "dashboard")
+    monkeypatch.setenv("SPECTRASCOPE_DATA_DIR", str(tmp_path / "dashboard"))
+    return tmp_path / "dashboard"

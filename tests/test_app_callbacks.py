@@ -1,0 +1,133 @@
+"""Dash callbacks called directly, on a real analysed run and on empty, partial and failed ones."""
+from __future__ import annotations
+
+import json
+import shutil
+
+from dash import no_update
+
+from analysis.run_format import update_run
+from app import components, data, jobs_panel, shell
+from app.tabs import alpha, esd, metrics, training, weights
+from app.tabs.common import analysis_missing
+
+
+def _messages(figure) -> str:
+    return " ".join(annotation.text for annotation in figure.layout.annotations)
+
+
+def test_run_picker_lists_runs_and_selects_the_newest(dashboard_data):
+    shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "newer")
+    update_run(data.paths("newer"), created="2099-01-01T00:00:00+00:00")
+    options, value = shell.refresh_runs(1, None, None)
+    assert value == "newer" and [option["value"] for option in options] == ["newer", "demo"]
+    assert options[1]["label"] == "demo — completed · 3/3"
+    assert shell.refresh_runs(2, "demo", options) == (no_update, no_update)  # nothing changed: nothing sent
+
+
+def test_version_store_changes_only_with_the_files(dashboard_data):
+    version = shell.refresh_version(1, "demo", None)
+    assert shell.refresh_version(2, "demo", version) is no_update
+    update_run(data.paths("demo"), progress={"phase": "x"}, updated="later")
+    assert shell.refresh_version(3, "demo", version) not in (no_update, version)
+
+
+def test_tabs_draw_the_real_run(dashboard_data):
+    curves = training.training_figure("demo", None, training.TAB_ID)
+    assert {trace.name for trace in curves.data} >= {"train", "test", "lr"}
+
+    options, layer = weights.layer_options("demo", None, "weight", None)
+    assert layer == "conv1" and {"label": "fc", "value": "fc"} in options
+    low, high, marks, epoch = weights.epoch_slider("demo", None, None)
+    assert (low, high, epoch) == (0, 3, 3) and sorted(marks) == [0, 1, 2, 3]
+    figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
+    assert figure.layout.title.text == "fc.weight · epoch 1" and [row["epoch"] for row in stats] == [0, 1, 2, 3]
+    ridge, _ = weights.histogram_view("demo", "fc", "weight", 1, "ridge", True, weights.TAB_ID, None)
+    assert len(ridge.data) == 4
+
+    figure, summary = esd.esd_view("demo", "fc", 2, esd.TAB_ID, None)
+    assert figure.layout.title.text.startswith("fc · epoch 2") and summary is not None
+
+    heatmap, summary_figure = alpha.alpha_figures("demo", None, alpha.TAB_ID)
+    assert list(heatmap.data[0].x) == [0, 1, 2, 3] and heatmap.data[0].y[0] == "conv1"
+
+    epochs, value = metrics.epoch_options("demo", None, None)
+    rows, columns, note = metrics.metrics_table("demo", value, metrics.TAB_ID, None)
+    assert value == 3 and len(rows) == len(data.layer_names("demo")) and {row["epoch"] for row in rows} == {3}
+    assert "alpha" in [column["id"] for column in columns] and "max_rand_eval" not in [c["id"] for c in columns]
+
+
+def test_hidden_tabs_are_not_computed(dashboard_data):
+    assert training.training_figure("demo", None, "alpha") is no_update
+    assert alpha.alpha_figures("demo", None, "training") == (no_update, no_update)
+
+
+def test_a_heatmap_click_opens_that_layer_and_epoch_in_the_esd_tab():
+    click = {"points": [{"x": 2, "y": "layer1.0.conv2", "z": 3.1}]}
+    assert alpha.open_cell(click) == (esd.TAB_ID, "layer1.0.conv2", 2)
+    assert alpha.open_cell(None) == (no_update, no_update, no_update)
+
+
+def test_a_run_without_analysis_says_so_in_every_analysis_tab(dashboard_data):
+    shutil.rmtree(data.paths("demo").analysis)
+    update_run(data.paths("demo"), analysis={})
+    expected = "has not been analysed yet"
+    assert expected in _messages(weights.histogram_view("demo", None, "weight", 3, "epoch", False, weights.TAB_ID, None)[0])
+    assert expected in _messages(esd.esd_view("demo", None, 3, esd.TAB_ID, None)[0])
+    assert expected in _messages(alpha.alpha_figures("demo", None, alpha.TAB_ID)[0])
+    assert expected in metrics.metrics_table("demo", None, metrics.TAB_ID, None)[2]
+
+
+def test_failed_and_interrupted_runs_show_their_story(dashboard_data):
+    update_run(data.paths("demo"), status="failed", error="RuntimeError: CUDA out of memory",
+               analysis={"status": "failed", "errors": {"2": "checkpoint is truncated"}})
+    text = json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
+    assert "CUDA out of memory" in text and "epoch 2: checkpoint is truncated" in text
+    assert "checkpoint is truncated" in analysis_missing("demo")
+    update_run(data.paths("demo"), status="running")  # but no process holds its lock
+    text = json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
+    assert "interrupted" in text and "--resume --run-id demo" in text
+
+
+def test_no_runs_and_broken_runs_get_a_message(dashboard_data):
+    assert "No runs yet" in json.dumps(shell.run_status(None, None).to_plotly_json(), default=str)
+    assert "No run selected" in _messages(training.training_figure(None, None, training.TAB_ID))
+    data.paths("demo").run_json.write_text("{")
+    assert "cannot be read" in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
+
+
+def test_a_run_with_no_epoch_yet_says_so(dashboard_data):
+    data.paths("demo").metrics_csv.unlink()
+    assert "No epoch recorded yet" in _messages(training.training_figure("demo", None, training.TAB_ID))
+
+
+def test_epoch_player_steps_through_the_slider_marks_and_wraps():
+    marks = components.slider_marks([0, 1, 2, 5])
+    assert components.next_epoch(1, marks, 2) == 5 and components.next_epoch(2, marks, 5) == 0
+    disabled, _ = components.toggle_play(1, True)
+    assert disabled is False
+    assert components.slider_settings([0, 1, 2], 7)[3] == 2 and components.slider_settings([0, 1, 2], 1)[3] == 1
+    assert len([label for label in components.slider_marks(list(range(41))).values() if label]) <= 12
+
+
+def test_new_run_form_rejects_bad_input_with_a_named_message(dashboard_data):
+    defaults = jobs_panel.preset_defaults("demo")
+    fields = [name for name, _, _ in jobs_panel.FORM_FIELDS]
+    values = dict(zip(fields, defaults))
+
+    def submit(**changes):
+        return jobs_panel.submit_new_run(1, "demo", changes.pop("run_id", "form-run"),
+                                         *[changes.get(name, values[name]) for name in fields])
+
+    assert submit(epochs=-1)[1:3] == ("epochs must be positive", True)
+    assert "whole number" in submit(epochs=2.5)[1]
+    assert "invalid run id" in submit(run_id="../escape")[1]
+    assert "already exists" in submit(run_id="demo")[1]
+    assert "device must be" in submit(device="tpu")[1]
+    assert not data.paths("form-run").root.exists()
+
+
+def test_analyse_form_needs_a_run_with_checkpoints(dashboard_data):
+    assert jobs_panel.submit_analysis(1, None, "fast", False)[1] == "Choose a run to analyse first"
+    assert "unknown backend" in jobs_panel.submit_analysis(1, "demo", "slow", False)[1]
+    assert "no run 'ghost'" in jobs_panel.submit_analysis(1, "ghost", "fast", False)[1]

@@ -1,0 +1,106 @@
+"""Figure builders: pure functions from tables and arrays to plotly figures."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+import pytest
+
+from app import figures
+
+
+def _layers(alpha: dict[tuple[int, str], float]) -> pd.DataFrame:
+    rows = [{"epoch": epoch, "layer": layer, "alpha": value,
+             "warning": "over-trained" if 0 < value < 2 else "under-trained" if value > 6 else ""}
+            for (epoch, layer), value in alpha.items()]
+    return pd.DataFrame(rows)
+
+
+def test_empty_figure_says_why_and_hides_axes():
+    figure = figures.empty("nothing here yet")
+    assert figure.layout.annotations[0].text == "nothing here yet"
+    assert figure.layout.xaxis.visible is False and not figure.data
+
+
+def test_training_curves_plot_train_and_test_and_skip_empty_cells():
+    metrics = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [np.nan, 1.0, 0.5], "train_acc": [np.nan, 0.5, 0.7],
+                            "test_loss": [2.3, 1.1, 0.6], "test_acc": [0.1, 0.6, 0.8], "lr": [np.nan, 0.1, 0.01]})
+    figure = figures.training_curves(metrics)
+    by_name = {(trace.name, trace.xaxis): trace for trace in figure.data}
+    assert list(by_name[("train", "x")].x) == [1, 2]          # epoch 0 has no training numbers
+    assert list(by_name[("test", "x")].y) == [0.1, 0.6, 0.8]
+    assert list(by_name[("lr", "x3")].y) == [0.1, 0.01]
+
+
+def test_histogram_bars_sit_on_the_fixed_bins():
+    edges = np.linspace(-1, 1, 5)
+    figure = figures.histogram(edges, np.array([0.1, 0.4, 0.4, 0.1]), title="w", log_y=True)
+    bar = figure.data[0]
+    assert np.allclose(bar.x, [-0.75, -0.25, 0.25, 0.75]) and np.allclose(bar.width, 0.5)
+    assert figure.layout.yaxis.type == "log"
+    assert tuple(figure.layout.xaxis.range) == (-1.0, 1.0)
+
+
+def test_ridge_has_one_ridge_per_epoch_oldest_on_top_and_highlights_the_current_epoch():
+    edges = np.linspace(0, 1, 11)
+    densities = np.random.default_rng(0).random((4, 10))
+    figure = figures.ridge(edges, densities, [0, 1, 2, 3], current=2, title="w")
+    assert [trace.name for trace in figure.data] == ["epoch 0", "epoch 1", "epoch 2", "epoch 3"]
+    baselines = [min(trace.y) for trace in figure.data]
+    assert baselines == sorted(baselines, reverse=True)      # epoch 0 highest
+    widths = [trace.line.width for trace in figure.data]
+    assert widths[2] > max(widths[:2] + widths[3:])
+
+
+def test_esd_draws_the_fitted_power_law_over_the_tail_only():
+    rng = np.random.default_rng(1)
+    eigenvalues = np.sort(rng.pareto(2.5, 500) + 1)
+    fit = {"alpha": 3.5, "xmin": float(eigenvalues[300]), "num_pl_spikes": 200, "D": 0.05}
+    figure = figures.esd(eigenvalues, fit, title="layer1.0.conv1 · epoch 3")
+    law = next(trace for trace in figure.data if trace.name.startswith("power law"))
+    assert law.x[0] == pytest.approx(fit["xmin"]) and law.x[-1] == pytest.approx(eigenvalues[-1])
+    # the line is the tail's share of a normalised power-law density
+    expected = 200 / 500 * 2.5 / fit["xmin"] * (np.asarray(law.x) / fit["xmin"]) ** -3.5
+    assert np.allclose(law.y, expected)
+    assert any(trace.name.startswith("xmin=") for trace in figure.data)
+    assert "α = 3.500" in figure.layout.title.text and "tail = 200 of 500" in figure.layout.title.text
+    assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.type == "log"
+
+
+def test_esd_of_a_failed_fit_shows_the_density_without_a_law():
+    figure = figures.esd(np.array([0.5, 1.0, 2.0]), {"alpha": -1, "xmin": -1, "num_pl_spikes": -1}, title="fc")
+    assert [trace.name for trace in figure.data] == ["ESD"]
+    assert "fit failed" in figure.layout.title.text
+
+
+def test_alpha_colourscale_bands_break_at_2_and_6():
+    scale = figures.alpha_colourscale()
+    low, high = figures.ALPHA_COLOUR_RANGE
+    positions = {colour: [p * (high - low) + low for p, c in scale if c == colour] for _, colour in scale}
+    assert positions[figures.OVER_TRAINED_COLOUR] == [0.0, 2.0]
+    assert positions[figures.UNDER_TRAINED_COLOUR] == [6.0, 10.0]
+
+
+def test_alpha_heatmap_keeps_network_order_exact_values_and_blanks_failed_fits():
+    layers = _layers({(0, "conv1"): 7.5, (0, "fc"): 1.5, (1, "conv1"): 3.25, (1, "fc"): -1.0})
+    heatmap = figures.alpha_heatmap(layers).data[0]
+    assert list(heatmap.y) == ["conv1", "fc"] and list(heatmap.x) == [0, 1]
+    z = np.array(heatmap.z, dtype=float)
+    assert z[0, 0] == 7.5 and z[0, 1] == 3.25 and z[1, 0] == 1.5 and np.isnan(z[1, 1])
+    assert heatmap.customdata[1][0][1] == "over-trained"
+    assert heatmap.customdata[0][0][1] == "under-trained"
+
+
+def test_alpha_summary_averages_only_fitted_layers():
+    layers = _layers({(0, "a"): 3.0, (0, "b"): 5.0, (1, "a"): 2.0, (1, "b"): -1.0})
+    metrics = pd.DataFrame({"epoch": [0, 1], "test_acc": [0.1, 0.9]})
+    mean, accuracy = figures.alpha_summary(layers, metrics).data
+    assert list(mean.y) == [4.0, 2.0] and list(accuracy.y) == [0.1, 0.9]
+
+
+def test_figures_serialise_small():
+    """Pre-binned data only: a 100-bin histogram is a few KB of JSON, not megabytes."""
+    edges = np.linspace(-1, 1, 101)
+    densities = np.random.default_rng(2).random((41, 100))
+    size = len(pio.to_json(figures.ridge(edges, densities, list(range(41)), current=40, title="w")))
+    assert size < 300_000

@@ -1,0 +1,94 @@
+"""HTTP smoke tests of the Dash app through Flask's test client, and `spectrascope serve`."""
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from app.factory import create_app
+from helpers import spectrascope, start_spectrascope
+
+
+@pytest.fixture
+def client(dashboard_data):
+    return create_app().server.test_client()
+
+
+def _update(client, output: str, inputs: list[tuple[str, str, object]]):
+    outputs = [dict(zip(("id", "property"), item.split("."))) for item in output.strip(".").split("...")]
+    payload = {"output": output, "outputs": outputs if len(outputs) > 1 else outputs[0],
+               "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+               "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"], "state": []}
+    return client.post("/_dash-update-component", json=payload)
+
+
+def test_the_page_its_layout_and_its_styles_are_served_locally(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "/_spectrascope/css/bootswatch/litera/bootstrap.min.css" in html and "cdn" not in html.lower()
+    css = client.get("/_spectrascope/css/bootswatch/litera/bootstrap.min.css")
+    assert css.status_code == 200 and b"Bootswatch" in css.data
+    assert client.get("/_spectrascope/css/font/bootstrap-icons.min.css").status_code == 200
+    assert client.get("/_spectrascope/css/../../../../etc/passwd").status_code == 404
+    assert client.get("/health").status_code == 200
+    layout = client.get("/_dash-layout").get_json()
+    assert "run-picker" in str(layout) and "alpha-heatmap" in str(layout)
+
+
+def test_a_callback_round_trip_returns_the_figure(client):
+    response = _update(client, "training-curves.figure",
+                       [("run-picker", "value", "demo"), ("run-version", "data", None), ("tabs", "active_tab", "training")])
+    assert response.status_code == 200
+    figure = response.get_json()["response"]["training-curves"]["figure"]
+    assert {trace["name"] for trace in figure["data"]} >= {"train", "test"}
+
+
+def test_the_alpha_callback_sends_pre_binned_data_only(client):
+    response = _update(client, "..alpha-heatmap.figure...alpha-summary.figure..",
+                       [("run-picker", "value", "demo"), ("run-version", "data", None), ("tabs", "active_tab", "alpha")])
+    assert response.status_code == 200 and len(response.data) < 300_000
+    assert set(response.get_json()["response"]) == {"alpha-heatmap", "alpha-summary"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_refuses_a_port_in_use_and_a_bad_job_limit(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = spectrascope("serve", "--data-dir", tmp_path, "--port", port)
+    assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    result = spectrascope("serve", "--data-dir", tmp_path, "--port", "70000")
+    assert result.returncode == 2 and "--port must be between 1 and 65535" in result.stderr
+    result = spectrascope("serve", "--data-dir", tmp_path, env={"SPECTRASCOPE_MAX_JOBS": "-2"})
+    assert result.returncode == 2 and "SPECTRASCOPE_MAX_JOBS must be a positive integer" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_demo_starts_the_demo_run_beside_the_dashboard(tmp_path):
+    port = _free_port()
+    server = start_spectrascope("serve", "--data-dir", tmp_path / "data", "--port", port, "--demo", cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("the dashboard never answered")
+        assert (tmp_path / "data" / "runs" / "demo" / "run.json").exists()
+    finally:
+        server.terminate()
+        server.wait(10)
+        (tmp_path / "data" / "runs" / "demo" / ".cancel").touch()  # stop the demo job too

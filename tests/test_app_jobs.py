@@ -1,0 +1,145 @@
+"""Jobs started from the dashboard: the real CLI in child processes, a slot queue, cancel, errors."""
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+
+import pytest
+
+from analysis.run_format import job_is_active, job_lock, read_csv, read_run
+from app import jobs, settings
+from spectrascope.errors import UserError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def job_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPECTRASCOPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "1")
+    return tmp_path / "data"
+
+
+def _wait_for(condition, timeout=120.0, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+def _run_in_thread(job):
+    outcome, reports = {}, []
+    thread = threading.Thread(target=lambda: outcome.setdefault("status", jobs.run_job(job, lambda *r: reports.append(r))))
+    thread.start()
+    return thread, outcome, reports
+
+
+def test_a_training_job_trains_and_analyses_every_epoch(job_data):
+    job = jobs.submit_training("demo", "j1", epochs=2)
+    assert read_run(jobs._paths("j1"))["status"] == "queued"
+    reports = []
+    assert jobs.run_job(job, lambda *report: reports.append(report)) == "completed"
+    paths = jobs._paths("j1")
+    record = read_run(paths)
+    assert record["status"] == "completed" and record["config"]["epochs"] == 2
+    assert record["analysis"]["status"] == "completed"
+    assert {row["epoch"] for row in read_csv(paths.layers_csv)} == {"0", "1", "2"}  # the last epoch too
+    assert reports[-1][0] == 1.0 and "epoch 2 of 2" in reports[-1][1]
+    assert "spectrascope train --preset demo --run-id j1 --epochs 2" in paths.job_log.read_text()
+    assert not job_is_active(paths, "job") and not paths.cancel_request.exists()
+
+
+def test_jobs_beyond_the_limit_wait_queued_and_can_be_cancelled_while_waiting(job_data):
+    slots = job_data / "jobs"
+    slots.mkdir(parents=True)
+    busy = os.open(slots / "slot-0.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(busy, fcntl.LOCK_EX)  # another job holds the only slot
+    try:
+        job = jobs.submit_training("demo", "waiting", epochs=1)
+        thread, outcome, reports = _run_in_thread(job)
+        _wait_for(lambda: reports)
+        assert reports[-1] == (0.0, "waiting for a free job slot")
+        assert read_run(jobs._paths("waiting"))["status"] == "queued"
+        jobs.request_cancel("waiting")
+        thread.join(30)
+    finally:
+        os.close(busy)
+    assert outcome["status"] == "cancelled"
+    record = read_run(jobs._paths("waiting"))
+    assert record["status"] == "cancelled" and record["error"] == "cancelled by the user"
+    assert not (jobs._paths("waiting").checkpoints).exists()
+
+
+def test_a_second_job_starts_when_the_slot_frees(job_data, monkeypatch):
+    monkeypatch.setattr(jobs, "POLL_SECONDS", 0.1)
+    first = jobs.submit_training("demo", "first", epochs=1)
+    second = jobs.submit_training("demo", "second", epochs=1)
+    thread_1, outcome_1, _ = _run_in_thread(first)
+    _wait_for(lambda: job_is_active(jobs._paths("first"), "job"))
+    thread_2, outcome_2, reports_2 = _run_in_thread(second)
+    _wait_for(lambda: reports_2)
+    assert reports_2[0][1] == "waiting for a free job slot"
+    thread_1.join(120)
+    thread_2.join(120)
+    assert outcome_1["status"] == outcome_2["status"] == "completed"
+
+
+def test_cancel_stops_a_training_job_and_marks_the_run_cancelled(job_data):
+    job = jobs.submit_training("demo", "stopme", epochs=50)
+    thread, outcome, _ = _run_in_thread(job)
+    paths = jobs._paths("stopme")
+    _wait_for(lambda: ((read_run(paths).get("progress") or {}).get("epoch") or 0) >= 1)
+    jobs.request_cancel("stopme")
+    thread.join(60)
+    assert outcome["status"] == "cancelled"
+    record = read_run(paths)
+    assert record["status"] == "cancelled" and record["progress"]["epoch"] < 50
+    assert not job_is_active(paths, "training") and not paths.cancel_request.exists()
+
+
+def test_a_job_that_fails_records_its_error_in_the_run(job_data):
+    job = jobs.submit_training("cifar100-resnet18", "nodata", epochs=1)  # CIFAR-100 is not in the data dir
+    assert jobs.run_job(job) == "failed"
+    record = read_run(jobs._paths("nodata"))
+    assert record["status"] == "failed" and "CIFAR-100" in record["error"]
+
+
+def test_an_analysis_job_brings_the_analysis_up_to_date(dashboard_data, monkeypatch):
+    monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "1")
+    paths = jobs._paths("demo")
+    paths.layers_csv.unlink()
+    (paths.analysis / "manifest.json").unlink()
+    job = jobs.submit_analysis("demo", "fast")
+    assert read_run(paths)["analysis"]["status"] == "queued"
+    assert jobs.run_job(job) == "completed"
+    assert {row["epoch"] for row in read_csv(paths.layers_csv)} == {"0", "1", "2", "3"}
+
+
+def test_a_run_with_a_live_job_refuses_another(dashboard_data):
+    with job_lock(jobs._paths("demo"), "job"):
+        with pytest.raises(UserError, match="already has a job"):
+            jobs.submit_analysis("demo")
+
+
+def test_detached_jobs_outlive_their_starter_and_the_watcher_follows_them(job_data):
+    job = jobs.submit_training("demo", "detached", epochs=1)
+    jobs.start_detached(job)
+    paths = jobs._paths("detached")
+    _wait_for(lambda: job_is_active(paths, "job"), timeout=30)
+    holder = int(paths.job_lock("job").read_text())
+    assert holder != os.getpid() and os.getppid() != holder
+    with open(f"/proc/{holder}/stat") as stat:
+        assert int(stat.read().split(")")[1].split()[1]) != os.getpid()  # not our child
+    reports = []
+    assert jobs.watch(job, lambda *report: reports.append(report)) == "completed"
+    assert reports and not job_is_active(paths, "job")
+
+
+def test_max_jobs_must_be_a_positive_integer(monkeypatch):
+    monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "zero")
+    with pytest.raises(UserError, match="SPECTRASCOPE_MAX_JOBS must be a positive integer"):
+        settings.max_jobs()
