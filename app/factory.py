@@ -1,17 +1,15 @@
-"""The Dash app: offline theme, background-callback manager, layout and callbacks."""
+"""The Dash app: offline theme, shared secret key, background-callback manager, layout and callbacks."""
 from __future__ import annotations
 
 import os
 import secrets
 from pathlib import Path
 
-import dash
-import diskcache
 import flask_bootstrap
-from dash import Dash, DiskcacheManager
+from dash import Dash
 from flask import send_from_directory
 
-from app import settings, shell
+from app import background, settings, shell
 
 THEME = "litera"  # a Bootswatch theme that imports no web fonts, so it looks right offline
 CSS_ROUTE = "/_spectrascope/css"
@@ -34,19 +32,9 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
-def background_manager():
-    """Celery + Redis when REDIS_URL is set (production), else a diskcache all workers share."""
-    url = settings.redis_url()
-    if url:
-        from app.worker import celery_app
-
-        return dash.CeleryManager(celery_app(url))
-    return DiskcacheManager(diskcache.Cache(str(settings.cache_dir() / "background")))
-
-
 def create_app() -> Dash:
     app = Dash(__name__, title="spectrascope", update_title=None, external_stylesheets=STYLESHEETS,
-               background_callback_manager=background_manager(), health_endpoint="health",
+               background_callback_manager=background.manager(), health_endpoint="health",
                serve_locally=True)
     app.server.secret_key = secret_key()
     app.server.add_url_rule(f"{CSS_ROUTE}/<path:filename>", "spectrascope_css",

@@ -177,6 +177,6 @@ def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame) -> go.Figure:
         figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["test_acc"], mode="lines+markers", name="test accuracy",
                                     line=dict(color=TEST_COLOUR)), secondary_y=True)
     figure.update_yaxes(title_text="mean alpha", secondary_y=False)
-    figure.update_yaxes(title_text="test accuracy", secondary_y=True, rangemode="tozero", tickformat=".0%")
+    figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[0, 1.02], tickformat=".0%")
     _epoch_ticks(figure, mean.index)
     return _layout(figure, height=360, legend=dict(orientation="h", y=-0.25))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
+from analysis.run_format import checkpoint_epochs
 from app import data, jobs_panel
 from app.tabs import alpha, esd, metrics, training, weights
 
@@ -80,9 +81,10 @@ def run_status(run_id, version):
         done = progress.get("epoch") or 0
         bars.append(_progress_bar(done, progress["total_epochs"], f"training {done}/{progress['total_epochs']}",
                                   "primary", status == "running"))
-    if analysis.get("epochs_total"):
-        bars.append(_progress_bar(analysis.get("epochs_done") or 0, analysis["epochs_total"],
-                                  f"analysis {analysis.get('epochs_done') or 0}/{analysis['epochs_total']}",
+    checkpoints = len(checkpoint_epochs(data.paths(run_id)))
+    if checkpoints and (analysis or record.get("status") in ("queued", "running")):
+        analysed = len(data.analysed_epochs(run_id))
+        bars.append(_progress_bar(analysed, checkpoints, f"analysed {analysed} of {checkpoints} checkpoints",
                                   "info", analysis.get("status") == "running"))
     messages = []
     if status == "failed":

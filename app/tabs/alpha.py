@@ -13,12 +13,10 @@ TAB_ID, LABEL = "alpha", "Alpha"
 
 
 def layout() -> html.Div:
-    legend = html.Small([
-        html.Span("■ ", style={"color": figures.OVER_TRAINED_COLOUR}), "alpha < 2 over-trained   ",
-        html.Span("■ ", style={"color": figures.HEALTHY_COLOURS[1]}), "2–6 healthy   ",
-        html.Span("■ ", style={"color": figures.UNDER_TRAINED_COLOUR}), "alpha > 6 under-trained   ",
-        "blank: fit failed",
-    ], className="text-muted")
+    bands = ((figures.OVER_TRAINED_COLOUR, "alpha < 2: over-trained"), (figures.HEALTHY_COLOURS[1], "2–6: healthy"),
+             (figures.UNDER_TRAINED_COLOUR, "alpha > 6: under-trained"), ("#ffffff", "blank: fit failed"))
+    legend = html.Small([html.Span([html.Span("■ ", style={"color": colour}), text], className="me-3")
+                         for colour, text in bands], className="text-muted")
     return html.Div([
         dbc.Row([
             dbc.Col([dcc.Graph(id="alpha-heatmap", config={"displaylogo": False}), legend], lg=8),
