@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.run_format import (
-    RunFormatError, RunPaths, job_is_active, list_runs, read_run, read_tensor_histogram, run_paths,
+    RunFormatError, RunPaths, job_is_active, list_runs, read_run, read_tensor_histogram,
 )
 from app import settings
+from app.settings import run_paths as paths
 
 _CACHE_BYTES = 512 * 2**20
 
@@ -48,10 +49,6 @@ def memoised(path: Path, compute, *args, default=None):
         value = compute(path, *args)
         cache().set(key, value)
     return value
-
-
-def paths(run_id: str) -> RunPaths:
-    return run_paths(settings.data_dir(), run_id)
 
 
 # --- runs ----------------------------------------------------------------------------------------

@@ -24,9 +24,10 @@ from typing import Callable, Iterator
 from analysis.options import BACKENDS
 from analysis.run_format import (
     RunFormatError, RunPaths, checkpoint_epochs, ensure_writable_dir, job_is_active, job_lock, new_run_record, now_iso,
-    read_run, run_paths, update_run, write_run,
+    read_run, update_run, write_run,
 )
 from app import settings
+from app.settings import run_paths
 from spectrascope.errors import UserError
 from training.config import preset_config
 
@@ -52,10 +53,6 @@ class Job:
         return cls(data["run_id"], data["command"], tuple(data.get("args", ())))
 
 
-def _paths(run_id: str) -> RunPaths:
-    return run_paths(settings.data_dir(), run_id)
-
-
 # --- submitting ----------------------------------------------------------------------------------
 
 
@@ -63,7 +60,7 @@ def submit_training(preset: str, run_id: str | None = None, **overrides) -> Job:
     """Check the request and reserve the run as `queued`; raises UserError naming what is wrong."""
     config = preset_config(preset, **overrides)
     run_id = run_id or f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    paths = _paths(run_id)
+    paths = run_paths(run_id)
     if paths.root.exists():
         raise RunFormatError(f"run {run_id!r} already exists: choose another run id")
     ensure_writable_dir(settings.data_dir())
@@ -72,15 +69,18 @@ def submit_training(preset: str, run_id: str | None = None, **overrides) -> Job:
                                     total_epochs=config.epochs, provenance={}))
     args = ["--preset", preset, "--run-id", run_id]
     for name, value in overrides.items():
-        if value is not None:
-            args += [f"--{name.replace('_', '-')}", str(value)]
+        flag = name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(f"--{flag}" if value else f"--no-{flag}")
+        elif value is not None:
+            args += [f"--{flag}", str(value)]
     return Job(run_id, "train", tuple(args))
 
 
 def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False) -> Job:
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    paths = _paths(run_id)
+    paths = run_paths(run_id)
     read_run(paths)  # a clear error for an unknown run
     if not checkpoint_epochs(paths):
         raise UserError(f"run {run_id!r} has no checkpoints yet: nothing to analyse")
@@ -93,7 +93,7 @@ def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False)
 
 def request_cancel(run_id: str) -> None:
     """Ask the run's job to stop; it is marked `cancelled` by the job itself within a second."""
-    _paths(run_id).cancel_request.touch()
+    run_paths(run_id).cancel_request.touch()
 
 
 # --- running -------------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def _settle(paths: RunPaths, command: str, returncode: int, cancelled: bool) -> 
 def run_job(job: Job, report: Report = lambda fraction, text: None) -> str:
     """Run a submitted job to its end and return how it ended. Training jobs also analyse each new
     checkpoint as it lands, so the analysis tabs fill in while the run trains."""
-    paths = _paths(job.run_id)
+    paths = run_paths(job.run_id)
     with job_lock(paths, "job"), _job_slot(paths, report) as got_slot:
         if not got_slot or _cancel_requested(paths):
             _settle(paths, job.command, 0, cancelled=True)
@@ -217,7 +217,7 @@ def _outcome(paths: RunPaths, command: str) -> str:
 
 def watch(job: Job, report: Report) -> str:
     """Report a detached job's progress until it ends (what a Dash background callback does)."""
-    paths = _paths(job.run_id)
+    paths = run_paths(job.run_id)
     started, seen = time.monotonic(), False
     while True:
         alive = job_is_active(paths, "job")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from analysis.run_format import RunPaths, run_paths as _run_paths
 from spectrascope.errors import UserError
 
 DATA_DIR_ENV = "SPECTRASCOPE_DATA_DIR"
@@ -14,6 +15,10 @@ REDIS_URL_ENV = "REDIS_URL"
 
 def data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or "data")
+
+
+def run_paths(run_id: str) -> RunPaths:
+    return _run_paths(data_dir(), run_id)
 
 
 def cache_dir() -> Path:

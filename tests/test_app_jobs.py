@@ -40,10 +40,10 @@ def _run_in_thread(job):
 
 def test_a_training_job_trains_and_analyses_every_epoch(job_data):
     job = jobs.submit_training("demo", "j1", epochs=2)
-    assert read_run(jobs._paths("j1"))["status"] == "queued"
+    assert read_run(settings.run_paths("j1"))["status"] == "queued"
     reports = []
     assert jobs.run_job(job, lambda *report: reports.append(report)) == "completed"
-    paths = jobs._paths("j1")
+    paths = settings.run_paths("j1")
     record = read_run(paths)
     assert record["status"] == "completed" and record["config"]["epochs"] == 2
     assert record["analysis"]["status"] == "completed"
@@ -63,15 +63,15 @@ def test_jobs_beyond_the_limit_wait_queued_and_can_be_cancelled_while_waiting(jo
         thread, outcome, reports = _run_in_thread(job)
         _wait_for(lambda: reports)
         assert reports[-1] == (0.0, "waiting for a free job slot")
-        assert read_run(jobs._paths("waiting"))["status"] == "queued"
+        assert read_run(settings.run_paths("waiting"))["status"] == "queued"
         jobs.request_cancel("waiting")
         thread.join(30)
     finally:
         os.close(busy)
     assert outcome["status"] == "cancelled"
-    record = read_run(jobs._paths("waiting"))
+    record = read_run(settings.run_paths("waiting"))
     assert record["status"] == "cancelled" and record["error"] == "cancelled by the user"
-    assert not (jobs._paths("waiting").checkpoints).exists()
+    assert not (settings.run_paths("waiting").checkpoints).exists()
 
 
 def test_a_second_job_starts_when_the_slot_frees(job_data, monkeypatch):
@@ -79,7 +79,7 @@ def test_a_second_job_starts_when_the_slot_frees(job_data, monkeypatch):
     first = jobs.submit_training("demo", "first", epochs=1)
     second = jobs.submit_training("demo", "second", epochs=1)
     thread_1, outcome_1, _ = _run_in_thread(first)
-    _wait_for(lambda: job_is_active(jobs._paths("first"), "job"))
+    _wait_for(lambda: job_is_active(settings.run_paths("first"), "job"))
     thread_2, outcome_2, reports_2 = _run_in_thread(second)
     _wait_for(lambda: reports_2)
     assert reports_2[0][1] == "waiting for a free job slot"
@@ -91,7 +91,7 @@ def test_a_second_job_starts_when_the_slot_frees(job_data, monkeypatch):
 def test_cancel_stops_a_training_job_and_marks_the_run_cancelled(job_data):
     job = jobs.submit_training("demo", "stopme", epochs=50)
     thread, outcome, _ = _run_in_thread(job)
-    paths = jobs._paths("stopme")
+    paths = settings.run_paths("stopme")
     _wait_for(lambda: ((read_run(paths).get("progress") or {}).get("epoch") or 0) >= 1)
     jobs.request_cancel("stopme")
     thread.join(60)
@@ -104,13 +104,13 @@ def test_cancel_stops_a_training_job_and_marks_the_run_cancelled(job_data):
 def test_a_job_that_fails_records_its_error_in_the_run(job_data):
     job = jobs.submit_training("cifar100-resnet18", "nodata", epochs=1)  # CIFAR-100 is not in the data dir
     assert jobs.run_job(job) == "failed"
-    record = read_run(jobs._paths("nodata"))
+    record = read_run(settings.run_paths("nodata"))
     assert record["status"] == "failed" and "CIFAR-100" in record["error"]
 
 
 def test_an_analysis_job_brings_the_analysis_up_to_date(dashboard_data, monkeypatch):
     monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "1")
-    paths = jobs._paths("demo")
+    paths = settings.run_paths("demo")
     paths.layers_csv.unlink()
     (paths.analysis / "manifest.json").unlink()
     job = jobs.submit_analysis("demo", "fast")
@@ -120,7 +120,7 @@ def test_an_analysis_job_brings_the_analysis_up_to_date(dashboard_data, monkeypa
 
 
 def test_a_run_with_a_live_job_refuses_another(dashboard_data):
-    with job_lock(jobs._paths("demo"), "job"):
+    with job_lock(settings.run_paths("demo"), "job"):
         with pytest.raises(UserError, match="already has a job"):
             jobs.submit_analysis("demo")
 
@@ -128,7 +128,7 @@ def test_a_run_with_a_live_job_refuses_another(dashboard_data):
 def test_detached_jobs_outlive_their_starter_and_the_watcher_follows_them(job_data):
     job = jobs.submit_training("demo", "detached", epochs=1)
     jobs.start_detached(job)
-    paths = jobs._paths("detached")
+    paths = settings.run_paths("detached")
     _wait_for(lambda: job_is_active(paths, "job"), timeout=30)
     holder = int(paths.job_lock("job").read_text())
     assert holder != os.getpid() and os.getppid() != holder
@@ -143,3 +143,11 @@ def test_max_jobs_must_be_a_positive_integer(monkeypatch):
     monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "zero")
     with pytest.raises(UserError, match="SPECTRASCOPE_MAX_JOBS must be a positive integer"):
         settings.max_jobs()
+
+
+def test_submitted_overrides_become_the_cli_flags(job_data):
+    job = jobs.submit_training("demo", "flags", epochs=3, lr=0.05, flip=True, nesterov=False)
+    assert job.args == ("--preset", "demo", "--run-id", "flags", "--epochs", "3", "--lr", "0.05", "--flip",
+                        "--no-nesterov")
+    record = read_run(settings.run_paths("flags"))
+    assert record["config"]["flip"] is True and record["config"]["nesterov"] is False
