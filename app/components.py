@@ -25,12 +25,19 @@ def slider_marks(epochs: list[int]) -> dict:
     return {epoch: (str(epoch) if epoch in labelled else "") for epoch in epochs}
 
 
-def slider_settings(epochs: list[int], current: int | None) -> tuple:
-    """(min, max, marks, value): keep the chosen epoch while it exists, else show the latest."""
+def chosen_epoch(epochs: list[int], current: int | None, previous_latest: int | None) -> int | None:
+    """Keep an epoch the user chose; otherwise (or when it is gone) show the newest, so a view that was
+    on the newest epoch follows a live run forward."""
+    if not epochs:
+        return None
+    return current if current in epochs and current != previous_latest else epochs[-1]
+
+
+def slider_settings(epochs: list[int], current: int | None, previous_latest: int | None) -> tuple:
+    """(min, max, marks, value) of an epoch slider."""
     if not epochs:
         return 0, 0, {}, None
-    value = current if current in epochs else epochs[-1]
-    return epochs[0], epochs[-1], slider_marks(epochs), value
+    return epochs[0], epochs[-1], slider_marks(epochs), chosen_epoch(epochs, current, previous_latest)
 
 
 def toggle_play(n_clicks, paused: bool):

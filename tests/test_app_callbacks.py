@@ -38,7 +38,7 @@ def test_tabs_draw_the_real_run(dashboard_data):
 
     options, layer = weights.layer_options("demo", None, "weight", None)
     assert layer == "conv1" and {"label": "fc", "value": "fc"} in options
-    low, high, marks, epoch = weights.epoch_slider("demo", None, None)
+    low, high, marks, epoch = weights.epoch_slider("demo", None, None, 0)
     assert (low, high, epoch) == (0, 3, 3) and sorted(marks) == [0, 1, 2, 3]
     figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
     assert figure.layout.title.text == "fc.weight · epoch 1" and [row["epoch"] for row in stats] == [0, 1, 2, 3]
@@ -51,7 +51,7 @@ def test_tabs_draw_the_real_run(dashboard_data):
     heatmap, summary_figure = alpha.alpha_figures("demo", None, alpha.TAB_ID)
     assert list(heatmap.data[0].x) == [0, 1, 2, 3] and heatmap.data[0].y[0] == "conv1"
 
-    epochs, value = metrics.epoch_options("demo", None, None)
+    epochs, value = metrics.epoch_options("demo", None, None, [])
     rows, columns, note = metrics.metrics_table("demo", value, metrics.TAB_ID, None)
     assert value == 3 and len(rows) == len(data.layer_names("demo")) and {row["epoch"] for row in rows} == {3}
     assert "alpha" in [column["id"] for column in columns] and "max_rand_eval" not in [c["id"] for c in columns]
@@ -106,8 +106,14 @@ def test_epoch_player_steps_through_the_slider_marks_and_wraps():
     assert components.next_epoch(1, marks, 2) == 5 and components.next_epoch(2, marks, 5) == 0
     disabled, _ = components.toggle_play(1, True)
     assert disabled is False
-    assert components.slider_settings([0, 1, 2], 7)[3] == 2 and components.slider_settings([0, 1, 2], 1)[3] == 1
+    assert components.slider_settings([0, 1, 2], 7, 2)[3] == 2 and components.slider_settings([0, 1, 2], 1, 2)[3] == 1
     assert len([label for label in components.slider_marks(list(range(41))).values() if label]) <= 12
+
+
+def test_an_epoch_view_keeps_a_chosen_epoch_and_follows_a_live_run_from_the_newest():
+    assert components.chosen_epoch([0, 1, 2, 3], 1, 2) == 1      # chosen by the user: kept
+    assert components.chosen_epoch([0, 1, 2, 3], 2, 2) == 3      # was on the newest: follows
+    assert components.chosen_epoch([0, 1], 5, 5) == 1 and components.chosen_epoch([], 1, 1) is None
 
 
 def test_new_run_form_rejects_bad_input_with_a_named_message(dashboard_data):

@@ -27,8 +27,8 @@ def layer_options(run_id, version, current):
     return [{"label": layer, "value": layer} for layer in layers], value
 
 
-def epoch_slider(run_id, version, current):
-    return components.slider_settings(data.analysed_epochs(run_id) if run_id else [], current)
+def epoch_slider(run_id, version, current, previous_latest):
+    return components.slider_settings(data.analysed_epochs(run_id) if run_id else [], current, previous_latest)
 
 
 def fit_row(run_id: str, epoch: int, layer: str) -> dict | None:
@@ -61,7 +61,8 @@ def register(app) -> None:
                  Input("run-picker", "value"), Input("run-version", "data"), State("esd-layer", "value"))(layer_options)
     app.callback(Output("esd-epoch", "min"), Output("esd-epoch", "max"), Output("esd-epoch", "marks"),
                  Output("esd-epoch", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), State("esd-epoch", "value"))(epoch_slider)
+                 Input("run-picker", "value"), Input("run-version", "data"), State("esd-epoch", "value"),
+                 State("esd-epoch", "max"))(epoch_slider)
     app.callback(Output("esd-graph", "figure"), Output("esd-fit", "children"),
                  Input("run-picker", "value"), Input("esd-layer", "value"), Input("esd-epoch", "value"),
                  Input("tabs", "active_tab"), Input("run-version", "data"))(esd_view)

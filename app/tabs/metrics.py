@@ -5,7 +5,7 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
-from app import data
+from app import components, data
 from app.tabs.common import analysis_missing
 
 TAB_ID, LABEL = "metrics", "Metrics"
@@ -24,9 +24,9 @@ def layout() -> html.Div:
     ], className="pt-2")
 
 
-def epoch_options(run_id, version, current):
+def epoch_options(run_id, version, current, options):
     epochs = data.analysed_epochs(run_id) if run_id else []
-    value = current if current in epochs else (epochs[-1] if epochs else None)
+    value = components.chosen_epoch(epochs, current, options[-1]["value"] if options else None)
     return [{"label": f"epoch {epoch}", "value": epoch} for epoch in epochs], value
 
 
@@ -46,7 +46,8 @@ def metrics_table(run_id, epoch, active_tab, version):
 
 def register(app) -> None:
     app.callback(Output("metrics-epoch", "options"), Output("metrics-epoch", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), State("metrics-epoch", "value"))(epoch_options)
+                 Input("run-picker", "value"), Input("run-version", "data"), State("metrics-epoch", "value"),
+                 State("metrics-epoch", "options"))(epoch_options)
     app.callback(Output("metrics-table", "data"), Output("metrics-table", "columns"), Output("metrics-note", "children"),
                  Input("run-picker", "value"), Input("metrics-epoch", "value"), Input("tabs", "active_tab"),
                  Input("run-version", "data"))(metrics_table)

@@ -38,10 +38,10 @@ def layer_options(run_id, version, kind, current):
     return [{"label": layer, "value": layer} for layer in tensors], value
 
 
-def epoch_slider(run_id, version, current):
+def epoch_slider(run_id, version, current, previous_latest):
     stats = data.weight_stats(run_id) if run_id else None
     epochs = sorted(int(e) for e in stats["epoch"].unique()) if stats is not None and not stats.empty else []
-    return components.slider_settings(epochs, current)
+    return components.slider_settings(epochs, current, previous_latest)
 
 
 def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version):
@@ -78,7 +78,8 @@ def register(app) -> None:
                  State("weights-layer", "value"))(layer_options)
     app.callback(Output("weights-epoch", "min"), Output("weights-epoch", "max"), Output("weights-epoch", "marks"),
                  Output("weights-epoch", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), State("weights-epoch", "value"))(epoch_slider)
+                 Input("run-picker", "value"), Input("run-version", "data"), State("weights-epoch", "value"),
+                 State("weights-epoch", "max"))(epoch_slider)
     app.callback(Output("weights-histogram", "figure"), Output("weights-stats", "data"),
                  Input("run-picker", "value"), Input("weights-layer", "value"), Input("weights-kind", "value"),
                  Input("weights-epoch", "value"), Input("weights-view", "value"), Input("weights-log-y", "value"),
