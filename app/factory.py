@@ -1,6 +1,7 @@
 """The Dash app: offline theme, shared secret key, background-callback manager, layout and callbacks."""
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 from pathlib import Path
@@ -9,7 +10,7 @@ import flask_bootstrap
 from dash import Dash
 from flask import send_from_directory
 
-from app import background, settings, shell
+from app import background, figures, settings, shell
 
 THEME = "litera"  # a Bootswatch theme that imports no web fonts, so it looks right offline
 CSS_ROUTE = "/_spectrascope/css"
@@ -32,6 +33,15 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
+def _warm_up() -> None:
+    """Draw the figure kinds now rather than on a user's first request, then freeze what start-up
+    allocated, so the garbage collector stops walking ~400,000 long-lived objects (pauses of ~70 ms
+    every few figures, measured by benchmarks/dashboard_latency.py)."""
+    figures.warm_up()
+    gc.collect()
+    gc.freeze()
+
+
 def create_app() -> Dash:
     app = Dash(__name__, title="spectrascope", update_title=None, external_stylesheets=STYLESHEETS,
                background_callback_manager=background.manager(), health_endpoint="health",
@@ -41,4 +51,5 @@ def create_app() -> Dash:
                             lambda filename: send_from_directory(CSS_DIR, filename, max_age=86400))
     app.layout = shell.layout
     shell.register(app)
+    _warm_up()
     return app
