@@ -129,7 +129,8 @@ def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80) -> go
         low, high = density[keep].min(), density[keep].max()
         figure.add_trace(go.Scatter(x=[xmin, xmin], y=[low, high], mode="lines", name=f"xmin={xmin:.4g}",
                                     line=dict(color=ACCENT, dash="dash")))
-        subtitle = f"α = {alpha:.3f}   D = {fit.get('D', float('nan')):.3f}   tail = {int(tail)} of {positive.size} eigenvalues"
+        subtitle = (f"α = {alpha:.3f}   D = {fit.get('D', float('nan')):.3f}   "
+                    f"tail = {int(tail)} of {positive.size} eigenvalues")
     else:
         subtitle = f"power-law fit failed · {positive.size} eigenvalues"
     figure.update_xaxes(type="log", title_text="eigenvalue λ")

@@ -172,7 +172,8 @@ def _settle(paths: RunPaths, command: str, returncode: int, cancelled: bool) -> 
     record = read_run(paths)
     if command == "train" and record.get("status") in ACTIVE:
         status = "cancelled" if cancelled else "failed"
-        error = "cancelled by the user" if cancelled else (_log_tail(paths) or f"training exited with status {returncode}")
+        error = ("cancelled by the user" if cancelled
+                 else _log_tail(paths) or f"training exited with status {returncode}")
         update_run(paths, status=status, error=error, progress={"phase": status})
     analysis = record.get("analysis") or {}
     if analysis.get("status") in ACTIVE and not job_is_active(paths, "analysis"):

@@ -2,6 +2,8 @@
 jobs with progress and cancel, and the background callback that follows the job this page started."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
@@ -109,7 +111,7 @@ def submit_new_run(n_clicks, preset, run_id, *values):
     except UserError as exc:
         return no_update, str(exc), True, no_update, no_update
     jobs.start_detached(job)
-    return False, "", False, job.__dict__, job.run_id
+    return False, "", False, asdict(job), job.run_id
 
 
 def open_analyse(n_clicks, run_id):
@@ -124,7 +126,7 @@ def submit_analysis(n_clicks, run_id, backend, randomize):
     except UserError as exc:
         return no_update, str(exc), True, no_update
     jobs.start_detached(job)
-    return False, "", False, job.__dict__
+    return False, "", False, asdict(job)
 
 
 # --- following jobs ------------------------------------------------------------------------------
@@ -156,7 +158,7 @@ def job_list(n_intervals):
             dbc.Col(dbc.Button("Cancel", id={"type": "cancel-job", "run": run_id}, color="danger", outline=True,
                                size="sm"), md=2),
         ], className="align-items-center"))
-        for run_id, command, fraction, text in active_jobs(data.runs())
+        for run_id, _, fraction, text in active_jobs(data.runs())
     ]
     return dbc.ListGroup(rows, className="mb-2") if rows else None
 
@@ -180,7 +182,8 @@ def register(app) -> None:
                  *[State(f"new-run-{name}", "value") for name, _, _ in FORM_FIELDS],
                  prevent_initial_call=True)(submit_new_run)
     app.callback(Output("analyse-modal", "is_open"), Output("analyse-target", "children"),
-                 Input("analyse-open", "n_clicks"), State("run-picker", "value"), prevent_initial_call=True)(open_analyse)
+                 Input("analyse-open", "n_clicks"), State("run-picker", "value"),
+                 prevent_initial_call=True)(open_analyse)
     app.callback(Output("analyse-modal", "is_open", allow_duplicate=True), Output("analyse-error", "children"),
                  Output("analyse-error", "is_open"), Output("job-request", "data", allow_duplicate=True),
                  Input("analyse-submit", "n_clicks"), State("run-picker", "value"), State("analyse-backend", "value"),

@@ -74,8 +74,8 @@ def run_status(run_id, version):
     progress = record.get("progress") or {}
     analysis = record.get("analysis") or {}
     parts = [dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"), className="me-2"),
-             html.Small(f"{record.get('kind', '')} · preset {record.get('preset') or '—'} · created {record.get('created', '')}",
-                        className="text-muted")]
+             html.Small(f"{record.get('kind', '')} · preset {record.get('preset') or '—'} · "
+                        f"created {record.get('created', '')}", className="text-muted")]
     bars = []
     if record.get("kind") != "imported" and progress.get("total_epochs"):
         done = progress.get("epoch") or 0
@@ -105,7 +105,8 @@ def register(app) -> None:
                  State("run-picker", "options"))(refresh_runs)
     app.callback(Output("run-version", "data"), Input("live-interval", "n_intervals"), Input("run-picker", "value"),
                  State("run-version", "data"))(refresh_version)
-    app.callback(Output("run-status", "children"), Input("run-picker", "value"), Input("run-version", "data"))(run_status)
+    app.callback(Output("run-status", "children"),
+                 Input("run-picker", "value"), Input("run-version", "data"))(run_status)
     for tab in TABS:
         tab.register(app)
     jobs_panel.register(app)

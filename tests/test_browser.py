@@ -457,6 +457,45 @@ def test_a_demo_run_started_from_the_form_trains_and_shows_its_heatmap(page, bro
             paths.cancel_request.touch()
 
 
+def test_cancel_stops_a_running_job_and_the_run_says_cancelled(page, browser_data):
+    driver = page
+    run_id = f"cancel-{time.monotonic_ns()}"
+    paths = run_paths(browser_data, run_id)
+    start_demo_from_form(driver, run_id, epochs=40)
+    try:
+        wait_for(lambda: ((read_run_json(browser_data, run_id) or {}).get("progress") or {}).get("epoch") or 0,
+                 JOB_WAIT, "the job's first epoch", interval=0.2)
+        button = WebDriverWait(driver, WAIT).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, f"#job-list button[id*='{run_id}']"), "no Cancel button")
+        button.click()
+        WebDriverWait(driver, JOB_WAIT).until(
+            lambda d: _text(d, "run-picker-value").startswith(f"{run_id} — cancelled"), "never shown as cancelled")
+        record = read_run_json(browser_data, run_id)
+        assert record["status"] == "cancelled" and record["progress"]["epoch"] < 40
+        wait_for(lambda: not job_is_active(paths, "job"), 30, "the cancelled job to exit", interval=0.2)
+        WebDriverWait(driver, WAIT).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#job-list button"),
+                                          "the job list still offers a Cancel button")
+    finally:
+        if job_is_active(paths, "job"):
+            paths.cancel_request.touch()
+
+
+def test_the_analyse_form_reanalyses_the_run(page, browser_data):
+    driver = page
+    show_run(driver, DEMO)
+    paths = run_paths(browser_data, DEMO)
+    before = paths.layers_csv.stat().st_mtime_ns
+    paths.analysis_manifest.unlink()  # so every epoch is redone
+    driver.find_element(By.ID, "analyse-open").click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "analyse-submit").is_displayed())
+    assert _text(driver, "analyse-target") == f"Run: {DEMO}"
+    driver.find_element(By.ID, "analyse-submit").click()
+    wait_for(lambda: paths.layers_csv.stat().st_mtime_ns != before
+             and read_run_json(browser_data, DEMO)["analysis"]["status"] == "completed"
+             and not job_is_active(paths, "job"), JOB_WAIT, "the analysis job to finish", interval=0.2)
+    WebDriverWait(driver, JOB_WAIT).until(lambda d: f"analyze of {DEMO} — completed" in _text(d, "job-outcome"))
+
+
 def test_with_celery_the_page_follows_its_job_through_the_worker(browser, celery_server, browser_data):
     driver, logs = browser
     driver.get(celery_server)

@@ -38,7 +38,8 @@ def fit_row(run_id: str, epoch: int, layer: str) -> dict | None:
 
 
 def fit_summary(row: dict) -> dbc.Table:
-    cells = [html.Td(f"{row[name]:.4g}" if isinstance(row[name], float) else str(row[name] or "—")) for name in FIT_FIELDS]
+    cells = [html.Td(f"{row[name]:.4g}" if isinstance(row[name], float) else str(row[name] or "—"))
+             for name in FIT_FIELDS]
     return dbc.Table([html.Thead(html.Tr([html.Th(name) for name in FIT_FIELDS])), html.Tbody(html.Tr(cells))],
                      bordered=False, size="sm", className="w-auto")
 

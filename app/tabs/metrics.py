@@ -48,6 +48,7 @@ def register(app) -> None:
     app.callback(Output("metrics-epoch", "options"), Output("metrics-epoch", "value"),
                  Input("run-picker", "value"), Input("run-version", "data"), State("metrics-epoch", "value"),
                  State("metrics-epoch", "options"))(epoch_options)
-    app.callback(Output("metrics-table", "data"), Output("metrics-table", "columns"), Output("metrics-note", "children"),
+    app.callback(Output("metrics-table", "data"), Output("metrics-table", "columns"),
+                 Output("metrics-note", "children"),
                  Input("run-picker", "value"), Input("metrics-epoch", "value"), Input("tabs", "active_tab"),
                  Input("run-version", "data"))(metrics_table)

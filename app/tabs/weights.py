@@ -27,7 +27,8 @@ def layout() -> html.Div:
         components.epoch_player("weights"),
         dcc.Graph(id="weights-histogram", config={"displaylogo": False}),
         html.H6("Per-epoch statistics", className="mt-3"),
-        dash_table.DataTable(id="weights-stats", columns=[{"name": c, "id": c} for c in STAT_COLUMNS], page_size=12, sort_action="native",
+        dash_table.DataTable(id="weights-stats", columns=[{"name": c, "id": c} for c in STAT_COLUMNS], page_size=12,
+                             sort_action="native",
                              style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px"}),
     ], className="pt-2")
 
