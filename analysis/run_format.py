@@ -27,6 +27,7 @@ from spectrascope.errors import UserError
 FORMAT_VERSION = 1
 RUN_KINDS = ("trained", "imported")
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+ACTIVE_STATUSES = ("queued", "running")  # a job is (or should be) at work
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -191,11 +192,14 @@ def new_run_record(run_id: str, *, kind: str, preset: str | None, config: dict, 
 
 def read_run(paths: RunPaths) -> dict:
     try:
-        return json.loads(paths.run_json.read_text())
+        record = json.loads(paths.run_json.read_text())
     except FileNotFoundError:
         raise RunFormatError(f"no run {paths.run_id!r} at {paths.root} (run.json is missing)") from None
     except json.JSONDecodeError as exc:
         raise RunFormatError(f"{paths.run_json} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise RunFormatError(f"{paths.run_json} is not a JSON object")
+    return record
 
 
 def write_run(paths: RunPaths, record: dict) -> None:

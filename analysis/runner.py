@@ -178,7 +178,9 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
                 report.up_to_date.append(epoch)
             else:
                 todo.append(epoch)
-        if not todo:
+        if not todo:  # say so, or a job that queued this analysis would look unfinished
+            update_run(paths, analysis={"status": "completed", "backend": backend, "epochs_done": 0,
+                                        "epochs_total": 0, "errors": {}, "updated": now_iso()})
             return report
         workers = _choose_workers(paths, todo, device, workers)
 

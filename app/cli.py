@@ -43,9 +43,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
     os.environ[settings.DATA_DIR_ENV] = str(ensure_writable_dir(args.data_dir))
     settings.max_jobs()  # a bad SPECTRASCOPE_MAX_JOBS is reported now, not when the first job starts
-    _check_port_free(args.host, args.port)
-    if args.demo and not list_runs(args.data_dir):
-        start_demo()
+    if not os.environ.get("WERKZEUG_RUN_MAIN"):  # not in --debug's reloaded child: its parent did this
+        _check_port_free(args.host, args.port)
+        if args.demo and not list_runs(args.data_dir):
+            start_demo()
     from app.factory import create_app
 
     print(f"spectrascope dashboard on http://{args.host}:{args.port}  (data: {args.data_dir}; Ctrl-C stops it)")

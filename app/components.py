@@ -62,7 +62,3 @@ def register_player(app, prefix: str) -> None:
     app.callback(Output(f"{prefix}-epoch", "value", allow_duplicate=True), Input(f"{prefix}-timer", "n_intervals"),
                  State(f"{prefix}-epoch", "marks"), State(f"{prefix}-epoch", "value"),
                  prevent_initial_call=True)(next_epoch)
-
-
-def notice(message: str, colour: str = "secondary") -> dbc.Alert:
-    return dbc.Alert(message, color=colour, className="my-3")

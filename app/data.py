@@ -5,6 +5,9 @@ Torch-free: the web process reads CSV, NPZ and JSON only.
 """
 from __future__ import annotations
 
+import hashlib
+import time
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,12 +16,19 @@ import numpy as np
 import pandas as pd
 
 from analysis.run_format import (
-    RunFormatError, RunPaths, job_is_active, list_runs, read_run, read_tensor_histogram,
+    ACTIVE_STATUSES, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, list_runs, read_run,
+    read_tensor_histogram,
 )
 from app import settings
 from app.settings import run_paths as paths
 
 _CACHE_BYTES = 512 * 2**20
+_NOTHING = "<spectrascope: nothing there>"  # a cached None (None itself reads as a cache miss)
+STALE_QUEUED_SECONDS = 60  # a queued run with no job runner for this long will never start
+
+
+class RunDataError(Exception):
+    """A run file exists but cannot be read; the message names it and says what to do."""
 
 
 @lru_cache(maxsize=None)
@@ -39,46 +49,54 @@ def _file_key(path: Path) -> tuple | None:
 
 
 def memoised(path: Path, compute, *args, default=None):
-    """compute(path, *args), cached until `path` changes; `default` while the file does not exist."""
+    """compute(path, *args), cached until `path` changes; `default` while the file does not exist.
+    A file that cannot be parsed raises RunDataError."""
     file_key = _file_key(path)
     if file_key is None:
         return default
     key = (compute.__name__, *file_key, *args)
     value = cache().get(key, default=None)
     if value is None:
-        value = compute(path, *args)
-        cache().set(key, value)
-    return value
+        try:
+            value = compute(path, *args)
+        except FileNotFoundError:  # replaced between stat and read: the next poll sees the new one
+            return default
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise RunDataError(f"{path.parent.name}/{path.name} cannot be read ({type(exc).__name__}: {exc}); "
+                               "re-run the analysis or training that writes it") from None
+        cache().set(key, _NOTHING if value is None else value)
+    return None if isinstance(value, str) and value == _NOTHING else value
 
 
 # --- runs ----------------------------------------------------------------------------------------
 
 
-def effective_status(record: dict, run: RunPaths) -> str:
-    """run.json's status, except that a 'running' run whose job holds no lock has died: 'interrupted'."""
+def _seconds_since(stamp: str | None) -> float:
+    try:
+        return time.time() - pd.Timestamp(stamp).timestamp()
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def with_live_status(record: dict, run: RunPaths) -> dict:
+    """The record with statuses a page can trust: a job recorded as running (or queued) that no process
+    holds the lock of has died, and reads 'interrupted'."""
     status = record.get("status", "queued")
     if status == "running" and not job_is_active(run, "training"):
-        return "interrupted"
-    return status
-
-
-def analysis_status(record: dict, run: RunPaths) -> str | None:
-    status = (record.get("analysis") or {}).get("status")
-    if status == "running" and not job_is_active(run, "analysis"):
-        return "interrupted"
-    return status
+        record["status"] = "interrupted"
+    elif (status == "queued" and not job_is_active(run, "job") and not job_is_active(run, "training")
+          and _seconds_since(record.get("updated")) > STALE_QUEUED_SECONDS):
+        record["status"] = "interrupted"
+    analysis = record.get("analysis") or {}
+    alive = job_is_active(run, "analysis") or job_is_active(run, "job")
+    if analysis.get("status") in ACTIVE_STATUSES and not alive:
+        record["analysis"] = {**analysis, "status": "interrupted"}
+    return record
 
 
 def runs() -> list[dict]:
-    """Every run, newest first, each with its effective status."""
-    records = list_runs(settings.data_dir())
-    for record in records:
-        run = paths(record["id"])
-        record["status"] = effective_status(record, run)
-        record.setdefault("analysis", {})
-        if record["analysis"]:
-            record["analysis"]["status"] = analysis_status(record, run)
-    return records
+    """Every run, newest first, each with its live status."""
+    return [with_live_status(record, paths(record["id"])) for record in list_runs(settings.data_dir())]
 
 
 def run(run_id: str) -> dict | None:
@@ -87,40 +105,47 @@ def run(run_id: str) -> dict | None:
         record = read_run(run_dir)
     except RunFormatError:
         return None
-    record["status"] = effective_status(record, run_dir)
-    if record.get("analysis"):
-        record["analysis"]["status"] = analysis_status(record, run_dir)
-    return record
+    return with_live_status(record, run_dir) if isinstance(record, dict) else None
 
 
-def version(run_id: str) -> tuple:
-    """Changes whenever anything the tabs show changes: cheap enough to poll every couple of seconds."""
+def checkpoint_count(run_id: str) -> int:
+    return len(checkpoint_epochs(paths(run_id)))
+
+
+def version(run_id: str) -> str:
+    """Changes whenever anything the tabs show changes; cheap enough to poll every couple of seconds. A
+    short digest: a browser cannot hold nanosecond times exactly, and need not see server paths."""
     run_dir = paths(run_id)
     files = (run_dir.run_json, run_dir.metrics_csv, run_dir.layers_csv, run_dir.weight_stats_csv, run_dir.histograms)
-    return tuple(_file_key(path) for path in files)
+    return hashlib.blake2b(repr([_file_key(path) for path in files]).encode(), digest_size=8).hexdigest()
 
 
 # --- tables --------------------------------------------------------------------------------------
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
-
-
-def metrics(run_id: str) -> pd.DataFrame:
-    return memoised(paths(run_id).metrics_csv, _read_table, default=pd.DataFrame())
-
-
-def layers(run_id: str) -> pd.DataFrame:
-    """analysis/layers.csv; `warning` is '' where there is none."""
-    table = memoised(paths(run_id).layers_csv, _read_table, default=pd.DataFrame())
-    if "warning" in table:
-        table = table.assign(warning=table["warning"].fillna(""))
+def _read_table(path: Path, *required: str) -> pd.DataFrame:
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing = [column for column in required if column not in table]
+    if missing:
+        raise ValueError(f"no column {', '.join(missing)}")
     return table
 
 
+def metrics(run_id: str) -> pd.DataFrame:
+    return memoised(paths(run_id).metrics_csv, _read_table, "epoch", default=pd.DataFrame())
+
+
+def layers(run_id: str) -> pd.DataFrame:
+    """analysis/layers.csv, one row per (epoch, layer); `warning` is '' where there is none."""
+    table = memoised(paths(run_id).layers_csv, _read_table, "epoch", "layer", "alpha", default=pd.DataFrame())
+    if table.empty:
+        return table
+    table = table.drop_duplicates(["epoch", "layer"], keep="last")
+    return table.assign(warning=table["warning"].fillna("")) if "warning" in table else table.assign(warning="")
+
+
 def weight_stats(run_id: str) -> pd.DataFrame:
-    return memoised(paths(run_id).weight_stats_csv, _read_table, default=pd.DataFrame())
+    return memoised(paths(run_id).weight_stats_csv, _read_table, "epoch", "layer", "kind", default=pd.DataFrame())
 
 
 def layer_names(run_id: str) -> list[str]:
@@ -148,15 +173,15 @@ def histogram_tensors(run_id: str) -> list[tuple[str, str]]:
     return memoised(paths(run_id).histograms, _tensor_names, default=[])
 
 
-def _tensor_histogram(path: Path, layer: str, kind: str):
-    return read_tensor_histogram(RunPaths(path.parent.parent), layer, kind)
+def _tensor_histogram(histograms: Path, run_id: str, layer: str, kind: str):
+    return read_tensor_histogram(paths(run_id), layer, kind)  # `histograms` is its path, the cache key
 
 
 def tensor_histogram(run_id: str, layer: str, kind: str) -> tuple[list[int], np.ndarray, np.ndarray] | None:
     """(epochs, bin edges, densities epochs x bins) of one tensor, or None if it has none."""
     if (layer, kind) not in histogram_tensors(run_id):
         return None
-    return memoised(paths(run_id).histograms, _tensor_histogram, layer, kind)
+    return memoised(paths(run_id).histograms, _tensor_histogram, run_id, layer, kind)
 
 
 def _eigenvalues(path: Path, layer: str) -> np.ndarray | None:

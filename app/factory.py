@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import flask_bootstrap
@@ -24,12 +25,15 @@ def secret_key() -> str:
         return os.environ["SPECTRASCOPE_SECRET_KEY"]
     path = settings.cache_dir() / "secret_key"
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
+    if not path.exists():  # whole or absent, never half-written: link a finished file into place
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as draft:
+            draft.write(secrets.token_hex(32))
+        try:
+            os.link(draft.name, path)  # fails if another worker got there first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft.name)
     return path.read_text().strip()
 
 
@@ -43,6 +47,7 @@ def _warm_up() -> None:
 
 
 def create_app() -> Dash:
+    settings.max_jobs()  # a bad SPECTRASCOPE_MAX_JOBS stops the server now, not each job later
     app = Dash(__name__, title="spectrascope", update_title=None, external_stylesheets=STYLESHEETS,
                background_callback_manager=background.manager(), health_endpoint="health",
                serve_locally=True)

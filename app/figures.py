@@ -17,6 +17,7 @@ HEALTHY_COLOURS = ("#a8dadc", "#1d7874")
 UNDER_TRAINED_COLOUR = "#d1495b"
 TRAIN_COLOUR, TEST_COLOUR, ACCENT = "#457b9d", "#e76f51", "#1d3557"
 ALPHA_COLOUR_RANGE = (0.0, 10.0)
+MAX_RIDGES = 60
 _MARGIN = dict(l=60, r=20, t=50, b=50)
 
 
@@ -50,13 +51,16 @@ def training_curves(metrics: pd.DataFrame) -> go.Figure:
                            horizontal_spacing=0.08)
     for column, panel in (("acc", 1), ("loss", 2)):
         for split, colour in (("train", TRAIN_COLOUR), ("test", TEST_COLOUR)):
-            rows = metrics.dropna(subset=[f"{split}_{column}"])
-            figure.add_trace(go.Scatter(x=rows["epoch"], y=rows[f"{split}_{column}"], mode="lines+markers",
-                                        name=split, legendgroup=split, showlegend=panel == 1,
-                                        line=dict(color=colour)), row=1, col=panel)
-    rows = metrics.dropna(subset=["lr"])
-    figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["lr"], mode="lines+markers", name="lr",
-                                line=dict(color=ACCENT), showlegend=False), row=1, col=3)
+            name = f"{split}_{column}"
+            if name in metrics:  # a user's own metrics.csv may leave columns out
+                rows = metrics.dropna(subset=[name])
+                figure.add_trace(go.Scatter(x=rows["epoch"], y=rows[name], mode="lines+markers", name=split,
+                                            legendgroup=split, showlegend=panel == 1, line=dict(color=colour)),
+                                 row=1, col=panel)
+    if "lr" in metrics:
+        rows = metrics.dropna(subset=["lr"])
+        figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["lr"], mode="lines+markers", name="lr",
+                                    line=dict(color=ACCENT), showlegend=False), row=1, col=3)
     _epoch_ticks(figure, metrics["epoch"])
     figure.update_yaxes(rangemode="tozero")
     return _layout(figure, height=380, legend=dict(orientation="h", y=-0.2))
@@ -80,7 +84,12 @@ def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool
 
 def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, current: int | None,
           title: str, log_y: bool = False) -> go.Figure:
-    """All epochs offset one above another, oldest at the top, like TensorBoard's offset view."""
+    """All epochs offset one above another, oldest at the top, like TensorBoard's offset view; a long
+    run shows MAX_RIDGES of them, evenly spaced, and the current one."""
+    if len(epochs) > MAX_RIDGES:
+        rows = set(np.linspace(0, len(epochs) - 1, MAX_RIDGES).round().astype(int))
+        rows = sorted(rows | ({epochs.index(current)} if current in epochs else set()))
+        epochs, densities = [epochs[row] for row in rows], densities[rows]
     values = np.log10(np.maximum(densities, densities[densities > 0].min(initial=1.0) / 10)) if log_y else densities
     values = values - values.min(axis=1, keepdims=True)
     height = values / max(values.max(), 1e-12) * 3  # a ridge may rise over three rows

@@ -17,14 +17,15 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 from analysis.options import BACKENDS
 from analysis.run_format import (
-    RunFormatError, RunPaths, checkpoint_epochs, ensure_writable_dir, job_is_active, job_lock, new_run_record, now_iso,
-    read_run, update_run, write_run,
+    ACTIVE_STATUSES, RunFormatError, RunPaths, checkpoint_epochs, ensure_writable_dir, job_is_active, job_lock,
+    new_run_record, now_iso, read_run, update_run, write_run,
 )
 from app import settings
 from app.settings import run_paths
@@ -33,7 +34,7 @@ from training.config import preset_config
 
 POLL_SECONDS = 0.5
 START_GRACE_SECONDS = 10  # how long a watcher waits for a just-started job to take its lock
-ACTIVE = ("queued", "running")
+KILL_AFTER_SECONDS = 30  # a cancelled child still running this long after SIGTERM gets SIGKILL
 Report = Callable[[float, str], None]
 
 
@@ -61,10 +62,11 @@ def submit_training(preset: str, run_id: str | None = None, **overrides) -> Job:
     config = preset_config(preset, **overrides)
     run_id = run_id or f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     paths = run_paths(run_id)
-    if paths.root.exists():
-        raise RunFormatError(f"run {run_id!r} already exists: choose another run id")
     ensure_writable_dir(settings.data_dir())
-    paths.root.mkdir(parents=True)
+    try:
+        paths.root.mkdir(parents=True)
+    except FileExistsError:
+        raise RunFormatError(f"run {run_id!r} already exists: choose another run id") from None
     write_run(paths, new_run_record(run_id, kind="trained", preset=preset, config=config.to_dict(),
                                     total_epochs=config.epochs, provenance={}))
     args = ["--preset", preset, "--run-id", run_id]
@@ -129,73 +131,97 @@ def _job_slot(paths: RunPaths, report: Report) -> Iterator[bool]:
 
 
 def _spawn(command: str, args: tuple[str, ...], paths: RunPaths) -> subprocess.Popen:
-    """The CLI in a child process; passive OpenMP threads so two jobs on one CPU do not spin each other."""
+    """The CLI in a child process, its output appended to job.log (`log_start` marks where its own lines
+    begin); passive OpenMP threads, so two jobs on one CPU do not spin against each other."""
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
     with paths.job_log.open("ab") as log:
         log.write(f"\n[{now_iso()}] spectrascope {command} {' '.join(args)}\n".encode())
-        return subprocess.Popen([sys.executable, "-m", "spectrascope", command, "--data-dir", str(settings.data_dir()),
-                                 *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+        log.flush()
+        child = subprocess.Popen([sys.executable, "-m", "spectrascope", command, "--data-dir",
+                                  str(settings.data_dir()), *args], stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        child.log_start = log.tell()
+    return child
 
 
-def _log_tail(paths: RunPaths, lines: int = 5) -> str:
+def _log_tail(paths: RunPaths, since: int = 0, lines: int = 5) -> str:
+    """The last lines job.log got after byte `since` (one child's, though others may interleave)."""
     try:
-        text = paths.job_log.read_text(errors="replace").strip().splitlines()
+        with paths.job_log.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
-    return "\n".join(text[-lines:])
+    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def progress(record: dict, command: str) -> tuple[float, str]:
     """(fraction done, one-line description) of a run's training or analysis, from run.json."""
     if command == "train":
-        done = record.get("progress", {}).get("epoch") or 0
-        total = record.get("progress", {}).get("total_epochs") or 0
-        return (done / total if total else 0.0), f"training: epoch {done} of {total}"
-    analysis = record.get("analysis") or {}
-    done, total = analysis.get("epochs_done") or 0, analysis.get("epochs_total") or 0
-    return (done / total if total else 0.0), f"analysing: {done} of {total} checkpoints"
+        state = record.get("progress") or {}
+        done, total = state.get("epoch") or 0, state.get("total_epochs") or 0
+        waiting = record.get("status") == "queued"
+    else:
+        state = record.get("analysis") or {}
+        done, total = state.get("epochs_done") or 0, state.get("epochs_total") or 0
+        waiting = state.get("status") == "queued"
+    if waiting:
+        return 0.0, "queued: waiting for a free job slot"
+    what = f"training: epoch {done} of {total}" if command == "train" else f"analysing: {done} of {total} checkpoints"
+    return (done / total if total else 0.0), what
 
 
-def _stop(*children: subprocess.Popen | None) -> None:
-    """SIGTERM to each child's whole process group (analysis worker processes included)."""
+def _signal(children, signum: int) -> None:
+    """Signal each child's whole process group (analysis worker processes included)."""
     for child in children:
         if child is not None and child.poll() is None:
             try:
-                os.killpg(child.pid, signal.SIGTERM)
+                os.killpg(child.pid, signum)
             except ProcessLookupError:
                 pass
 
 
-def _settle(paths: RunPaths, command: str, returncode: int, cancelled: bool) -> None:
-    """A child that ended without recording how it ended (killed, crashed on start-up) is recorded here."""
+def _settle(paths: RunPaths, command: str, main: subprocess.Popen, analysis: subprocess.Popen | None,
+            cancelled: bool) -> None:
+    """Children that ended without recording how (killed, crashed on start-up) are recorded here."""
     record = read_run(paths)
-    if command == "train" and record.get("status") in ACTIVE:
+    if command == "train" and record.get("status") in ACTIVE_STATUSES:
         status = "cancelled" if cancelled else "failed"
         error = ("cancelled by the user" if cancelled
-                 else _log_tail(paths) or f"training exited with status {returncode}")
+                 else _log_tail(paths, main.log_start) or f"training exited with status {main.returncode}")
         update_run(paths, status=status, error=error, progress={"phase": status})
-    analysis = record.get("analysis") or {}
-    if analysis.get("status") in ACTIVE and not job_is_active(paths, "analysis"):
-        update_run(paths, analysis={**analysis, "status": "cancelled" if cancelled else "failed",
-                                    "error": None if cancelled else _log_tail(paths), "updated": now_iso()})
+    analyser = main if command == "analyze" else analysis
+    state = record.get("analysis") or {}
+    if analyser is not None and state.get("status") in ACTIVE_STATUSES and not job_is_active(paths, "analysis"):
+        status = "cancelled" if cancelled else "completed" if analyser.returncode == 0 else "failed"
+        error = _log_tail(paths, analyser.log_start) if status == "failed" else None
+        update_run(paths, analysis={**state, "status": status, "error": error, "updated": now_iso()})
 
 
 def run_job(job: Job, report: Report = lambda fraction, text: None) -> str:
     """Run a submitted job to its end and return how it ended. Training jobs also analyse each new
-    checkpoint as it lands, so the analysis tabs fill in while the run trains."""
+    checkpoint as it lands, so the analysis tabs fill in while the run trains. Cancelling sends SIGTERM
+    (training records itself `cancelled`), then SIGKILL if a child is still there KILL_AFTER_SECONDS later."""
     paths = run_paths(job.run_id)
     with job_lock(paths, "job"), _job_slot(paths, report) as got_slot:
         if not got_slot or _cancel_requested(paths):
-            _settle(paths, job.command, 0, cancelled=True)
+            record = read_run(paths)
+            if job.command == "train":
+                update_run(paths, status="cancelled", error="cancelled by the user", progress={"phase": "cancelled"})
+            else:
+                update_run(paths, analysis={**(record.get("analysis") or {}), "status": "cancelled"})
             paths.cancel_request.unlink(missing_ok=True)
             return "cancelled"
         main = _spawn(job.command, job.args, paths)
-        analysis, analysed = None, set()
+        analysis, analysed, stopping_since = None, set(), None
         while True:
             finished = main.poll() is not None
             if _cancel_requested(paths):
-                _stop(main, analysis)
+                if stopping_since is None:
+                    stopping_since = time.monotonic()
+                    _signal((main, analysis), signal.SIGTERM)
+                elif time.monotonic() - stopping_since > KILL_AFTER_SECONDS:
+                    _signal((main, analysis), signal.SIGKILL)
             elif job.command == "train" and (analysis is None or analysis.poll() is not None):
                 landed = set(checkpoint_epochs(paths))
                 if landed - analysed:
@@ -204,8 +230,7 @@ def run_job(job: Job, report: Report = lambda fraction, text: None) -> str:
             if finished and (analysis is None or analysis.poll() is not None):
                 break
             time.sleep(POLL_SECONDS)
-        cancelled = _cancel_requested(paths)
-        _settle(paths, job.command, main.returncode, cancelled)
+        _settle(paths, job.command, main, analysis, cancelled=_cancel_requested(paths))
         paths.cancel_request.unlink(missing_ok=True)
     return _outcome(paths, job.command)
 
@@ -236,14 +261,30 @@ def start_detached(job: Job) -> None:
     subprocess.run(launcher, check=True, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+def _record_crash(job: Job, message: str) -> None:
+    """The job runner itself failed: say so in the run, or the page would show it queued for ever."""
+    paths = run_paths(job.run_id)
+    if job.command == "train":
+        update_run(paths, status="failed", error=message, progress={"phase": "failed"})
+    else:
+        update_run(paths, analysis={**(read_run(paths).get("analysis") or {}), "status": "failed", "error": message})
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[0] == "--detach":  # the intermediate process: start the job and exit, re-parenting it to init
-        subprocess.Popen([sys.executable, "-m", "app.jobs", argv[1]], start_new_session=True,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    detach = argv[0] == "--detach"
+    job = Job.from_dict(json.loads(argv[-1]))
+    if detach:  # the intermediate process: start the job and exit, re-parenting it to init
+        with run_paths(job.run_id).job_log.open("ab") as log:
+            subprocess.Popen([sys.executable, "-m", "app.jobs", argv[-1]], start_new_session=True,
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         return 0
-    status = run_job(Job.from_dict(json.loads(argv[0])))
-    return 0 if status == "completed" else 1
+    try:
+        return 0 if run_job(job) == "completed" else 1
+    except BaseException as exc:
+        traceback.print_exc()  # into job.log
+        _record_crash(job, f"the job runner failed: {type(exc).__name__}: {exc}")
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
 from analysis.options import BACKENDS
+from analysis.run_format import ACTIVE_STATUSES, job_is_active
 from app import data, jobs
 from spectrascope.errors import UserError
 from training.config import HYPERPARAMETERS, PRESETS
@@ -143,11 +144,18 @@ def active_jobs(records: list[dict]) -> list[tuple[str, str, float, str]]:
     """(run id, command, fraction, text) for every run with training or analysis queued or running."""
     found = []
     for record in records:
-        if record.get("status") in jobs.ACTIVE:
+        if record.get("status") in ACTIVE_STATUSES:
             found.append((record["id"], "train", *jobs.progress(record, "train")))
-        elif (record.get("analysis") or {}).get("status") in jobs.ACTIVE:
+        elif (record.get("analysis") or {}).get("status") in ACTIVE_STATUSES:
             found.append((record["id"], "analyze", *jobs.progress(record, "analyze")))
     return found
+
+
+def _cancel_button(run_id: str):
+    """Only the dashboard's own jobs listen for a cancel request; a job started from a shell is stopped there."""
+    if not job_is_active(data.paths(run_id), "job"):
+        return html.Small("started outside the dashboard", className="text-muted")
+    return dbc.Button("Cancel", id={"type": "cancel-job", "run": run_id}, color="danger", outline=True, size="sm")
 
 
 def job_list(n_intervals):
@@ -155,8 +163,7 @@ def job_list(n_intervals):
         dbc.ListGroupItem(dbc.Row([
             dbc.Col(html.B(run_id), md=2),
             dbc.Col(dbc.Progress(value=100 * fraction, label=text, striped=True, animated=True), md=8),
-            dbc.Col(dbc.Button("Cancel", id={"type": "cancel-job", "run": run_id}, color="danger", outline=True,
-                               size="sm"), md=2),
+            dbc.Col(_cancel_button(run_id), md=2),
         ], className="align-items-center"))
         for run_id, _, fraction, text in active_jobs(data.runs())
     ]

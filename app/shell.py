@@ -4,8 +4,9 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
-from analysis.run_format import checkpoint_epochs
+from analysis.run_format import ACTIVE_STATUSES
 from app import data, jobs_panel
+from app.tabs.common import unreadable_files_shown
 from app.tabs import alpha, esd, metrics, training, weights
 
 TABS = (training, weights, esd, alpha, metrics)
@@ -36,7 +37,7 @@ def layout() -> html.Div:
 
 def run_label(record: dict) -> str:
     progress = record.get("progress") or {}
-    epochs = f" · {progress.get('epoch')}/{progress.get('total_epochs')}" if progress.get("total_epochs") else ""
+    epochs = f" · {progress.get('epoch') or 0}/{progress['total_epochs']}" if progress.get("total_epochs") else ""
     return f"{record['id']} — {record['status']}{epochs}"
 
 
@@ -51,9 +52,7 @@ def refresh_runs(n_intervals, current, options):
 
 def refresh_version(n_intervals, run_id, current):
     """A new value only when the run's files changed, so the tabs redraw only then."""
-    if not run_id:
-        return None if current is not None else no_update
-    version = [list(item) if item else None for item in data.version(run_id)]
+    version = data.version(run_id) if run_id else None
     return version if version != current else no_update
 
 
@@ -63,6 +62,7 @@ def _progress_bar(done, total, label: str, colour: str, animated: bool) -> dbc.P
                         style={"height": "1.2rem"}, className="mb-1")
 
 
+@unreadable_files_shown(lambda message: dbc.Alert(message, color="danger"))
 def run_status(run_id, version):
     if not run_id:
         return dbc.Alert(["No runs yet. Press ", html.B("New run"), " to train the demo, or run ",
@@ -81,17 +81,22 @@ def run_status(run_id, version):
         done = progress.get("epoch") or 0
         bars.append(_progress_bar(done, progress["total_epochs"], f"training {done}/{progress['total_epochs']}",
                                   "primary", status == "running"))
-    checkpoints = len(checkpoint_epochs(data.paths(run_id)))
-    if checkpoints and (analysis or record.get("status") in ("queued", "running")):
+    checkpoints = data.checkpoint_count(run_id)
+    if checkpoints and (analysis or status in ACTIVE_STATUSES):
         analysed = len(data.analysed_epochs(run_id))
         bars.append(_progress_bar(analysed, checkpoints, f"analysed {analysed} of {checkpoints} checkpoints",
                                   "info", analysis.get("status") == "running"))
     messages = []
     if status == "failed":
         messages.append(dbc.Alert(f"Training failed: {record.get('error') or 'no message recorded'}", color="danger"))
-    elif status == "interrupted":
+    elif status == "interrupted" and checkpoints:
         messages.append(dbc.Alert(["Training stopped without finishing (its process died). Continue it with ",
                                    html.Code(f"spectrascope train --resume --run-id {run_id}"), "."], color="warning"))
+    elif status == "interrupted":
+        messages.append(dbc.Alert("This run was queued but its job never started or died while it waited "
+                                  "(see job.log in the run folder). Start a new run.", color="warning"))
+    if analysis.get("status") == "failed" and analysis.get("error"):
+        messages.append(dbc.Alert(f"The analysis failed: {analysis['error']}", color="danger"))
     if analysis.get("errors"):
         detail = "; ".join(f"epoch {epoch}: {message}" for epoch, message in analysis["errors"].items())
         messages.append(dbc.Alert(f"Some epochs could not be analysed — {detail}", color="warning"))

@@ -6,7 +6,7 @@ import shutil
 
 from dash import no_update
 
-from analysis.run_format import update_run
+from analysis.run_format import job_lock, update_run
 from app import components, data, jobs_panel, shell
 from app.tabs import alpha, esd, metrics, training, weights
 from app.tabs.common import analysis_missing
@@ -137,3 +137,64 @@ def test_analyse_form_needs_a_run_with_checkpoints(dashboard_data):
     assert jobs_panel.submit_analysis(1, None, "fast", False)[1] == "Choose a run to analyse first"
     assert "unknown backend" in jobs_panel.submit_analysis(1, "demo", "slow", False)[1]
     assert "no run 'ghost'" in jobs_panel.submit_analysis(1, "ghost", "fast", False)[1]
+
+
+def test_the_version_is_a_short_digest_a_browser_keeps_exactly(dashboard_data):
+    version = shell.refresh_version(1, "demo", None)
+    assert isinstance(version, str) and len(version) == 16 and json.loads(json.dumps(version)) == version
+    assert shell.refresh_version(2, "demo", json.loads(json.dumps(version))) is no_update
+
+
+def test_unreadable_run_files_are_named_in_the_tabs_not_raised(dashboard_data):
+    paths = data.paths("demo")
+    paths.layers_csv.write_text("")
+    heatmap, _ = alpha.alpha_figures("demo", None, alpha.TAB_ID)
+    assert "layers.csv cannot be read" in _messages(heatmap) and "re-run the analysis" in _messages(heatmap)
+    assert metrics.metrics_table("demo", 3, metrics.TAB_ID, None)[:2] == ([], [])
+    assert esd.layer_options("demo", None, None) == ([], None)
+    assert "layers.csv cannot be read" in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
+
+    paths.histograms.write_bytes(b"not a zip file")
+    figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
+    assert "histograms.npz cannot be read" in _messages(figure) and stats == []
+
+    paths.metrics_csv.write_text("epoch,test_acc\n0,0.1\n1,0.5\n")  # a user's own, with columns left out
+    assert [trace.name for trace in training.training_figure("demo", None, training.TAB_ID).data] == ["test"]
+
+
+def test_histograms_without_their_statistics_still_draw(dashboard_data):
+    data.paths("demo").weight_stats_csv.unlink()
+    figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
+    assert figure.layout.title.text == "fc.weight · epoch 1" and stats == []
+
+
+def test_a_run_json_that_is_not_an_object_hides_only_that_run(dashboard_data):
+    shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "other")
+    data.paths("other").run_json.write_text("[1, 2]")
+    assert data.run("other") is None and [record["id"] for record in data.runs()] == ["demo"]
+
+
+def test_analysis_tabs_without_any_run_say_so(dashboard_data):
+    for view in (weights.histogram_view(None, None, "weight", None, "epoch", False, weights.TAB_ID, None),
+                 esd.esd_view(None, None, None, esd.TAB_ID, None)):
+        assert "No run selected" in _messages(view[0])
+
+
+def test_a_queued_run_whose_job_never_started_reads_interrupted(dashboard_data):
+    shutil.rmtree(data.paths("demo").checkpoints)
+    update_run(data.paths("demo"), status="queued")
+    assert data.run("demo")["status"] == "queued"  # just queued: a job runner may be on its way
+    record = json.loads(data.paths("demo").run_json.read_text())
+    record["updated"] = "2000-01-01T00:00:00+00:00"
+    data.paths("demo").run_json.write_text(json.dumps(record))
+    assert data.run("demo")["status"] == "interrupted"
+    assert "never started or died" in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
+
+
+def test_only_the_dashboard_s_own_jobs_get_a_cancel_button(dashboard_data):
+    update_run(data.paths("demo"), status="running")
+    with job_lock(data.paths("demo"), "training"):  # a `spectrascope train` started from a shell
+        listing = json.dumps(jobs_panel.job_list(1).to_plotly_json(), default=str)
+        assert "started outside the dashboard" in listing and "cancel-job" not in listing
+        with job_lock(data.paths("demo"), "job"):  # the dashboard's job runner
+            assert "cancel-job" in json.dumps(jobs_panel.job_list(2).to_plotly_json(), default=str)

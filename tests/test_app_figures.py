@@ -104,3 +104,16 @@ def test_figures_serialise_small():
     densities = np.random.default_rng(2).random((41, 100))
     size = len(pio.to_json(figures.ridge(edges, densities, list(range(41)), current=40, title="w")))
     assert size < 300_000
+
+
+def test_a_long_run_s_ridge_shows_at_most_max_ridges_epochs_and_always_the_current_one():
+    edges = np.linspace(0, 1, 11)
+    epochs = list(range(500))
+    figure = figures.ridge(edges, np.ones((500, 10)), epochs, current=333, title="w")
+    names = [trace.name for trace in figure.data]
+    assert len(names) <= figures.MAX_RIDGES + 1 and {"epoch 0", "epoch 333", "epoch 499"} <= set(names)
+
+
+def test_training_curves_draw_what_a_user_s_metrics_file_has():
+    figure = figures.training_curves(pd.DataFrame({"epoch": [0, 1], "test_acc": [0.1, 0.5]}))
+    assert [trace.name for trace in figure.data] == ["test"]

@@ -151,3 +151,29 @@ def test_submitted_overrides_become_the_cli_flags(job_data):
                         "--no-nesterov")
     record = read_run(settings.run_paths("flags"))
     assert record["config"]["flip"] is True and record["config"]["nesterov"] is False
+
+
+def test_analysing_an_up_to_date_run_completes_every_time(dashboard_data, monkeypatch):
+    monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "1")
+    for _ in range(2):
+        assert jobs.run_job(jobs.submit_analysis("demo")) == "completed"
+        analysis = read_run(settings.run_paths("demo"))["analysis"]
+        assert analysis["status"] == "completed" and not analysis.get("error")
+
+
+def test_a_job_runner_that_fails_records_it_in_the_run(job_data, monkeypatch):
+    job = jobs.submit_training("demo", "broken", epochs=1)
+    monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "abc")  # the runner cannot even take a slot
+    assert jobs.main([job.to_json()]) == 1
+    record = read_run(settings.run_paths("broken"))
+    assert record["status"] == "failed" and "SPECTRASCOPE_MAX_JOBS must be a positive integer" in record["error"]
+    assert not job_is_active(settings.run_paths("broken"), "job")
+
+
+def test_a_failed_training_reports_its_own_lines_of_the_log(job_data):
+    paths = settings.run_paths("nodata2")
+    job = jobs.submit_training("cifar100-resnet18", "nodata2", epochs=1)
+    paths.job_log.write_text("an older job's last words\n")
+    assert jobs.run_job(job) == "failed"
+    error = read_run(paths)["error"]
+    assert "CIFAR-100" in error and "older job" not in error

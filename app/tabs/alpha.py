@@ -7,7 +7,7 @@ import dash_bootstrap_components as dbc
 
 from app import data, figures
 from app.tabs import esd
-from app.tabs.common import analysis_missing
+from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "alpha", "Alpha"
 
@@ -25,6 +25,7 @@ def layout() -> html.Div:
     ], className="pt-3")
 
 
+@unreadable_files_shown(lambda message: (figures.empty(message), figures.empty(message)))
 def alpha_figures(run_id, version, active_tab):
     if active_tab != TAB_ID:
         return no_update, no_update
@@ -32,7 +33,8 @@ def alpha_figures(run_id, version, active_tab):
     if layers is None or layers.empty:
         message = figures.empty(analysis_missing(run_id))
         return message, figures.empty("Mean alpha appears with the first analysed epoch")
-    return figures.alpha_heatmap(layers), figures.alpha_summary(layers, data.metrics(run_id))
+    summary = figures.alpha_summary(layers, data.metrics(run_id))
+    return figures.alpha_heatmap(layers).update_layout(uirevision=run_id), summary.update_layout(uirevision=run_id)
 
 
 def open_cell(click):

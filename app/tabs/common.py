@@ -1,7 +1,24 @@
-"""What every tab needs to say when a run has nothing (yet) to show."""
+"""What every tab needs to say when a run has nothing (yet) to show, or files it cannot read."""
 from __future__ import annotations
 
+import functools
+
+from analysis.run_format import ACTIVE_STATUSES
 from app import data
+
+
+def unreadable_files_shown(fallback):
+    """Decorate a callback so that a run file it cannot read shows `fallback(message)` in its outputs
+    (the message names the file and what to do) instead of failing the request."""
+    def decorate(callback):
+        @functools.wraps(callback)
+        def guarded(*args):
+            try:
+                return callback(*args)
+            except data.RunDataError as exc:
+                return fallback(str(exc))
+        return guarded
+    return decorate
 
 
 def analysis_missing(run_id: str | None) -> str:
@@ -13,12 +30,14 @@ def analysis_missing(run_id: str | None) -> str:
         return f"Run {run_id} cannot be read (run.json is missing or broken)."
     analysis = record.get("analysis") or {}
     status = analysis.get("status")
-    if status in ("queued", "running"):
+    if status in ACTIVE_STATUSES:
         return f"Run {run_id} is being analysed: the first epochs appear here in a moment."
     if status == "failed":
         errors = analysis.get("errors") or {}
         detail = next(iter(errors.values()), analysis.get("error") or "see job.log in the run folder")
         return f"The analysis of run {run_id} failed: {detail}"
-    if record.get("status") in ("queued", "running"):
+    if record.get("status") == "queued":
+        return f"Run {run_id} is queued: its epochs are analysed as they land once it trains."
+    if record.get("status") == "running":
         return f"Run {run_id} is training; its epochs are analysed as they land."
     return f"Run {run_id} has not been analysed yet: press “Analyse”."

@@ -5,7 +5,7 @@ from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
 from app import components, data, figures
-from app.tabs.common import analysis_missing
+from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "esd", "ESD"
 FIT_FIELDS = ("alpha", "D", "xmin", "num_pl_spikes", "num_evals", "lambda_max", "stable_rank", "warning")
@@ -21,12 +21,14 @@ def layout() -> html.Div:
     ], className="pt-2")
 
 
+@unreadable_files_shown(lambda message: ([], None))
 def layer_options(run_id, version, current):
     layers = data.layer_names(run_id) if run_id else []
     value = current if current in layers else (layers[0] if layers else None)
     return [{"label": layer, "value": layer} for layer in layers], value
 
 
+@unreadable_files_shown(lambda message: components.slider_settings([], None, None))
 def epoch_slider(run_id, version, current, previous_latest):
     return components.slider_settings(data.analysed_epochs(run_id) if run_id else [], current, previous_latest)
 
@@ -44,13 +46,15 @@ def fit_summary(row: dict) -> dbc.Table:
                      bordered=False, size="sm", className="w-auto")
 
 
+@unreadable_files_shown(lambda message: (figures.empty(message), None))
 def esd_view(run_id, layer, epoch, active_tab, version):
     if active_tab != TAB_ID:
         return no_update, no_update
-    row = fit_row(run_id, epoch, layer) if run_id and layer and epoch is not None else None
+    if not run_id or not data.layer_names(run_id):
+        return figures.empty(analysis_missing(run_id)), None
+    row = fit_row(run_id, epoch, layer) if layer and epoch is not None else None
     if row is None:
-        return figures.empty(analysis_missing(run_id) if not data.layer_names(run_id or "")
-                             else f"Epoch {epoch} of {layer} has not been analysed"), None
+        return figures.empty(f"Epoch {epoch} of {layer} has not been analysed"), None
     eigenvalues = data.eigenvalues(run_id, epoch, layer)
     if eigenvalues is None:
         return figures.empty(f"The eigenvalues of {layer} at epoch {epoch} are missing (re-run the analysis)"), None

@@ -6,7 +6,7 @@ from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
 from app import components, data
-from app.tabs.common import analysis_missing
+from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "metrics", "Metrics"
 NUMBER = Format(precision=5, scheme=Scheme.decimal_or_exponent)  # shown rounded; the CSV export keeps every digit
@@ -24,12 +24,14 @@ def layout() -> html.Div:
     ], className="pt-2")
 
 
+@unreadable_files_shown(lambda message: ([], None))
 def epoch_options(run_id, version, current, options):
     epochs = data.analysed_epochs(run_id) if run_id else []
     value = components.chosen_epoch(epochs, current, options[-1]["value"] if options else None)
     return [{"label": f"epoch {epoch}", "value": epoch} for epoch in epochs], value
 
 
+@unreadable_files_shown(lambda message: ([], [], message))
 def metrics_table(run_id, epoch, active_tab, version):
     if active_tab != TAB_ID:
         return no_update, no_update, no_update

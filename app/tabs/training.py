@@ -4,6 +4,7 @@ from __future__ import annotations
 from dash import Input, Output, dcc, html, no_update
 
 from app import data, figures
+from app.tabs.common import unreadable_files_shown
 
 TAB_ID, LABEL = "training", "Training"
 
@@ -12,6 +13,7 @@ def layout() -> html.Div:
     return html.Div(dcc.Graph(id="training-curves", config={"displaylogo": False}), className="pt-3")
 
 
+@unreadable_files_shown(figures.empty)
 def training_figure(run_id, version, active_tab):
     if active_tab != TAB_ID:
         return no_update
@@ -23,7 +25,7 @@ def training_figure(run_id, version, active_tab):
         if record.get("kind") == "imported":
             return figures.empty("An imported run has no training metrics: see the Alpha and ESD tabs")
         return figures.empty("No epoch recorded yet: the first point appears when epoch 0 is evaluated")
-    return figures.training_curves(metrics)
+    return figures.training_curves(metrics).update_layout(uirevision=run_id)  # keeps zoom across live updates
 
 
 def register(app) -> None:

@@ -5,7 +5,7 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
 from app import components, data, figures
-from app.tabs.common import analysis_missing
+from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "weights", "Weights & biases"
 STAT_COLUMNS = ("epoch", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
@@ -33,25 +33,29 @@ def layout() -> html.Div:
     ], className="pt-2")
 
 
+@unreadable_files_shown(lambda message: ([], None))
 def layer_options(run_id, version, kind, current):
     tensors = [layer for layer, tensor_kind in data.histogram_tensors(run_id) if tensor_kind == kind] if run_id else []
     value = current if current in tensors else (tensors[0] if tensors else None)
     return [{"label": layer, "value": layer} for layer in tensors], value
 
 
+@unreadable_files_shown(lambda message: components.slider_settings([], None, None))
 def epoch_slider(run_id, version, current, previous_latest):
     stats = data.weight_stats(run_id) if run_id else None
     epochs = sorted(int(e) for e in stats["epoch"].unique()) if stats is not None and not stats.empty else []
     return components.slider_settings(epochs, current, previous_latest)
 
 
+@unreadable_files_shown(lambda message: (figures.empty(message), []))
 def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version):
     if active_tab != TAB_ID:
         return no_update, no_update
-    tensor = data.tensor_histogram(run_id, layer, kind) if run_id and layer else None
+    if not run_id or not data.histogram_tensors(run_id):
+        return figures.empty(analysis_missing(run_id)), []
+    tensor = data.tensor_histogram(run_id, layer, kind) if layer else None
     if tensor is None:
-        return figures.empty(analysis_missing(run_id) if not data.histogram_tensors(run_id or "")
-                             else f"This run has no {kind} histograms for the chosen layer"), []
+        return figures.empty(f"This run has no {kind} histograms for the chosen layer"), []
     epochs, edges, densities = tensor
     if epoch not in epochs:
         epoch = epochs[-1]
@@ -65,6 +69,8 @@ def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version)
 
 def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:
     stats = data.weight_stats(run_id)
+    if stats.empty:
+        return []
     rows = stats[(stats["layer"] == layer) & (stats["kind"] == kind)].loc[:, list(STAT_COLUMNS)]
     return rows.round(6).to_dict("records")
 
