@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import socket
-import time
 import urllib.request
 
 import pytest
 
 from app.factory import create_app
-from helpers import spectrascope, start_spectrascope
+from analysis.run_format import job_is_active, run_paths
+from helpers import read_run_json, spectrascope, start_spectrascope, wait_for
 
 
 @pytest.fixture
@@ -75,20 +75,25 @@ def test_serve_refuses_a_port_in_use_and_a_bad_job_limit(tmp_path):
 @pytest.mark.slow
 def test_serve_demo_starts_the_demo_run_beside_the_dashboard(tmp_path):
     port = _free_port()
-    server = start_spectrascope("serve", "--data-dir", tmp_path / "data", "--port", port, "--demo", cwd=tmp_path)
+    data_dir = tmp_path / "data"
+    paths = run_paths(data_dir, "demo")
+    server = start_spectrascope("serve", "--data-dir", data_dir, "--port", port, "--demo", cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError("the dashboard never answered")
-        assert (tmp_path / "data" / "runs" / "demo" / "run.json").exists()
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health"), 60, "the dashboard to answer", process=server)
+        wait_for(lambda: (read_run_json(data_dir, "demo") or {}).get("status") == "running", 60,
+                 "the demo run to start training", interval=0.2)
+        assert job_is_active(paths, "job")  # run by the detached job runner, not by the server
     finally:
         server.terminate()
         server.wait(10)
-        (tmp_path / "data" / "runs" / "demo" / ".cancel").touch()  # stop the demo job too
+        paths.cancel_request.touch()  # stop the demo job too
+        wait_for(lambda: not job_is_active(paths, "job"), 60, "the demo job to stop", interval=0.2)
+    assert read_run_json(data_dir, "demo")["status"] in ("cancelled", "completed")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
