@@ -6,6 +6,7 @@ import json
 import math
 import os
 import pickle
+import socket
 import struct
 import subprocess
 import sys
@@ -129,6 +130,13 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.02, proce
 
 
 # --- run directories -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def run_dir(data_dir: Path, run_id: str) -> Path:

@@ -8,7 +8,7 @@ import pytest
 
 from app.factory import create_app
 from analysis.run_format import job_is_active, run_paths
-from helpers import read_run_json, spectrascope, start_spectrascope, wait_for
+from helpers import free_port, read_run_json, spectrascope, start_spectrascope, wait_for
 
 
 @pytest.fixture
@@ -53,11 +53,6 @@ def test_the_alpha_callback_sends_pre_binned_data_only(client):
     assert set(response.get_json()["response"]) == {"alpha-heatmap", "alpha-summary"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def test_serve_refuses_a_port_in_use_and_a_bad_job_limit(tmp_path):
     with socket.socket() as taken:
@@ -74,7 +69,7 @@ def test_serve_refuses_a_port_in_use_and_a_bad_job_limit(tmp_path):
 
 @pytest.mark.slow
 def test_serve_demo_starts_the_demo_run_beside_the_dashboard(tmp_path):
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     paths = run_paths(data_dir, "demo")
     server = start_spectrascope("serve", "--data-dir", data_dir, "--port", port, "--demo", cwd=tmp_path)

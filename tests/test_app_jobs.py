@@ -4,12 +4,12 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-import time
 
 import pytest
 
 from analysis.run_format import job_is_active, job_lock, read_csv, read_run
 from app import jobs, settings
+from helpers import wait_for
 from spectrascope.errors import UserError
 
 pytestmark = pytest.mark.slow
@@ -20,15 +20,6 @@ def job_data(tmp_path, monkeypatch):
     monkeypatch.setenv("SPECTRASCOPE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "1")
     return tmp_path / "data"
-
-
-def _wait_for(condition, timeout=120.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
 
 
 def _run_in_thread(job):
@@ -61,7 +52,7 @@ def test_jobs_beyond_the_limit_wait_queued_and_can_be_cancelled_while_waiting(jo
     try:
         job = jobs.submit_training("demo", "waiting", epochs=1)
         thread, outcome, reports = _run_in_thread(job)
-        _wait_for(lambda: reports)
+        wait_for(lambda: reports, 60, "the job's first report")
         assert reports[-1] == (0.0, "waiting for a free job slot")
         assert read_run(settings.run_paths("waiting"))["status"] == "queued"
         jobs.request_cancel("waiting")
@@ -79,9 +70,9 @@ def test_a_second_job_starts_when_the_slot_frees(job_data, monkeypatch):
     first = jobs.submit_training("demo", "first", epochs=1)
     second = jobs.submit_training("demo", "second", epochs=1)
     thread_1, outcome_1, _ = _run_in_thread(first)
-    _wait_for(lambda: job_is_active(settings.run_paths("first"), "job"))
+    wait_for(lambda: job_is_active(settings.run_paths("first"), "job"), 60, "the first job to start")
     thread_2, outcome_2, reports_2 = _run_in_thread(second)
-    _wait_for(lambda: reports_2)
+    wait_for(lambda: reports_2, 60, "the second job's first report")
     assert reports_2[0][1] == "waiting for a free job slot"
     thread_1.join(120)
     thread_2.join(120)
@@ -92,7 +83,7 @@ def test_cancel_stops_a_training_job_and_marks_the_run_cancelled(job_data):
     job = jobs.submit_training("demo", "stopme", epochs=50)
     thread, outcome, _ = _run_in_thread(job)
     paths = settings.run_paths("stopme")
-    _wait_for(lambda: ((read_run(paths).get("progress") or {}).get("epoch") or 0) >= 1)
+    wait_for(lambda: ((read_run(paths).get("progress") or {}).get("epoch") or 0) >= 1, 120, "the first epoch")
     jobs.request_cancel("stopme")
     thread.join(60)
     assert outcome["status"] == "cancelled"
@@ -129,7 +120,7 @@ def test_detached_jobs_outlive_their_starter_and_the_watcher_follows_them(job_da
     job = jobs.submit_training("demo", "detached", epochs=1)
     jobs.start_detached(job)
     paths = settings.run_paths("detached")
-    _wait_for(lambda: job_is_active(paths, "job"), timeout=30)
+    wait_for(lambda: job_is_active(paths, "job"), 30, "the detached job to start")
     holder = int(paths.job_lock("job").read_text())
     assert holder != os.getpid() and os.getppid() != holder
     with open(f"/proc/{holder}/stat") as stat:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import read_run_json, run_dir, spectrascope, wait_for
+from helpers import free_port, read_run_json, run_dir, spectrascope, wait_for
 
 from analysis.run_format import job_is_active, run_paths
 
@@ -60,11 +59,6 @@ def browser_data(tmp_path_factory) -> Path:
     return browser_data
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def _healthy(url: str) -> bool:
     try:
@@ -94,7 +88,7 @@ def _stop(*processes: subprocess.Popen) -> None:
 def _gunicorn(env: dict, logs: Path) -> tuple[subprocess.Popen, str]:
     """`gunicorn -w 2 app:server` on a free local port; returns it and its base URL once it answers."""
     assert GUNICORN.exists(), f"gunicorn is not installed beside {sys.executable}"
-    port = _free_port()
+    port = free_port()
     command = [str(GUNICORN), "-w", "2", "--bind", f"127.0.0.1:{port}", "app:server"]
     usage = subprocess.run([str(GUNICORN), "--help"], check=False, capture_output=True, text=True).stdout
     if "--no-control-socket" in usage:  # newer gunicorns would otherwise all share ~/.gunicorn/gunicorn.ctl
@@ -128,7 +122,7 @@ def celery_server(browser_data, tmp_path_factory):
     """The dashboard with background callbacks on Celery: a real redis-server and celery worker."""
     assert REDIS_SERVER.exists(), "the Celery test needs redis-server (Debian package redis-server)"
     logs = tmp_path_factory.mktemp("celery")
-    redis_port = _free_port()
+    redis_port = free_port()
     env = {**_dashboard_env(browser_data), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
     redis = _start([str(REDIS_SERVER), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                     "--appendonly", "no"], env, logs, "redis")
