@@ -274,9 +274,8 @@ def job_lock(paths: RunPaths, job: str = "training") -> Iterator[None]:
         raise RunBusyError(f"run {paths.run_id!r} is busy: another {job} job (pid {holder}) is working on it") from None
 
 
-def job_is_active(paths: RunPaths, job: str = "training") -> bool:
-    """True while some process holds the job lock (a 'running' status without it means the job died)."""
-    lock = paths.job_lock(job)
+def is_locked(lock: Path) -> bool:
+    """True while some process holds an exclusive flock on the file."""
     if not lock.exists():
         return False
     try:
@@ -284,6 +283,11 @@ def job_is_active(paths: RunPaths, job: str = "training") -> bool:
             return False
     except BlockingIOError:
         return True
+
+
+def job_is_active(paths: RunPaths, job: str = "training") -> bool:
+    """True while some process holds the job lock (a 'running' status without it means the job died)."""
+    return is_locked(paths.job_lock(job))
 
 
 # --- metrics.csv ---------------------------------------------------------------------------------

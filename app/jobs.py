@@ -20,12 +20,13 @@ import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 from analysis.options import BACKENDS
 from analysis.run_format import (
-    ACTIVE_STATUSES, RunFormatError, RunPaths, checkpoint_epochs, ensure_writable_dir, job_is_active, job_lock,
-    new_run_record, now_iso, read_run, update_run, write_run,
+    ACTIVE_STATUSES, RunFormatError, RunPaths, checkpoint_epochs, ensure_writable_dir, is_locked, job_is_active,
+    job_lock, new_run_record, now_iso, read_run, update_run, write_run,
 )
 from app import settings
 from app.settings import run_paths
@@ -105,29 +106,66 @@ def _cancel_requested(paths: RunPaths) -> bool:
     return paths.cancel_request.exists()
 
 
+def _take_free_slot(slots: Path) -> int | None:
+    """An open descriptor holding one of max_jobs() slot locks, or None when all are taken."""
+    for slot in range(settings.max_jobs()):
+        fd = os.open(slots / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            os.close(fd)
+    return None
+
+
+def _first_in_line(ticket: Path) -> bool:
+    """No live waiter queued before this ticket (a dead waiter's ticket is cleared away)."""
+    for earlier in sorted(ticket.parent.glob("*.wait")):
+        if earlier.name >= ticket.name:
+            return True
+        if is_locked(earlier):
+            return False
+        earlier.unlink(missing_ok=True)
+    return True
+
+
+def _wait_in_line(paths: RunPaths, slots: Path, report: Report) -> int | None:
+    """Wait for a free slot, first come first served, and return its locked descriptor (None if the
+    job was cancelled while it waited). The place in line is a time-stamped ticket the waiter keeps
+    locked, so the ticket of a waiter that died is recognised and cleared."""
+    ticket = slots / f"{time.time_ns():020d}-{paths.run_id}.wait"
+    draft = ticket.with_name(f".{ticket.name}")
+    fd = os.open(draft, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(draft, ticket)  # in line only once locked, so nobody takes it for a dead waiter's
+    try:
+        while True:
+            if _first_in_line(ticket):
+                slot = _take_free_slot(slots)
+                if slot is not None:
+                    return slot
+            if _cancel_requested(paths):
+                return None
+            report(0.0, "queued: waiting for a free job slot")
+            time.sleep(POLL_SECONDS)
+    finally:
+        ticket.unlink(missing_ok=True)
+        os.close(fd)
+
+
 @contextmanager
 def _job_slot(paths: RunPaths, report: Report) -> Iterator[bool]:
-    """Hold one of max_jobs() slot locks; yields False if the job was cancelled while it waited."""
+    """Hold one of max_jobs() slots while the job runs; yields False if it was cancelled while it waited."""
     slots = settings.data_dir() / "jobs"
     slots.mkdir(parents=True, exist_ok=True)
-    while True:
-        for slot in range(settings.max_jobs()):
-            fd = os.open(slots / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            try:
-                yield True
-            finally:
-                os.close(fd)
-            return
-        if _cancel_requested(paths):
-            yield False
-            return
-        report(0.0, "waiting for a free job slot")
-        time.sleep(POLL_SECONDS)
+    slot = _wait_in_line(paths, slots, report)
+    if slot is None:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        os.close(slot)
 
 
 def _spawn(command: str, args: tuple[str, ...], paths: RunPaths) -> subprocess.Popen:

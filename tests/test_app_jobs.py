@@ -53,7 +53,7 @@ def test_jobs_beyond_the_limit_wait_queued_and_can_be_cancelled_while_waiting(jo
         job = jobs.submit_training("demo", "waiting", epochs=1)
         thread, outcome, reports = _run_in_thread(job)
         wait_for(lambda: reports, 60, "the job's first report")
-        assert reports[-1] == (0.0, "waiting for a free job slot")
+        assert reports[-1] == (0.0, "queued: waiting for a free job slot")
         assert read_run(settings.run_paths("waiting"))["status"] == "queued"
         jobs.request_cancel("waiting")
         thread.join(30)
@@ -73,7 +73,7 @@ def test_a_second_job_starts_when_the_slot_frees(job_data, monkeypatch):
     wait_for(lambda: job_is_active(settings.run_paths("first"), "job"), 60, "the first job to start")
     thread_2, outcome_2, reports_2 = _run_in_thread(second)
     wait_for(lambda: reports_2, 60, "the second job's first report")
-    assert reports_2[0][1] == "waiting for a free job slot"
+    assert reports_2[0][1] == "queued: waiting for a free job slot"
     thread_1.join(120)
     thread_2.join(120)
     assert outcome_1["status"] == outcome_2["status"] == "completed"
@@ -168,3 +168,28 @@ def test_a_failed_training_reports_its_own_lines_of_the_log(job_data):
     assert jobs.run_job(job) == "failed"
     error = read_run(paths)["error"]
     assert "CIFAR-100" in error and "older job" not in error
+
+
+def test_waiting_jobs_get_the_slot_first_come_first_served(job_data, monkeypatch):
+    monkeypatch.setattr(jobs, "POLL_SECONDS", 0.05)
+    slots = job_data / "jobs"
+    slots.mkdir(parents=True)
+    busy = os.open(slots / "slot-0.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(busy, fcntl.LOCK_EX)
+    order, threads = [], []
+
+    def take_slot(run_id: str) -> None:
+        with jobs._job_slot(settings.run_paths(run_id), lambda *report: None) as got:
+            order.append((run_id, got))
+
+    dead_waiter = slots / f"{1:020d}-dead.wait"  # queued first, but its process is gone
+    dead_waiter.touch()
+    for run_id in ("first", "second", "third"):
+        threads.append(threading.Thread(target=take_slot, args=(run_id,)))
+        threads[-1].start()
+        wait_for(lambda: len(set(slots.glob("*.wait")) - {dead_waiter}) == len(threads), 10, f"{run_id} to queue")
+    os.close(busy)  # the slot frees: they take it one after another, in the order they came
+    for thread in threads:
+        thread.join(30)
+    assert order == [("first", True), ("second", True), ("third", True)]
+    assert list(slots.glob("*.wait")) == []
