@@ -166,13 +166,15 @@ def alpha_heatmap(layers: pd.DataFrame) -> go.Figure:
     alpha = layers.pivot(index="layer", columns="epoch", values="alpha").reindex(order)
     warning = layers.pivot(index="layer", columns="epoch", values="warning").reindex(order).fillna("")
     shown = alpha.where(alpha > 0)
-    hover = np.dstack([shown.to_numpy(), warning.to_numpy()])
+    value = alpha.to_numpy()
+    text = np.where(np.isnan(value), "not analysed", np.where(value > 0, np.char.mod("%.4f", value), "fit failed"))
+    hover = np.dstack([text, warning.to_numpy()])
     figure = go.Figure(go.Heatmap(
         z=shown.clip(*ALPHA_COLOUR_RANGE).to_numpy(), x=list(alpha.columns), y=order, customdata=hover,
         colorscale=alpha_colourscale(), zmin=ALPHA_COLOUR_RANGE[0], zmax=ALPHA_COLOUR_RANGE[1], xgap=1, ygap=1,
         colorbar=dict(title="alpha", tickvals=[0, OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE, 10],
                       ticktext=["0", "2", "6", "≥10"]),
-        hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata[0]:.4f}<br>%{customdata[1]}<extra></extra>",
+        hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
     ))
     figure.update_yaxes(autorange="reversed", title_text=None)
     _epoch_ticks(figure, alpha.columns)

@@ -87,7 +87,8 @@ def test_alpha_heatmap_keeps_network_order_exact_values_and_blanks_failed_fits()
     assert list(heatmap.y) == ["conv1", "fc"] and list(heatmap.x) == [0, 1]
     z = np.array(heatmap.z, dtype=float)
     assert z[0, 0] == 7.5 and z[0, 1] == 3.25 and z[1, 0] == 1.5 and np.isnan(z[1, 1])
-    assert heatmap.customdata[1][0][1] == "over-trained"
+    assert heatmap.customdata[1][0][1] == "over-trained" and heatmap.customdata[1][0][0] == "1.5000"
+    assert heatmap.customdata[1][1][0] == "fit failed"
     assert heatmap.customdata[0][0][1] == "under-trained"
 
 
