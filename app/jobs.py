@@ -31,7 +31,7 @@ from analysis.run_format import (
 from app import settings
 from app.settings import run_paths
 from spectrascope.errors import UserError
-from training.config import preset_config
+from training.config import default_run_id, preset_config
 
 POLL_SECONDS = 0.5
 START_GRACE_SECONDS = 10  # how long a watcher waits for a just-started job to take its lock
@@ -61,7 +61,7 @@ class Job:
 def submit_training(preset: str, run_id: str | None = None, **overrides) -> Job:
     """Check the request and reserve the run as `queued`; raises UserError naming what is wrong."""
     config = preset_config(preset, **overrides)
-    run_id = run_id or f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_id = run_id or default_run_id(preset)
     paths = run_paths(run_id)
     ensure_writable_dir(settings.data_dir())
     try:

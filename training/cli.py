@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import signal
-import time
 
 from analysis.run_format import RunFormatError, ensure_writable_dir, is_reserved, read_run, run_paths
-from training.config import HYPERPARAMETERS, PRESETS, ConfigError, TrainConfig, preset_config
+from training.config import HYPERPARAMETERS, PRESETS, ConfigError, TrainConfig, default_run_id, preset_config
 
 HELP = "train a preset into a run directory, one checkpoint per epoch"
 _FLAG_TYPES = {"int": int, "float": float, "str": str}
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         if args.preset is None:
             raise ConfigError(f"--preset is required; choose one of {', '.join(PRESETS)}")
         config, preset = preset_config(args.preset, **_overrides(args)), args.preset
-        args.run_id = args.run_id or f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        args.run_id = args.run_id or default_run_id(preset)
         paths = run_paths(args.data_dir, args.run_id)
         if paths.root.exists() and not is_reserved(paths):
             raise RunFormatError(f"run {args.run_id!r} already exists at {paths.root}: choose another --run-id, "

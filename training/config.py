@@ -1,6 +1,7 @@
 """Training hyper-parameters and the named presets (torch-free, so the CLI and the app can import it)."""
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from spectrascope.errors import UserError
@@ -81,6 +82,11 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 HYPERPARAMETERS = tuple(f for f in fields(TrainConfig) if f.name != "dataset")
+
+
+def default_run_id(preset: str) -> str:
+    """<preset>-<date>-<time>: unique enough for runs started by hand, sortable by name."""
+    return f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def preset_config(name: str, **overrides) -> TrainConfig:
