@@ -76,6 +76,7 @@ def layout() -> html.Div:
         html.Div(dbc.Progress(id="job-progress", value=0, label="", striped=True, animated=True),
                  id="job-progress-box", style={"display": "none"}, className="mb-2"),
         html.Div(id="job-list"),
+        dcc.Store(id="job-list-shown"),
     ])
 
 
@@ -151,23 +152,29 @@ def active_jobs(records: list[dict]) -> list[tuple[str, str, float, str]]:
     return found
 
 
-def _cancel_button(run_id: str):
+def _cancel_button(run_id: str, dashboard_job: bool):
     """Only the dashboard's own jobs listen for a cancel request; a job started from a shell is stopped there."""
-    if not job_is_active(data.paths(run_id), "job"):
+    if not dashboard_job:
         return html.Small("started outside the dashboard", className="text-muted")
     return dbc.Button("Cancel", id={"type": "cancel-job", "run": run_id}, color="danger", outline=True, size="sm")
 
 
-def job_list(n_intervals):
+def job_list(n_intervals, shown):
+    """The active jobs, re-sent only when they changed (a list redrawn under the pointer can swallow a click)."""
+    found = [(run_id, fraction, text, job_is_active(data.paths(run_id), "job"))
+             for run_id, _, fraction, text in active_jobs(data.runs())]
+    signature = repr(found)
+    if signature == shown:
+        return no_update, no_update
     rows = [
         dbc.ListGroupItem(dbc.Row([
             dbc.Col(html.B(run_id), md=2),
             dbc.Col(dbc.Progress(value=100 * fraction, label=text, striped=True, animated=True), md=8),
-            dbc.Col(_cancel_button(run_id), md=2),
+            dbc.Col(_cancel_button(run_id, ours), md=2),
         ], className="align-items-center"))
-        for run_id, _, fraction, text in active_jobs(data.runs())
+        for run_id, fraction, text, ours in found
     ]
-    return dbc.ListGroup(rows, className="mb-2") if rows else None
+    return (dbc.ListGroup(rows, className="mb-2") if rows else None), signature
 
 
 def cancel_job(n_clicks):
@@ -199,6 +206,7 @@ def register(app) -> None:
                  progress=[Output("job-progress", "value"), Output("job-progress", "label")],
                  running=[(Output("job-progress-box", "style"), {"display": "block"}, {"display": "none"})],
                  prevent_initial_call=True)(follow_job)
-    app.callback(Output("job-list", "children"), Input("live-interval", "n_intervals"))(job_list)
+    app.callback(Output("job-list", "children"), Output("job-list-shown", "data"),
+                 Input("live-interval", "n_intervals"), State("job-list-shown", "data"))(job_list)
     app.callback(Output("job-outcome", "children", allow_duplicate=True),
                  Input({"type": "cancel-job", "run": ALL}, "n_clicks"), prevent_initial_call=True)(cancel_job)

@@ -194,7 +194,10 @@ def test_a_queued_run_whose_job_never_started_reads_interrupted(dashboard_data):
 def test_only_the_dashboard_s_own_jobs_get_a_cancel_button(dashboard_data):
     update_run(data.paths("demo"), status="running")
     with job_lock(data.paths("demo"), "training"):  # a `spectrascope train` started from a shell
-        listing = json.dumps(jobs_panel.job_list(1).to_plotly_json(), default=str)
+        rows, shown = jobs_panel.job_list(1, None)
+        listing = json.dumps(rows.to_plotly_json(), default=str)
         assert "started outside the dashboard" in listing and "cancel-job" not in listing
+        assert jobs_panel.job_list(2, shown) == (no_update, no_update)  # unchanged: not re-sent
         with job_lock(data.paths("demo"), "job"):  # the dashboard's job runner
-            assert "cancel-job" in json.dumps(jobs_panel.job_list(2).to_plotly_json(), default=str)
+            rows, _ = jobs_panel.job_list(3, shown)
+            assert "cancel-job" in json.dumps(rows.to_plotly_json(), default=str)
