@@ -1,8 +1,12 @@
 """Small pieces shared by several tabs: the epoch player, message panels, slider marks."""
 from __future__ import annotations
 
+from typing import Callable
+
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
+
+from app.tabs.common import unreadable_files_shown
 
 PLAY_MILLISECONDS = 900
 
@@ -56,7 +60,17 @@ def next_epoch(n_intervals, marks: dict | None, current):
     return later[0] if later else epochs[0]
 
 
-def register_player(app, prefix: str) -> None:
+def register_player(app, prefix: str, epochs_of: Callable[[str], list[int]]) -> None:
+    """Wire an epoch_player: its slider spans `epochs_of(run_id)` of the chosen run (following a live run
+    forward), and play/pause steps through them."""
+    @unreadable_files_shown(lambda message: slider_settings([], None, None))
+    def follow_run(run_id, version, current, previous_latest):
+        return slider_settings(epochs_of(run_id) if run_id else [], current, previous_latest)
+
+    app.callback(Output(f"{prefix}-epoch", "min"), Output(f"{prefix}-epoch", "max"), Output(f"{prefix}-epoch", "marks"),
+                 Output(f"{prefix}-epoch", "value"),
+                 Input("run-picker", "value"), Input("run-version", "data"), State(f"{prefix}-epoch", "value"),
+                 State(f"{prefix}-epoch", "max"))(follow_run)
     app.callback(Output(f"{prefix}-timer", "disabled"), Output(f"{prefix}-play", "children"),
                  Input(f"{prefix}-play", "n_clicks"), State(f"{prefix}-timer", "disabled"))(toggle_play)
     app.callback(Output(f"{prefix}-epoch", "value", allow_duplicate=True), Input(f"{prefix}-timer", "n_intervals"),

@@ -38,7 +38,7 @@ def test_tabs_draw_the_real_run(dashboard_data):
 
     options, layer = weights.layer_options("demo", None, "weight", None)
     assert layer == "conv1" and {"label": "fc", "value": "fc"} in options
-    low, high, marks, epoch = weights.epoch_slider("demo", None, None, 0)
+    low, high, marks, epoch = components.slider_settings(weights.stat_epochs("demo"), None, 0)
     assert (low, high, epoch) == (0, 3, 3) and sorted(marks) == [0, 1, 2, 3]
     figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
     assert figure.layout.title.text == "fc.weight · epoch 1" and [row["epoch"] for row in stats] == [0, 1, 2, 3]

@@ -28,11 +28,6 @@ def layer_options(run_id, version, current):
     return [{"label": layer, "value": layer} for layer in layers], value
 
 
-@unreadable_files_shown(lambda message: components.slider_settings([], None, None))
-def epoch_slider(run_id, version, current, previous_latest):
-    return components.slider_settings(data.analysed_epochs(run_id) if run_id else [], current, previous_latest)
-
-
 def fit_row(run_id: str, epoch: int, layer: str) -> dict | None:
     table = data.layers(run_id)
     rows = table[(table["epoch"] == epoch) & (table["layer"] == layer)]
@@ -64,11 +59,7 @@ def esd_view(run_id, layer, epoch, active_tab, version):
 def register(app) -> None:
     app.callback(Output("esd-layer", "options"), Output("esd-layer", "value"),
                  Input("run-picker", "value"), Input("run-version", "data"), State("esd-layer", "value"))(layer_options)
-    app.callback(Output("esd-epoch", "min"), Output("esd-epoch", "max"), Output("esd-epoch", "marks"),
-                 Output("esd-epoch", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), State("esd-epoch", "value"),
-                 State("esd-epoch", "max"))(epoch_slider)
     app.callback(Output("esd-graph", "figure"), Output("esd-fit", "children"),
                  Input("run-picker", "value"), Input("esd-layer", "value"), Input("esd-epoch", "value"),
                  Input("tabs", "active_tab"), Input("run-version", "data"))(esd_view)
-    components.register_player(app, "esd")
+    components.register_player(app, "esd", data.analysed_epochs)

@@ -40,11 +40,9 @@ def layer_options(run_id, version, kind, current):
     return [{"label": layer, "value": layer} for layer in tensors], value
 
 
-@unreadable_files_shown(lambda message: components.slider_settings([], None, None))
-def epoch_slider(run_id, version, current, previous_latest):
-    stats = data.weight_stats(run_id) if run_id else None
-    epochs = sorted(int(e) for e in stats["epoch"].unique()) if stats is not None and not stats.empty else []
-    return components.slider_settings(epochs, current, previous_latest)
+def stat_epochs(run_id: str) -> list[int]:
+    stats = data.weight_stats(run_id)
+    return sorted(int(epoch) for epoch in stats["epoch"].unique()) if not stats.empty else []
 
 
 @unreadable_files_shown(lambda message: (figures.empty(message), []))
@@ -83,13 +81,9 @@ def register(app) -> None:
     app.callback(Output("weights-layer", "options"), Output("weights-layer", "value"),
                  Input("run-picker", "value"), Input("run-version", "data"), Input("weights-kind", "value"),
                  State("weights-layer", "value"))(layer_options)
-    app.callback(Output("weights-epoch", "min"), Output("weights-epoch", "max"), Output("weights-epoch", "marks"),
-                 Output("weights-epoch", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), State("weights-epoch", "value"),
-                 State("weights-epoch", "max"))(epoch_slider)
     app.callback(Output("weights-histogram", "figure"), Output("weights-stats", "data"),
                  Input("run-picker", "value"), Input("weights-layer", "value"), Input("weights-kind", "value"),
                  Input("weights-epoch", "value"), Input("weights-view", "value"), Input("weights-log-y", "value"),
                  Input("tabs", "active_tab"), Input("run-version", "data"))(histogram_view)
     app.callback(Output("weights-stats", "style_data_conditional"), Input("weights-epoch", "value"))(highlight_epoch)
-    components.register_player(app, "weights")
+    components.register_player(app, "weights", stat_epochs)
