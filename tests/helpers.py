@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def dashboard_healthy(base_url: str) -> bool:
+    """Whether a dashboard answers its health route."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:  # refused, reset, timed out: not up (yet)
+        return False
 
 
 def run_dir(data_dir: Path, run_id: str) -> Path:

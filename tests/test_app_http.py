@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import socket
-import urllib.request
 
 import pytest
 
 from app.factory import create_app
 from analysis.run_format import job_is_active, run_paths
-from helpers import free_port, read_run_json, spectrascope, start_spectrascope, wait_for
+from helpers import dashboard_healthy, free_port, read_run_json, spectrascope, start_spectrascope, wait_for
 
 
 @pytest.fixture
@@ -74,7 +73,7 @@ def test_serve_demo_starts_the_demo_run_beside_the_dashboard(tmp_path):
     paths = run_paths(data_dir, "demo")
     server = start_spectrascope("serve", "--data-dir", data_dir, "--port", port, "--demo", cwd=tmp_path)
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health"), 60, "the dashboard to answer", process=server)
+        wait_for(lambda: dashboard_healthy(f"http://127.0.0.1:{port}"), 60, "the dashboard to answer", process=server)
         wait_for(lambda: (read_run_json(data_dir, "demo") or {}).get("status") == "running", 60,
                  "the demo run to start training", interval=0.2)
         assert job_is_active(paths, "job")  # run by the detached job runner, not by the server
@@ -84,11 +83,3 @@ def test_serve_demo_starts_the_demo_run_beside_the_dashboard(tmp_path):
         paths.cancel_request.touch()  # stop the demo job too
         wait_for(lambda: not job_is_active(paths, "job"), 60, "the demo job to stop", interval=0.2)
     assert read_run_json(data_dir, "demo")["status"] in ("cancelled", "completed")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False

@@ -11,13 +11,11 @@ import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import free_port, read_run_json, run_dir, spectrascope, wait_for
+from helpers import dashboard_healthy, free_port, read_run_json, run_dir, spectrascope, wait_for
 
 from analysis.run_format import job_is_active, run_paths
 
@@ -60,14 +58,6 @@ def browser_data(tmp_path_factory) -> Path:
 
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
 def _start(command: list[str], env: dict, logs: Path, name: str) -> subprocess.Popen:
     with open(logs / f"{name}-stdout.txt", "w") as stdout, open(logs / f"{name}-stderr.txt", "w") as stderr:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
@@ -96,7 +86,7 @@ def _gunicorn(env: dict, logs: Path) -> tuple[subprocess.Popen, str]:
     process = _start(command, env, logs, "gunicorn")
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _healthy(url), 60, "gunicorn to answer /health", interval=0.2, process=process)
+        wait_for(lambda: dashboard_healthy(url), 60, "gunicorn to answer /health", interval=0.2, process=process)
     except BaseException:
         _stop(process)
         raise
