@@ -4,7 +4,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -190,3 +192,21 @@ def spectrascope(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
 
 def load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def pid_after(seconds: float, fail: bool = False) -> int:
+    """A task for the worker pool tests: which process ran it (or an error)."""
+    time.sleep(seconds)
+    if fail:
+        raise ValueError(f"task failed in process {os.getpid()}")
+    return os.getpid()
+
+
+class Payload:
+    """Unpickling this creates `marker` (open(marker, "w")): code execution on load."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))

@@ -11,9 +11,9 @@ import torch
 from analysis.histograms import STAT_COLUMNS
 from analysis.metrics import LAYER_COLUMNS
 from analysis.run_format import read_csv, read_histograms, read_run, run_paths
-from analysis.runner import analyze_run
+from analysis.runner import _run_tasks, _worker_pool, analyze_run
 from analysis_helpers import (
-    COMPARED, EPOCHS, RUN_ID, TinyNet, assert_backends_agree, load, single_threaded, spectrascope,
+    COMPARED, EPOCHS, RUN_ID, TinyNet, assert_backends_agree, load, pid_after, single_threaded, spectrascope,
 )
 
 
@@ -258,6 +258,24 @@ def test_worker_processes_write_the_same_analysis(data_dir, paths, tmp_path):
     _, serial_edges, serial_densities = read_histograms(serial)
     assert all(np.array_equal(edges[k], serial_edges[k]) and np.array_equal(densities[k], serial_densities[k])
                for k in serial_edges)
+
+
+def test_this_process_and_a_worker_share_the_tasks_from_either_end():
+    tasks = {epoch: (0.5,) for epoch in range(8)}  # 4 s of work: the worker is up after ~1.5 s
+    with _worker_pool(2) as pool:
+        done = list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
+    assert sorted(epoch for epoch, _ in done) == list(range(8))  # each task exactly once
+    by_epoch = dict(done)
+    assert by_epoch[7] == os.getpid()  # this process starts at once, from the back
+    assert by_epoch[0] != os.getpid()  # the worker takes the front
+    assert len(set(by_epoch.values())) == 2
+
+
+def test_a_task_that_fails_in_a_worker_raises_here():
+    tasks = {0: (0.0, True), 1: (3.0, False)}  # this process runs task 1 while the worker starts and fails task 0
+    with _worker_pool(2) as pool, pytest.raises(ValueError, match="task failed in process") as raised:
+        list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
+    assert str(os.getpid()) not in str(raised.value)
 
 
 def test_run_json_records_a_completed_analysis(data_dir, paths):
