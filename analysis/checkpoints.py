@@ -1,6 +1,8 @@
 """Reading checkpoints safely: plain tensors only (weights_only), from .pt/.pth or .safetensors files."""
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -8,6 +10,8 @@ import torch
 from spectrascope.errors import UserError
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_FORBIDDEN_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")  # common {"state_dict": ..., "optimizer": ...} files
 
 
@@ -19,6 +23,28 @@ def _has_tensors(value) -> bool:
     return isinstance(value, dict) and any(torch.is_tensor(item) for item in value.values())
 
 
+def _is_zip(path: Path) -> bool:
+    """torch.save's format since 1.6 (a zip archive), the one torch.load can memory-map."""
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def _reason(exc: Exception) -> str:
+    """One plain line. torch's weights_only refusal is a page of advice that ends in loading the file
+    unsafely; say instead what was refused and how to save a checkpoint that loads."""
+    message = _ANSI_ESCAPE.sub("", str(exc)).strip()
+    forbidden = _FORBIDDEN_GLOBAL.search(message)
+    if forbidden:
+        return (f"it holds a pickled object ({forbidden.group(1)}), not only tensors, and is refused unexecuted; "
+                "save model.state_dict() instead")
+    if message.startswith("Weights only load failed"):
+        detail = " ".join(message.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0].split())
+        return (f"not a plain-tensor file torch.load(weights_only=True) can read ({detail[:120]}); "
+                "save it with torch.save(model.state_dict(), path)")
+    first_sentence = message.splitlines()[0].split(". ")[0][:200] if message else ""
+    return f"{type(exc).__name__}: {first_sentence}" if first_sentence else type(exc).__name__
+
+
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint. Pickled objects other than tensors are refused, never executed."""
     try:
@@ -27,10 +53,12 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
             loaded = load_file(path)
         else:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
+            # mapped, not copied in: the tensors are only read, and copying made loading 5x slower
+            with warnings.catch_warnings():  # its notes on pickle protocols; a failure is reported below
+                warnings.simplefilter("ignore")
+                loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
     except Exception as exc:  # truncated zip, bad pickle, forbidden global: all mean "unreadable"
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise CheckpointError(f"cannot read {path.name}: {type(exc).__name__}: {reason}") from None
+        raise CheckpointError(f"cannot read {path.name}: {_reason(exc)}") from None
     if isinstance(loaded, dict) and not _has_tensors(loaded):
         loaded = next((loaded[key] for key in _WRAPPER_KEYS if _has_tensors(loaded.get(key))), loaded)
     if not _has_tensors(loaded):

@@ -8,6 +8,7 @@ every `<layer>.weight` key in order; 2-D weights are dense layers, 4-D are Conv2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -50,9 +51,9 @@ def _conv_dims(out_channels: int, in_channels: int, kh: int, kw: int) -> tuple[i
     return out_channels, in_channels
 
 
-def layer_matrices(state_dict: dict, device: torch.device | str = "cpu") -> tuple[list[LayerMatrices], list[str]]:
-    """The analysable layers (in state_dict order) and the names of weight tensors skipped."""
-    layers, skipped = [], []
+def analysable_layers(state_dict: dict, device: torch.device | str = "cpu") -> Iterator[LayerMatrices]:
+    """The analysable layers in state_dict order, each built only when asked for, so one layer's
+    float64 copy is in memory at a time (holding them all doubles the cost, in page faults)."""
     for key in weight_keys(state_dict):
         name = key[: -len(".weight")]
         weight = torch.as_tensor(state_dict[key])
@@ -67,10 +68,8 @@ def layer_matrices(state_dict: dict, device: torch.device | str = "cpu") -> tupl
             stack = weight.permute(2, 3, 0, 1).reshape(rf, out_channels, in_channels)
             layer_type = "conv2d"
         else:
-            skipped.append(name)
             continue
         if M * rf < MIN_EVALS or M * rf > MAX_EVALS or N > MAX_N:
-            skipped.append(name)
             continue
         if stack.shape[1] < stack.shape[2]:
             stack = stack.transpose(1, 2)
@@ -78,5 +77,4 @@ def layer_matrices(state_dict: dict, device: torch.device | str = "cpu") -> tupl
         stack = torch.empty(stack.shape, dtype=torch.float64, device=device).copy_(stack)
         if layer_type == "conv2d":
             stack.mul_(CONV2D_SCALE)
-        layers.append(LayerMatrices(name, layer_type, int(N), int(M), int(rf), stack))
-    return layers, skipped
+        yield LayerMatrices(name, layer_type, int(N), int(M), int(rf), stack)

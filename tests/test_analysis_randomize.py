@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.layers import layer_matrices
+from analysis.layers import analysable_layers
 from analysis.randomize import mp_spikes, randomized_metrics, shuffled_eigenvalues
 from analysis.spectrum import eigenvalues
 from analysis_helpers import record_tiny_run, single_threaded, spectrascope, weightwatcher
@@ -30,7 +30,7 @@ def _trained_like_layers():
         "conv.weight": torch.randn(48, 32, 3, 3) / 17 + signal(48 * 9, 32).reshape(48, 9, 32).permute(0, 2, 1).reshape(48, 32, 3, 3),
         "small.weight": torch.randn(30, 10),
     }
-    layers, _ = layer_matrices(state_dict)
+    layers = list(analysable_layers(state_dict))
     return layers
 
 
