@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import torch
@@ -48,11 +49,16 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
     for path in checkpoints.values():
         load_state_dict(path)
     paths.root.mkdir(parents=True)
-    with job_lock(paths):
-        write_run(paths, new_run_record(run_id, kind="imported", preset=None, config={"source": str(Path(source).resolve())},
-                                        total_epochs=max(checkpoints), provenance={"torch": torch.__version__}))
-        for epoch, path in checkpoints.items():
-            state_dict = load_state_dict(path)
-            atomic_write(paths.checkpoint(epoch), lambda handle: torch.save(state_dict, handle))
-        update_run(paths, status="completed", progress={"epoch": max(checkpoints), "phase": "done"})
+    try:
+        with job_lock(paths):
+            write_run(paths, new_run_record(run_id, kind="imported", preset=None,
+                                            config={"source": str(Path(source).resolve())},
+                                            total_epochs=max(checkpoints), provenance={"torch": torch.__version__}))
+            for epoch, path in checkpoints.items():
+                state_dict = load_state_dict(path)
+                atomic_write(paths.checkpoint(epoch), lambda handle: torch.save(state_dict, handle))
+            update_run(paths, status="completed", progress={"epoch": max(checkpoints), "phase": "done"})
+    except BaseException:  # a half-copied run would block its id: it was ours alone, so remove it
+        shutil.rmtree(paths.root, ignore_errors=True)
+        raise
     return paths

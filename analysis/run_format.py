@@ -131,13 +131,14 @@ def run_paths(data_dir: str | os.PathLike, run_id: str) -> RunPaths:
     return RunPaths(runs_root(data_dir) / validate_run_id(run_id))
 
 
-def checkpoint_epoch(path: Path) -> int:
-    """epoch_0007.pt -> 7."""
-    return int(path.stem.split("_")[1])
+_CHECKPOINT_NAME = re.compile(r"epoch_(\d{4,})\.pt")  # 4 digits at least: epoch 12345 is epoch_12345.pt
 
 
 def checkpoint_epochs(paths: RunPaths) -> list[int]:
-    return sorted(checkpoint_epoch(p) for p in paths.checkpoints.glob("epoch_[0-9][0-9][0-9][0-9].pt"))
+    if not paths.checkpoints.is_dir():
+        return []
+    return sorted(int(match.group(1)) for name in os.listdir(paths.checkpoints)
+                  if (match := _CHECKPOINT_NAME.fullmatch(name)))
 
 
 # --- atomic writes -------------------------------------------------------------------------------

@@ -5,23 +5,13 @@ import torch
 
 from analysis.run_format import read_csv, read_run, run_paths
 from analysis.runner import analyze_run
-from analysis_helpers import EPOCHS, RUN_ID, TinyNet, load, single_threaded, spectrascope
+from analysis_helpers import EPOCHS, RUN_ID, Payload, TinyNet, load, single_threaded, spectrascope
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     with single_threaded():
         yield
-
-
-class Payload:
-    """Unpickling this creates `marker` (open(marker, "w")): code execution on load."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 def write_truncated(path, good):
