@@ -37,7 +37,8 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--randomize", action="store_true",
                         help="also compare each ESD with its randomized (shuffled) twin: correlation traps")
     parser.add_argument("--workers", type=positive_int,
-                        help="parallel worker processes (default: one per core for large runs, else in-process)")
+                        help="processes analysing at once, this one included (default: one per core for "
+                             "large runs, else 1)")
     parser.add_argument("--bins", type=positive_int, default=DEFAULT_BINS, help="histogram bins per tensor")
 
 

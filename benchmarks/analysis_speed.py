@@ -3,11 +3,11 @@
 Builds a run of full-size ResNet-18 (CIFAR-100 head) checkpoints whose weights drift a little further
 from init each epoch (the spectra, not the accuracy, decide the cost). Then, in one process run:
 - spectrascope: the whole `analyze` pipeline with the fast backend (ESD + fit, weight statistics,
-  histograms, checkpoints in parallel worker processes);
+  histograms; checkpoints shared between the analysing process and a worker process per other core);
 - weightwatcher at its default settings, the way its users run it: `WeightWatcher(model).analyze()`
   on each checkpoint in turn (it computes the ESD and fit only);
 and prints seconds per checkpoint for each, their ratio, the floor (the bare eigensolver on the same
-matrices) and peak memory.
+matrices, one thread, and split over the cores) and peak memory.
 
     python benchmarks/analysis_speed.py                   # 41 checkpoints: about 2 minutes on 2 cores
     python benchmarks/analysis_speed.py --checkpoints 8   # quicker
@@ -16,15 +16,17 @@ matrices) and peak memory.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
 import time
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from analysis.backends import analyze_weightwatcher
 from analysis.checkpoints import load_state_dict
-from analysis.layers import layer_matrices
+from analysis.layers import analysable_layers
 from analysis.run_format import checkpoint_epochs, run_paths
 from analysis.runner import analyze_run
 from analysis.spectrum import eigenvalues
@@ -45,12 +47,19 @@ def build_run(data_dir: str, checkpoints: int) -> None:
 
 
 def eigensolver_floor(state_dict: dict, device: str) -> float:
-    """Seconds for the eigenvalues alone (Gram + eigvalsh, as the fast backend computes them): no fit, no I/O."""
-    layers, _ = layer_matrices(state_dict, device)
-    started = time.perf_counter()
-    for layer in layers:
-        eigenvalues(layer)
-    return time.perf_counter() - started
+    """Seconds for the eigenvalues alone (Gram + eigensolver, as the fast backend computes them) on one
+    thread: no fit, no I/O. Perfectly parallel work over the cores could at best divide it by their number."""
+    layers = list(analysable_layers(state_dict, device))
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            started = time.perf_counter()
+            for layer in layers:
+                eigenvalues(layer)
+            return time.perf_counter() - started
+    finally:
+        torch.set_num_threads(torch_threads)
 
 
 def time_spectrascope(data_dir: str, device: str, randomize: bool, workers: int | None) -> float:
@@ -88,7 +97,9 @@ def main() -> None:
     print(f"spectrascope analyze (fast):  {ours:.3f} s/checkpoint")
     print(f"weightwatcher analyze():      {reference:.3f} s/checkpoint")
     print(f"ratio:                        {reference / ours:.1f}x")
-    print(f"floor (bare eigensolver, one checkpoint, in-process): {floor:.3f} s")
+    cores = os.cpu_count() or 1
+    print(f"floor (bare Gram + eigensolver, one thread): {floor:.3f} s/checkpoint"
+          + (f", {floor / cores:.3f} split over {cores} cores" if args.device == "cpu" else ""))
     print(f"peak memory (largest process): {peak / 1024:.0f} MiB")
 
 
