@@ -116,10 +116,13 @@ def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "c
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_finite(state_dict)
-    if backend == "fast":
-        rows, esd = analyze_fast(state_dict, device, randomize)
-    else:
-        rows, esd = analyze_weightwatcher(state_dict, randomize)
+    try:
+        if backend == "fast":
+            rows, esd = analyze_fast(state_dict, device, randomize)
+        else:
+            rows, esd = analyze_weightwatcher(state_dict, randomize)
+    except np.linalg.LinAlgError as exc:  # an eigensolver or SVD that did not converge: this checkpoint's error
+        raise AnalysisError(f"linear algebra failed: {exc}") from None
     if not rows:
         raise AnalysisError("no analysable layer (no Linear or Conv2d weight with at least 8 eigenvalues)")
     return rows, esd

@@ -131,7 +131,7 @@ def run_paths(data_dir: str | os.PathLike, run_id: str) -> RunPaths:
     return RunPaths(runs_root(data_dir) / validate_run_id(run_id))
 
 
-_CHECKPOINT_NAME = re.compile(r"epoch_(\d{4,})\.pt")  # 4 digits at least: epoch 12345 is epoch_12345.pt
+_CHECKPOINT_NAME = re.compile(r"epoch_([0-9]{4}|[1-9][0-9]{4,})\.pt")  # as RunPaths.checkpoint names them
 
 
 def checkpoint_epochs(paths: RunPaths) -> list[int]:

@@ -7,6 +7,7 @@ untouched.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -52,7 +53,7 @@ def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str,
                   randomize: bool) -> tuple[list[dict], dict, str | None]:
     """rows, per-tensor stats, error. Stats survive a failed spectral analysis (they count NaN/Inf)."""
     try:
-        state_dict = load_state_dict(checkpoint)
+        state_dict = load_state_dict(checkpoint, mmap=True)
     except CheckpointError as exc:
         return [], {}, str(exc)
     stats = {key: tensor_stats(values) for key, values in parameter_tensors(state_dict).items()}
@@ -66,43 +67,48 @@ def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str,
 
 def _histogram_task(checkpoint: Path, edges: dict) -> dict:
     try:
-        tensors = parameter_tensors(load_state_dict(checkpoint))
+        tensors = parameter_tensors(load_state_dict(checkpoint, mmap=True))
     except CheckpointError:  # gone or damaged since its stats were taken: leave its counts empty
         return {}
     return {key: density(tensors[key], tensor_edges) for key, tensor_edges in edges.items() if key in tensors}
 
 
-def _init_worker(threads: int) -> None:
-    """Split the cores between processes: BLAS threads spinning on oversubscribed cores cost 10x.
-    (NumPy's and SciPy's OpenBLAS are both loaded by now: the task's modules are imported first.)"""
+def _init_worker(threads: int, randomize: bool) -> None:
+    """Split the cores between processes: BLAS threads spinning on oversubscribed cores cost 10x. Every
+    library with a thread pool is loaded first (NumPy's and SciPy's OpenBLAS, torch's OpenMP came with
+    this module), so the limits cover them all."""
+    if randomize:
+        import analysis.randomize  # noqa: F401  (SciPy's statistics and scikit-learn)
     torch.set_num_threads(threads)
     threadpool_limits(threads)
+    # Exit as a forked child would, without the interpreter's teardown (0.4 s of freeing torch's
+    # modules): a worker only exits once its last result has been sent.
+    atexit.register(os._exit, 0)
 
 
 @dataclass(frozen=True)
 class _Workers:
-    """Worker processes that share the tasks with this process."""
+    """Worker processes that share the tasks with this process (`count` of them, this one not included)."""
     executor: ProcessPoolExecutor
     count: int
 
 
 @contextmanager
-def _worker_pool(workers: int) -> Iterator[_Workers | None]:
-    """`workers` processes for the whole analysis: this one plus workers - 1 started once (None: this one
-    alone, with all its threads). This process takes part, so no core waits while the others start."""
-    if workers == 1:
+def _worker_pool(processes: int, randomize: bool) -> Iterator[_Workers | None]:
+    """`processes` at work for the whole analysis: this one and processes - 1 workers started once (None:
+    this one alone, with all its threads). This process takes part, so no core waits while workers start."""
+    if processes == 1:
         yield None
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, (os.cpu_count() or 1) // processes)
     torch_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    executor = ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn"), initializer=_init_worker,
-                                   initargs=(threads,))
     try:
-        with threadpool_limits(threads):
-            yield _Workers(executor, workers - 1)
+        torch.set_num_threads(threads)
+        with threadpool_limits(threads), ProcessPoolExecutor(
+                processes - 1, mp_context=get_context("spawn"), initializer=_init_worker,
+                initargs=(threads, randomize)) as executor:
+            yield _Workers(executor, processes - 1)
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)  # not waiting for their exit saves 0.4 s of teardown
         torch.set_num_threads(torch_threads)
 
 
@@ -121,6 +127,8 @@ def _shared_work(fn: Callable, tasks: dict[int, tuple], workers: _Workers) -> It
                 finished.put((epoch, workers.executor.submit(fn, *args).result(), None))
             except BaseException as exc:  # noqa: BLE001  (raised again in this process's own thread)
                 finished.put((epoch, None, exc))
+                todo.clear()  # the analysis stops: start nothing new
+                return
 
     def results_so_far() -> Iterator[tuple[int, object]]:
         while not finished.empty():
@@ -141,7 +149,7 @@ def _shared_work(fn: Callable, tasks: dict[int, tuple], workers: _Workers) -> It
             yield epoch, fn(*args)
             yield from results_so_far()
     finally:
-        todo.clear()  # after an error here the workers start nothing new
+        todo.clear()  # after an error here, the workers start nothing new
     for feeder in feeders:
         feeder.join()
     yield from results_so_far()
@@ -242,7 +250,7 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
             update_run(paths, analysis={"status": "running", "phase": phase, "backend": backend,
                                         "epochs_done": done, "epochs_total": len(todo), "updated": now_iso()})
 
-        with _worker_pool(workers) as pool:
+        with _worker_pool(workers, randomize) as pool:
             rows, stats = _analyse_spectra(paths, todo, (backend, device, randomize), pool, progress, report,
                                            manifest, note)
             _merge(paths.layers_csv, LAYER_COLUMNS, set(report.analysed), rows)

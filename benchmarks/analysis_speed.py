@@ -82,7 +82,8 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=41)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--randomize", action="store_true", help="both sides also compute the randomized-ESD metrics")
-    parser.add_argument("--workers", type=int, help="spectrascope worker processes (default: the pipeline's choice)")
+    parser.add_argument("--workers", type=int, help="spectrascope processes analysing at once, the benchmark's "
+                                                    "own included (default: the pipeline's choice)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as data_dir:

@@ -155,9 +155,20 @@ def test_esds_are_the_eigenvalues_weightwatcher_fits():
         assert np.log10(evals.sum()) == pytest.approx(reference.loc[name, "log_norm"], rel=1e-10)
 
 
+def test_finite_weights_whose_sum_overflows_are_accepted():
+    # float16 sums past 65504 to inf: that alone must not make the weights non-finite
+    state_dict = {"a.weight": torch.full((300, 300), 60000.0, dtype=torch.float16)}
+    assert torch.isinf(state_dict["a.weight"].sum())
+    rows, _ = analyze_state_dict(state_dict, "fast")
+    assert [row["layer"] for row in rows] == ["a"]
+
+
 def test_non_finite_weights_and_unknown_backends_are_refused():
     state_dict = {"a.weight": torch.randn(20, 20)}
     state_dict["a.weight"][3, 4] = float("nan")
+    with pytest.raises(AnalysisError, match="a.weight"):
+        analyze_state_dict(state_dict, "fast")
+    state_dict["a.weight"][3, 4], state_dict["a.weight"][5, 6] = float("inf"), float("-inf")  # they sum to NaN
     with pytest.raises(AnalysisError, match="a.weight"):
         analyze_state_dict(state_dict, "fast")
     with pytest.raises(AnalysisError, match="unknown backend"):

@@ -262,7 +262,7 @@ def test_worker_processes_write_the_same_analysis(data_dir, paths, tmp_path):
 
 def test_this_process_and_a_worker_share_the_tasks_from_either_end():
     tasks = {epoch: (0.5,) for epoch in range(8)}  # 4 s of work: the worker is up after ~1.5 s
-    with _worker_pool(2) as pool:
+    with _worker_pool(2, False) as pool:
         done = list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
     assert sorted(epoch for epoch, _ in done) == list(range(8))  # each task exactly once
     by_epoch = dict(done)
@@ -273,7 +273,7 @@ def test_this_process_and_a_worker_share_the_tasks_from_either_end():
 
 def test_a_task_that_fails_in_a_worker_raises_here():
     tasks = {0: (0.0, True), 1: (3.0, False)}  # this process runs task 1 while the worker starts and fails task 0
-    with _worker_pool(2) as pool, pytest.raises(ValueError, match="task failed in process") as raised:
+    with _worker_pool(2, False) as pool, pytest.raises(ValueError, match="task failed in process") as raised:
         list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
     assert str(os.getpid()) not in str(raised.value)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analysis.run_format import (
-    FORMAT_VERSION, RunBusyError, RunFormatError, atomic_write, job_is_active, job_lock, list_runs,
+    FORMAT_VERSION, RunBusyError, RunFormatError, atomic_write, checkpoint_epochs, job_is_active, job_lock, list_runs,
     new_run_record, read_histograms, read_metrics, read_run, run_paths, update_run, validate_run_id,
     write_histograms, write_metrics, write_run,
 )
@@ -139,3 +139,13 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     while job_is_active(paths) and time.time() < deadline:
         time.sleep(0.05)
     assert not job_is_active(paths)
+
+
+def test_checkpoint_epochs_are_the_files_the_run_names_itself(tmp_path):
+    paths = run_paths(tmp_path, "r")
+    paths.checkpoints.mkdir(parents=True)
+    for epoch in (7, 12345):
+        paths.checkpoint(epoch).write_bytes(b"")
+    for stray in ("epoch_00007.pt", "epoch_7.pt", ".epoch_0001.pt.tmp", "epoch_0002.pth", "epoch_0003.pt.bak"):
+        (paths.checkpoints / stray).write_bytes(b"")
+    assert checkpoint_epochs(paths) == [7, 12345]
