@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import sys
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from analysis.run_format import (
 )
 
 IN_PROCESS_BELOW_BYTES = 64 << 20  # smaller runs are not worth starting worker processes for
+SAVE_EVERY_SECONDS = 5.0  # results reach the files (and the dashboard) at least this often
 
 
 @dataclass
@@ -184,6 +186,11 @@ def _up_to_date(entry: dict, signature: dict, randomize: bool) -> bool:
             and entry.get("randomize", False) >= randomize)
 
 
+def _histograms_pending(entry: dict) -> bool:
+    """Spectra saved but histograms not yet counted: an analysis stopped in between."""
+    return entry.get("histograms") is False
+
+
 def _read_manifest(paths: RunPaths) -> dict[int, dict]:
     if not paths.analysis_manifest.exists():
         return {}
@@ -234,29 +241,31 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
         wanted = epochs or available
         manifest = _read_manifest(paths)
         report = AnalysisReport()
-        todo = []
+        todo, uncounted = [], set()
         for epoch in wanted:
-            if _up_to_date(manifest.get(epoch, {}), _signature(paths.checkpoint(epoch), backend), randomize):
+            entry = manifest.get(epoch, {})
+            if _up_to_date(entry, _signature(paths.checkpoint(epoch), backend), randomize):
                 report.up_to_date.append(epoch)
+                if _histograms_pending(entry):
+                    uncounted.add(epoch)
             else:
                 todo.append(epoch)
-        if not todo:  # say so, or a job that queued this analysis would look unfinished
+        if not todo and not uncounted:  # say so, or a job that queued this analysis would look unfinished
             update_run(paths, analysis={"status": "completed", "backend": backend, "epochs_done": 0,
                                         "epochs_total": 0, "errors": {}, "updated": now_iso()})
             return report
-        workers = _choose_workers(paths, todo, device, workers)
+        workers = _choose_workers(paths, todo or sorted(uncounted), device, workers)
 
         def note(phase: str, done: int) -> None:
             update_run(paths, analysis={"status": "running", "phase": phase, "backend": backend,
                                         "epochs_done": done, "epochs_total": len(todo), "updated": now_iso()})
 
         with _worker_pool(workers, randomize) as pool:
-            rows, stats = _analyse_spectra(paths, todo, (backend, device, randomize), pool, progress, report,
-                                           manifest, note)
-            _merge(paths.layers_csv, LAYER_COLUMNS, set(report.analysed), rows)
-            stat_epochs = {row["epoch"] for row in stats}
-            all_stats = _merge(paths.weight_stats_csv, STAT_COLUMNS, stat_epochs, stats)
-            _update_histograms(paths, all_stats, stat_epochs, bins, pool, progress, note)
+            uncounted |= _analyse_spectra(paths, todo, (backend, device, randomize), pool, progress, report,
+                                          manifest, note)
+            _update_histograms(paths, read_csv(paths.weight_stats_csv), uncounted, bins, pool, progress, note)
+        for epoch in uncounted:
+            manifest[epoch]["histograms"] = True
         _write_manifest(paths, manifest)
         update_run(paths, analysis={"status": "failed" if report.errors else "completed", "backend": backend,
                                     "epochs_done": len(report.analysed), "epochs_total": len(todo),
@@ -266,17 +275,29 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
 
 def _analyse_spectra(paths: RunPaths, todo: list[int], options: tuple[str, str, bool], pool: _Workers | None,
                      progress: bool, report: AnalysisReport, manifest: dict,
-                     note: Callable[[str, int], None]) -> tuple[list, list]:
-    """Spectral rows and weight statistics of the epochs in `todo`; errors go to the report and manifest."""
+                     note: Callable[[str, int], None]) -> set[int]:
+    """Spectral rows and weight statistics of the epochs in `todo`, saved as they come (at least every
+    SAVE_EVERY_SECONDS), so the dashboard shows them and an interrupted analysis resumes where it stopped.
+    Errors go to the report and manifest. Returns the epochs whose histograms are still to be counted."""
     backend, _, randomize = options
     tasks = {e: (paths.checkpoint(e), paths.esd(e), *options) for e in todo}
-    rows, stats, finished = [], [], 0
+    rows, stats, entries = [], [], {}
+    with_stats, finished, saved_at = set(), 0, time.monotonic()
+
+    def save() -> None:  # the tables first: an epoch the manifest calls done always has its rows
+        _merge(paths.layers_csv, LAYER_COLUMNS, {e for e, entry in entries.items() if not entry["error"]}, rows)
+        _merge(paths.weight_stats_csv, STAT_COLUMNS, {row["epoch"] for row in stats}, stats)
+        manifest.update(entries)
+        _write_manifest(paths, manifest)
+        for saved in (rows, stats, entries):
+            saved.clear()
+
     note("spectra", 0)
     for epoch, (epoch_rows, epoch_stats, error) in _run_tasks(_spectra_task, tasks, pool, "spectra", progress,
                                                               lambda e: note("spectra", finished)):
         finished += 1
-        manifest[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "randomize": randomize,
-                           "error": error}
+        entries[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "randomize": randomize,
+                          "error": error, "histograms": False}
         if error:
             report.errors[epoch] = error
             print(f"epoch {epoch}: {error}", file=sys.stderr)
@@ -285,8 +306,14 @@ def _analyse_spectra(paths: RunPaths, todo: list[int], options: tuple[str, str, 
         rows += [{"epoch": epoch, **row} for row in epoch_rows]
         stats += [{"epoch": epoch, "layer": layer, "kind": kind, **values}
                   for (layer, kind), values in epoch_stats.items()]
+        if epoch_stats:
+            with_stats.add(epoch)
+        if time.monotonic() - saved_at >= SAVE_EVERY_SECONDS:
+            save()
+            saved_at = time.monotonic()
+    save()
     report.analysed.sort()
-    return rows, stats
+    return with_stats
 
 
 def _update_histograms(paths: RunPaths, all_stats: list[dict], new_epochs: set[int], bins: int,

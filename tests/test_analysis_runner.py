@@ -1,8 +1,13 @@
 """A run's analysis (analysis.runner.analyze_run and `spectrascope analyze`): files, incremental updates,
 histograms on fixed edges, and the weightwatcher backend through the command line."""
 import itertools
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +18,7 @@ from analysis.metrics import LAYER_COLUMNS
 from analysis.run_format import read_csv, read_histograms, read_run, run_paths
 from analysis.runner import _run_tasks, _worker_pool, analyze_run
 from analysis_helpers import (
+    SINGLE_THREAD_ENV,
     COMPARED, EPOCHS, RUN_ID, TinyNet, assert_backends_agree, load, pid_after, single_threaded, spectrascope,
 )
 
@@ -283,3 +289,68 @@ def test_run_json_records_a_completed_analysis(data_dir, paths):
     analysis = read_run(paths)["analysis"]
     assert analysis["status"] == "completed" and analysis["backend"] == "fast"
     assert analysis["errors"] == {} and analysis["epochs_done"] == len(EPOCHS)
+
+
+class WideNet(torch.nn.Module):
+    """Four 384 x 384 dense layers: about 30 ms of analysis per epoch, long enough to stop one midway."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(*(torch.nn.Linear(384, 384) for _ in range(4)))
+
+
+STOP_AFTER_SAVING = """
+import sys
+import analysis.runner
+analysis.runner.SAVE_EVERY_SECONDS = 0  # save after every epoch
+analysis.runner.analyze_run(sys.argv[1], "wide", workers=1, progress=False)
+"""
+
+
+def saved_epochs(paths) -> int:
+    try:
+        return len(json.loads(paths.analysis_manifest.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def test_an_analysis_stopped_midway_resumes_where_it_stopped(tmp_path):
+    """Epochs 0-19 analysed, then an analysis of 20-39 killed after saving a few: the re-run redoes none of
+    those (it only counts their histograms, on the edges 0-19 set) and ends as an uninterrupted one."""
+    from training.recorder import RunRecorder
+
+    torch.manual_seed(0)
+    model = WideNet()
+    with RunRecorder(tmp_path / "stopped", "wide", config={"model": "wide"}, total_epochs=40) as run:
+        for epoch in range(40):
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(1e-4 * torch.randn_like(p))  # ranges stay inside the first epochs' edges
+            run.log_epoch(epoch, model)
+    analyze_run(tmp_path / "stopped", "wide", epochs=list(range(20)), workers=1, progress=False)
+    shutil.copytree(tmp_path / "stopped", tmp_path / "whole")
+    paths = run_paths(tmp_path / "stopped", "wide")
+
+    process = subprocess.Popen([sys.executable, "-c", STOP_AFTER_SAVING, str(tmp_path / "stopped")],
+                               env={**os.environ, **SINGLE_THREAD_ENV})
+    deadline = time.monotonic() + 60
+    while saved_epochs(paths) < 23 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = saved_epochs(paths) - 20
+    assert 3 <= saved < 20, "the analysis was not stopped midway"
+    assert read_histograms(paths)[0] == list(range(20))  # stopped before counting the new epochs
+
+    report = analyze_run(tmp_path / "stopped", "wide", workers=1, progress=False)
+    assert len(report.up_to_date) == 20 + saved and len(report.analysed) == 20 - saved  # nothing saved is redone
+    whole = run_paths(tmp_path / "whole", "wide")
+    analyze_run(tmp_path / "whole", "wide", workers=1, progress=False)
+    assert layer_rows(paths) == layer_rows(whole)
+    assert read_csv(paths.weight_stats_csv) == read_csv(whole.weight_stats_csv)
+    epochs, edges, densities = read_histograms(paths)
+    _, whole_edges, whole_densities = read_histograms(whole)
+    assert epochs == list(range(40)) and all(densities[k].sum(axis=1).all() for k in densities)
+    assert all(np.array_equal(edges[k], whole_edges[k]) and np.array_equal(densities[k], whole_densities[k])
+               for k in whole_edges)
+    assert analyze_run(tmp_path / "stopped", "wide", workers=1, progress=False).analysed == []
