@@ -14,6 +14,7 @@ import sys
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -135,6 +136,9 @@ def _shared_work(fn: Callable, tasks: dict[int, tuple], workers: _Workers) -> It
     def results_so_far() -> Iterator[tuple[int, object]]:
         while not finished.empty():
             epoch, result, error = finished.get()
+            if isinstance(error, BrokenProcessPool):
+                raise AnalysisError("a worker process died (out of memory?); the epochs done are saved: run the "
+                                    "same command again to go on, with --workers 1 to use less memory") from None
             if error is not None:
                 raise error
             yield epoch, result
@@ -293,25 +297,27 @@ def _analyse_spectra(paths: RunPaths, todo: list[int], options: tuple[str, str, 
             saved.clear()
 
     note("spectra", 0)
-    for epoch, (epoch_rows, epoch_stats, error) in _run_tasks(_spectra_task, tasks, pool, "spectra", progress,
-                                                              lambda e: note("spectra", finished)):
-        finished += 1
-        entries[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "randomize": randomize,
-                          "error": error, "histograms": False}
-        if error:
-            report.errors[epoch] = error
-            print(f"epoch {epoch}: {error}", file=sys.stderr)
-        else:
-            report.analysed.append(epoch)
-        rows += [{"epoch": epoch, **row} for row in epoch_rows]
-        stats += [{"epoch": epoch, "layer": layer, "kind": kind, **values}
-                  for (layer, kind), values in epoch_stats.items()]
-        if epoch_stats:
-            with_stats.add(epoch)
-        if time.monotonic() - saved_at >= SAVE_EVERY_SECONDS:
-            save()
-            saved_at = time.monotonic()
-    save()
+    try:
+        for epoch, (epoch_rows, epoch_stats, error) in _run_tasks(_spectra_task, tasks, pool, "spectra", progress,
+                                                                  lambda e: note("spectra", finished)):
+            finished += 1
+            entries[epoch] = {"checkpoint": _signature(paths.checkpoint(epoch), backend), "randomize": randomize,
+                              "error": error, "histograms": False}
+            if error:
+                report.errors[epoch] = error
+                print(f"epoch {epoch}: {error}", file=sys.stderr)
+            else:
+                report.analysed.append(epoch)
+            rows += [{"epoch": epoch, **row} for row in epoch_rows]
+            stats += [{"epoch": epoch, "layer": layer, "kind": kind, **values}
+                      for (layer, kind), values in epoch_stats.items()]
+            if epoch_stats:
+                with_stats.add(epoch)
+            if time.monotonic() - saved_at >= SAVE_EVERY_SECONDS:
+                save()
+                saved_at = time.monotonic()
+    finally:
+        save()  # also when an error or Ctrl-C stops the analysis: the epochs done are kept
     report.analysed.sort()
     return with_stats
 

@@ -194,9 +194,11 @@ def load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def pid_after(seconds: float, fail: bool = False) -> int:
-    """A task for the worker pool tests: which process ran it (or an error)."""
+def pid_after(seconds: float, fail: bool = False, die: bool = False) -> int:
+    """A task for the worker pool tests: which process ran it (or an error, or the process's end)."""
     time.sleep(seconds)
+    if die:
+        os._exit(1)
     if fail:
         raise ValueError(f"task failed in process {os.getpid()}")
     return os.getpid()

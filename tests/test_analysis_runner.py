@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from analysis.backends import AnalysisError
 from analysis.histograms import STAT_COLUMNS
 from analysis.metrics import LAYER_COLUMNS
 from analysis.run_format import read_csv, read_histograms, read_run, run_paths
@@ -282,6 +283,23 @@ def test_a_task_that_fails_in_a_worker_raises_here():
     with _worker_pool(2, False) as pool, pytest.raises(ValueError, match="task failed in process") as raised:
         list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
     assert str(os.getpid()) not in str(raised.value)
+
+
+def test_a_worker_that_dies_is_a_clear_error():
+    tasks = {0: (0.0, False, True), 1: (3.0,)}  # the worker takes task 0 and its process ends
+    with _worker_pool(2, False) as pool, pytest.raises(AnalysisError, match="worker process died .* go on"):
+        list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
+
+
+def test_an_analysis_stopped_by_an_error_keeps_the_epochs_it_finished(data_dir, paths):
+    paths.esd(2).mkdir(parents=True)  # epoch 2's eigenvalues cannot be written: not the checkpoint's fault
+    with pytest.raises(OSError):
+        analyse(data_dir, workers=1)
+    assert read_csv(paths.layers_csv) and {int(r["epoch"]) for r in read_csv(paths.layers_csv)} == {0, 1}
+    paths.esd(2).rmdir()
+    report = analyse(data_dir, workers=1)
+    assert report.up_to_date == [0, 1] and report.analysed == [2, 3]
+    assert_histograms_consistent(paths, EPOCHS)
 
 
 def test_run_json_records_a_completed_analysis(data_dir, paths):
