@@ -49,7 +49,7 @@ class AnalysisReport:
     errors: dict[int, str] = field(default_factory=dict)
 
 
-# --- per checkpoint (runs in worker processes) ---------------------------------------------------
+# --- per checkpoint (in this process or a worker process) -----------------------------------------
 
 
 def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str,
