@@ -78,15 +78,19 @@ def _histogram_task(checkpoint: Path, edges: dict) -> dict:
     return {key: density(tensors[key], tensor_edges) for key, tensor_edges in edges.items() if key in tensors}
 
 
-def _init_worker(threads: int, randomize: bool) -> None:
+def _limit_threads(threads: int, randomize: bool) -> threadpool_limits:
     """Split the cores between processes: BLAS threads spinning on oversubscribed cores cost 10x. Every
-    library with a thread pool is loaded first (NumPy's and SciPy's OpenBLAS, torch's OpenMP came with
-    this module), so the limits cover them all."""
+    library with a thread pool is loaded first (NumPy's and SciPy's OpenBLAS and torch's OpenMP came with
+    this module), so the limits cover them all. Leaving the returned context restores BLAS's threads."""
     if randomize:
         import analysis.randomize  # noqa: F401  (SciPy's statistics and scikit-learn)
     torch.set_num_threads(threads)
-    threadpool_limits(threads)
-    # Exit as a forked child would, without the interpreter's teardown (0.4 s of freeing torch's
+    return threadpool_limits(threads)
+
+
+def _init_worker(threads: int, randomize: bool) -> None:
+    _limit_threads(threads, randomize)
+    # Exit as a forked child would, without the interpreter's teardown (about 0.5 s of freeing torch's
     # modules): a worker only exits once its last result has been sent.
     atexit.register(os._exit, 0)
 
@@ -108,8 +112,7 @@ def _worker_pool(processes: int, randomize: bool) -> Iterator[_Workers | None]:
     threads = max(1, (os.cpu_count() or 1) // processes)
     torch_threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(threads)
-        with threadpool_limits(threads), ProcessPoolExecutor(
+        with _limit_threads(threads, randomize), ProcessPoolExecutor(
                 processes - 1, mp_context=get_context("spawn"), initializer=_init_worker,
                 initargs=(threads, randomize)) as executor:
             yield _Workers(executor, processes - 1)
