@@ -1,5 +1,6 @@
 """A run's analysis (analysis.runner.analyze_run and `spectrascope analyze`): files, incremental updates,
-histograms on fixed edges, and the weightwatcher backend through the command line."""
+histograms on fixed edges, the weightwatcher backend through the command line, work shared with worker
+processes, and analyses stopped midway that resume."""
 import itertools
 import json
 import os
@@ -19,8 +20,8 @@ from analysis.metrics import LAYER_COLUMNS
 from analysis.run_format import read_csv, read_histograms, read_run, run_paths
 from analysis.runner import _run_tasks, _worker_pool, analyze_run
 from analysis_helpers import (
-    SINGLE_THREAD_ENV,
-    COMPARED, EPOCHS, RUN_ID, TinyNet, assert_backends_agree, load, pid_after, single_threaded, spectrascope,
+    COMPARED, EPOCHS, RUN_ID, SINGLE_THREAD_ENV, TinyNet, assert_backends_agree, load, pid_after, single_threaded,
+    spectrascope,
 )
 
 
