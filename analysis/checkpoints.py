@@ -23,12 +23,6 @@ def _has_tensors(value) -> bool:
     return isinstance(value, dict) and any(torch.is_tensor(item) for item in value.values())
 
 
-def _is_zip(path: Path) -> bool:
-    """torch.save's format since 1.6 (a zip archive), the one torch.load can memory-map."""
-    with open(path, "rb") as handle:
-        return handle.read(4) == b"PK\x03\x04"
-
-
 def _reason(exc: Exception) -> str:
     """One plain line. torch's weights_only refusal is a page of advice that ends in loading the file
     unsafely; say instead what was refused and how to save a checkpoint that loads."""
@@ -45,10 +39,8 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first_sentence}" if first_sentence else type(exc).__name__
 
 
-def load_state_dict(path: Path, mmap: bool = False) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint. Pickled objects other than tensors are refused, never executed.
-    `mmap` maps the file instead of reading it (5x faster): only for files that are replaced, never
-    rewritten in place, like a run's own checkpoints; a mapped file truncated under us would crash."""
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint. Pickled objects other than tensors are refused, never executed."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -57,7 +49,7 @@ def load_state_dict(path: Path, mmap: bool = False) -> dict[str, torch.Tensor]:
         else:
             with warnings.catch_warnings():  # its notes on pickle protocols; a failure is reported below
                 warnings.simplefilter("ignore")
-                loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and _is_zip(path))
+                loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, forbidden global: all mean "unreadable"
         raise CheckpointError(f"cannot read {path.name}: {_reason(exc)}") from None
     if isinstance(loaded, dict) and not _has_tensors(loaded):

@@ -58,7 +58,7 @@ def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str,
                   randomize: bool) -> tuple[list[dict], dict, str | None]:
     """rows, per-tensor stats, error. Stats survive a failed spectral analysis (they count NaN/Inf)."""
     try:
-        state_dict = load_state_dict(checkpoint, mmap=True)
+        state_dict = load_state_dict(checkpoint)
     except CheckpointError as exc:
         return [], {}, str(exc)
     stats = {key: tensor_stats(values) for key, values in parameter_tensors(state_dict).items()}
@@ -72,7 +72,7 @@ def _spectra_task(checkpoint: Path, esd_path: Path, backend: str, device: str,
 
 def _histogram_task(checkpoint: Path, edges: dict) -> dict:
     try:
-        tensors = parameter_tensors(load_state_dict(checkpoint, mmap=True))
+        tensors = parameter_tensors(load_state_dict(checkpoint))
     except CheckpointError:  # gone or damaged since its stats were taken: leave its counts empty
         return {}
     return {key: density(tensors[key], tensor_edges) for key, tensor_edges in edges.items() if key in tensors}
