@@ -88,6 +88,17 @@ def _limit_threads(threads: int, randomize: bool) -> threadpool_limits:
     return threadpool_limits(threads)
 
 
+@contextmanager
+def limited_threads(threads: int, randomize: bool = False) -> Iterator[None]:
+    """`threads` BLAS and torch threads in this process while inside, the previous counts after."""
+    torch_threads = torch.get_num_threads()
+    try:
+        with _limit_threads(threads, randomize):
+            yield
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
 def _init_worker(threads: int, randomize: bool) -> None:
     _limit_threads(threads, randomize)
     # Exit as a forked child would, without the interpreter's teardown (about 0.5 s of freeing torch's
@@ -110,14 +121,10 @@ def _worker_pool(processes: int, randomize: bool) -> Iterator[_Workers | None]:
         yield None
         return
     threads = max(1, (os.cpu_count() or 1) // processes)
-    torch_threads = torch.get_num_threads()
-    try:
-        with _limit_threads(threads, randomize), ProcessPoolExecutor(
-                processes - 1, mp_context=get_context("spawn"), initializer=_init_worker,
-                initargs=(threads, randomize)) as executor:
-            yield _Workers(executor, processes - 1)
-    finally:
-        torch.set_num_threads(torch_threads)
+    with limited_threads(threads, randomize), ProcessPoolExecutor(
+            processes - 1, mp_context=get_context("spawn"), initializer=_init_worker,
+            initargs=(threads, randomize)) as executor:
+        yield _Workers(executor, processes - 1)
 
 
 def _shared_work(fn: Callable, tasks: dict[int, tuple], workers: _Workers) -> Iterator[tuple[int, object]]:

@@ -22,13 +22,12 @@ import tempfile
 import time
 
 import torch
-from threadpoolctl import threadpool_limits
 
 from analysis.backends import analyze_weightwatcher
 from analysis.checkpoints import load_state_dict
 from analysis.layers import analysable_layers
 from analysis.run_format import checkpoint_epochs, run_paths
-from analysis.runner import analyze_run
+from analysis.runner import analyze_run, limited_threads
 from analysis.spectrum import eigenvalues
 from training.model import ResNet18
 from training.recorder import RunRecorder
@@ -50,16 +49,11 @@ def eigensolver_floor(state_dict: dict, device: str) -> float:
     """Seconds for the eigenvalues alone (Gram + eigensolver, as the fast backend computes them) on one
     thread: no fit, no I/O. Perfectly parallel work over the cores could at best divide it by their number."""
     layers = list(analysable_layers(state_dict, device))
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            started = time.perf_counter()
-            for layer in layers:
-                eigenvalues(layer)
-            return time.perf_counter() - started
-    finally:
-        torch.set_num_threads(torch_threads)
+    with limited_threads(1):
+        started = time.perf_counter()
+        for layer in layers:
+            eigenvalues(layer)
+        return time.perf_counter() - started
 
 
 def time_spectrascope(data_dir: str, device: str, randomize: bool, workers: int | None) -> float:

@@ -27,15 +27,10 @@ EVALS_THRESH = 1e-5  # weightwatcher's: eigenvalues at or below it are not fitte
 def single_threaded():
     """One BLAS/OpenMP thread while the tests compute. On two shared cores, BLAS threads spinning next to another
     busy process make SVDs and eigensolvers 10-100x slower; the numbers do not depend on the thread count."""
-    from threadpoolctl import threadpool_limits
+    from analysis.runner import limited_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    with limited_threads(1):
+        yield
 
 
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
