@@ -313,7 +313,9 @@ def test_every_tab_shows_the_analysed_run(page, browser_data):
     driver = page
     show_run(driver, DEMO)
     assert _text(driver, "run-picker-value").startswith(f"{DEMO} — completed")
-    assert "completed" in driver.find_element(By.CSS_SELECTOR, "#run-status .badge").text
+    # the status badge comes from its own callback, which may land after the picker's
+    WebDriverWait(driver, WAIT).until(lambda d: "completed" in _text(d, "run-status"),
+                                      "the run status never said completed")
     layers = sorted({row.split(",")[1] for row in
                      (run_dir(browser_data, DEMO) / "analysis" / "layers.csv").read_text().splitlines()[1:]})
     assert len(layers) > 5
