@@ -276,10 +276,14 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
             update_run(paths, analysis={"status": "running", "phase": phase, "backend": backend,
                                         "epochs_done": done, "epochs_total": len(todo), "updated": now_iso()})
 
-        with _worker_pool(workers, randomize) as pool:
-            uncounted |= _analyse_spectra(paths, todo, (backend, device, randomize), pool, progress, report,
-                                          manifest, note)
-            _update_histograms(paths, read_csv(paths.weight_stats_csv), uncounted, bins, pool, progress, note)
+        try:
+            with _worker_pool(workers, randomize) as pool:
+                uncounted |= _analyse_spectra(paths, todo, (backend, device, randomize), pool, progress, report,
+                                              manifest, note)
+                _update_histograms(paths, read_csv(paths.weight_stats_csv), uncounted, bins, pool, progress, note)
+        except BaseException as exc:
+            _record_stop(paths, backend, len(todo), report, exc)
+            raise
         for epoch in uncounted:
             manifest[epoch]["histograms"] = True
         _write_manifest(paths, manifest)
@@ -287,6 +291,16 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
                                     "epochs_done": len(report.analysed), "epochs_total": len(todo),
                                     "errors": {str(e): m for e, m in sorted(report.errors.items())}, "updated": now_iso()})
         return report
+
+
+def _record_stop(paths: RunPaths, backend: str, total: int, report: AnalysisReport, exc: BaseException) -> None:
+    """An analysis stopped midway (Ctrl-C, SIGTERM, a dead worker) says so in run.json, and how to go on."""
+    if isinstance(exc, KeyboardInterrupt):
+        status, error = "cancelled", "cancelled; the epochs done are saved: run the analysis again to go on"
+    else:
+        status, error = "failed", str(exc) or type(exc).__name__
+    update_run(paths, analysis={"status": status, "backend": backend, "epochs_done": len(report.analysed),
+                                "epochs_total": total, "error": error, "updated": now_iso()})
 
 
 def _analyse_spectra(paths: RunPaths, todo: list[int], options: tuple[str, str, bool], pool: _Workers | None,

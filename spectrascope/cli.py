@@ -4,16 +4,18 @@ line on stderr and exit status 2."""
 from __future__ import annotations
 
 import argparse
-import os
+import signal
 import sys
 
 from spectrascope.errors import UserError
 from analysis import cli as analysis_cli
 from analysis import import_cli
 from app import cli as app_cli
+from app import settings
 from training import cli as training_cli
 
 COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli, "serve": app_cli}
+JOBS = {"train", "analyze", "import"}  # stopped by SIGTERM like Ctrl-C, so they record what they had done
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,8 +23,13 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
-def default_data_dir() -> str:
-    return os.environ.get("SPECTRASCOPE_DATA_DIR", "data")
+def _cancel_on_sigterm() -> None:
+    """`kill` (as a job manager or the dashboard's Cancel sends) stops a job like Ctrl-C: it saves what it
+    has done and marks itself cancelled, instead of vanishing mid-write."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, module in COMMANDS.items():
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
-        sub.add_argument("--data-dir", default=default_data_dir(),
+        sub.add_argument("--data-dir", default=str(settings.data_dir()),
                          help="data root holding runs/ and datasets/ (default: $SPECTRASCOPE_DATA_DIR or ./data)")
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)
@@ -40,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command in JOBS:
+            _cancel_on_sigterm()
         return args.handler(args) or 0
     except UserError as exc:
         print(f"spectrascope: error: {exc}", file=sys.stderr)

@@ -19,6 +19,7 @@ from analysis.histograms import STAT_COLUMNS
 from analysis.metrics import LAYER_COLUMNS
 from analysis.run_format import read_csv, read_histograms, read_run, run_paths
 from analysis.runner import _run_tasks, _worker_pool, analyze_run
+from helpers import SPECTRASCOPE, cli_env
 from analysis_helpers import (
     COMPARED, EPOCHS, RUN_ID, SINGLE_THREAD_ENV, TinyNet, assert_backends_agree, load, pid_after, single_threaded,
     spectrascope,
@@ -333,19 +334,23 @@ def saved_epochs(paths) -> int:
         return 0
 
 
-def test_an_analysis_stopped_midway_resumes_where_it_stopped(tmp_path):
-    """Epochs 0-19 analysed, then an analysis of 20-39 killed after saving a few: the re-run redoes none of
-    those (it only counts their histograms, on the edges 0-19 set) and ends as an uninterrupted one."""
+def record_wide_run(data_dir, epochs: int = 40) -> None:
     from training.recorder import RunRecorder
 
     torch.manual_seed(0)
     model = WideNet()
-    with RunRecorder(tmp_path / "stopped", "wide", config={"model": "wide"}, total_epochs=40) as run:
-        for epoch in range(40):
+    with RunRecorder(data_dir, "wide", config={"model": "wide"}, total_epochs=epochs) as run:
+        for epoch in range(epochs):
             with torch.no_grad():
                 for p in model.parameters():
                     p.add_(1e-4 * torch.randn_like(p))  # ranges stay inside the first epochs' edges
             run.log_epoch(epoch, model)
+
+
+def test_an_analysis_stopped_midway_resumes_where_it_stopped(tmp_path):
+    """Epochs 0-19 analysed, then an analysis of 20-39 killed after saving a few: the re-run redoes none of
+    those (it only counts their histograms, on the edges 0-19 set) and ends as an uninterrupted one."""
+    record_wide_run(tmp_path / "stopped")
     analyze_run(tmp_path / "stopped", "wide", epochs=list(range(20)), workers=1, progress=False)
     shutil.copytree(tmp_path / "stopped", tmp_path / "whole")
     paths = run_paths(tmp_path / "stopped", "wide")
@@ -373,3 +378,31 @@ def test_an_analysis_stopped_midway_resumes_where_it_stopped(tmp_path):
     assert all(np.array_equal(edges[k], whole_edges[k]) and np.array_equal(densities[k], whole_densities[k])
                for k in whole_edges)
     assert analyze_run(tmp_path / "stopped", "wide", workers=1, progress=False).analysed == []
+
+
+def test_sigterm_stops_an_analysis_that_saves_its_epochs_and_says_cancelled(tmp_path):
+    """`kill` (the dashboard's Cancel) stops `spectrascope analyze` like Ctrl-C: the epochs it finished are
+    saved at once (not only every SAVE_EVERY_SECONDS), run.json says cancelled and how to go on."""
+    record_wide_run(tmp_path)
+    paths = run_paths(tmp_path, "wide")
+    process = subprocess.Popen([str(SPECTRASCOPE), "analyze", "--run", "wide", "--data-dir", str(tmp_path),
+                                "--workers", "1"], env={**cli_env(), **SINGLE_THREAD_ENV},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def epochs_done() -> int:
+        return ((read_run(paths).get("analysis") or {}).get("epochs_done") or 0) if paths.run_json.exists() else 0
+
+    deadline = time.monotonic() + 120
+    while epochs_done() < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "cancelled" in stderr, (process.returncode, stderr)
+    analysis = read_run(paths)["analysis"]
+    assert analysis["status"] == "cancelled" and "run the analysis again" in analysis["error"], analysis
+    saved = saved_epochs(paths)
+    assert 3 <= saved < 40, "the analysis was not stopped midway"
+    assert {int(row["epoch"]) for row in layer_rows(paths)} == set(range(saved))
+    report = analyze_run(tmp_path, "wide", workers=1, progress=False)
+    assert len(report.up_to_date) == saved and len(report.analysed) == 40 - saved
+    assert read_run(paths)["analysis"]["status"] == "completed"

@@ -99,3 +99,12 @@ def test_resume_refuses_changed_hyper_parameters(tmp_path):
     process = spectrascope("train", "--resume", "--run-id", "r", "--lr", "0.5", "--data-dir", data_dir, cwd=tmp_path)
     assert_refused(process, "own config", "lr")
     assert snapshot_tree(run_dir(data_dir, "r")) == before
+
+
+def test_help_shows_each_presets_value_of_every_hyper_parameter():
+    process = spectrascope("train", "--help")
+    text = " ".join(process.stdout.split())  # argparse wraps lines
+    assert process.returncode == 0
+    assert "--width WIDTH channels of the first ResNet stage (64 = standard ResNet-18) " \
+           "(cifar100-resnet18: 64, demo: 16)" in text
+    assert "--flip, --no-flip random horizontal flips (cifar100-resnet18: True, demo: False)" in text
