@@ -14,6 +14,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ RUN_KINDS = ("trained", "imported")
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")  # a job is (or should be) at work
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+PROBE_GRACE_SECONDS = 0.2  # how long a job waits out is_locked()'s instant look before calling the run busy
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -265,14 +267,31 @@ def job_lock(paths: RunPaths, job: str = "training") -> Iterator[None]:
     released by the kernel when the holder dies, so a killed job never leaves a stale lock.
     """
     lock = paths.job_lock(job)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        with _flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB) as fd:
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-            yield
-    except BlockingIOError:
-        holder = lock.read_text().strip() or "?"
-        raise RunBusyError(f"run {paths.run_id!r} is busy: another {job} job (pid {holder}) is working on it") from None
+        if not _lock_exclusive(fd, PROBE_GRACE_SECONDS):
+            holder = lock.read_text().strip() or "?"
+            raise RunBusyError(f"run {paths.run_id!r} is busy: another {job} job (pid {holder}) is working on it")
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _lock_exclusive(fd: int, grace: float) -> bool:
+    """Take an exclusive flock, retrying for `grace` seconds: is_locked() holds a shared lock for an
+    instant to look, and a job starting at that instant must not take the look for another job."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
 
 
 def is_locked(lock: Path) -> bool:

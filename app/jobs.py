@@ -120,7 +120,7 @@ def _take_free_slot(slots: Path) -> int | None:
 
 def _first_in_line(ticket: Path) -> bool:
     """No live waiter queued before this ticket (a dead waiter's ticket is cleared away)."""
-    for earlier in sorted(ticket.parent.glob("*.wait")):
+    for earlier in sorted(ticket.parent.glob("[0-9]*.wait")):  # not a draft (".…wait") still being locked
         if earlier.name >= ticket.name:
             return True
         if is_locked(earlier):

@@ -140,6 +140,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def listens(port: int) -> bool:
+    """Whether something accepts TCP connections on the local port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def dashboard_healthy(base_url: str) -> bool:
     """Whether a dashboard answers its health route."""
     try:

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from analysis.histograms import STAT_COLUMNS
 from analysis.metrics import LAYER_COLUMNS
 from analysis.run_format import read_csv, read_histograms, read_run, run_paths
 from analysis.runner import _run_tasks, _worker_pool, analyze_run
-from helpers import SPECTRASCOPE, cli_env
 from analysis_helpers import (
     COMPARED, EPOCHS, RUN_ID, SINGLE_THREAD_ENV, TinyNet, assert_backends_agree, load, pid_after, single_threaded,
     spectrascope,
@@ -319,11 +317,35 @@ class WideNet(torch.nn.Module):
         self.layers = torch.nn.Sequential(*(torch.nn.Linear(384, 384) for _ in range(4)))
 
 
-STOP_AFTER_SAVING = """
-import sys
+KILLED_AFTER_SAVING_25 = """
+import os, signal, sys
 import analysis.runner
 analysis.runner.SAVE_EVERY_SECONDS = 0  # save after every epoch
+write_manifest = analysis.runner._write_manifest
+
+def write_then_die(paths, manifest):  # killed (say, by the OOM killer) right after the 25th epoch is saved
+    write_manifest(paths, manifest)
+    if len(manifest) >= 25:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+analysis.runner._write_manifest = write_then_die
 analysis.runner.analyze_run(sys.argv[1], "wide", workers=1, progress=False)
+"""
+
+SIGTERM_AS_THE_4TH_EPOCH_STARTS = """
+import os, signal, sys
+import analysis.runner
+from spectrascope.cli import main
+analyse_epoch, started = analysis.runner._spectra_task, []
+
+def analyse_unless_stopped(*args):
+    started.append(args)
+    if len(started) == 4:
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or the dashboard's Cancel sends it
+    return analyse_epoch(*args)
+
+analysis.runner._spectra_task = analyse_unless_stopped
+sys.exit(main(sys.argv[1:]))
 """
 
 
@@ -355,15 +377,11 @@ def test_an_analysis_stopped_midway_resumes_where_it_stopped(tmp_path):
     shutil.copytree(tmp_path / "stopped", tmp_path / "whole")
     paths = run_paths(tmp_path / "stopped", "wide")
 
-    process = subprocess.Popen([sys.executable, "-c", STOP_AFTER_SAVING, str(tmp_path / "stopped")],
-                               env={**os.environ, **SINGLE_THREAD_ENV})
-    deadline = time.monotonic() + 60
-    while saved_epochs(paths) < 23 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_SAVING_25, str(tmp_path / "stopped")],
+                            env={**os.environ, **SINGLE_THREAD_ENV}, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
     saved = saved_epochs(paths) - 20
-    assert 3 <= saved < 20, "the analysis was not stopped midway"
+    assert saved == 5
     assert read_histograms(paths)[0] == list(range(20))  # stopped before counting the new epochs
 
     report = analyze_run(tmp_path / "stopped", "wide", workers=1, progress=False)
@@ -385,24 +403,14 @@ def test_sigterm_stops_an_analysis_that_saves_its_epochs_and_says_cancelled(tmp_
     saved at once (not only every SAVE_EVERY_SECONDS), run.json says cancelled and how to go on."""
     record_wide_run(tmp_path)
     paths = run_paths(tmp_path, "wide")
-    process = subprocess.Popen([str(SPECTRASCOPE), "analyze", "--run", "wide", "--data-dir", str(tmp_path),
-                                "--workers", "1"], env={**cli_env(), **SINGLE_THREAD_ENV},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def epochs_done() -> int:
-        return ((read_run(paths).get("analysis") or {}).get("epochs_done") or 0) if paths.run_json.exists() else 0
-
-    deadline = time.monotonic() + 120
-    while epochs_done() < 3 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and "cancelled" in stderr, (process.returncode, stderr)
+    stopped = subprocess.run([sys.executable, "-c", SIGTERM_AS_THE_4TH_EPOCH_STARTS, "analyze", "--run", "wide",
+                              "--data-dir", str(tmp_path), "--workers", "1"], env={**os.environ, **SINGLE_THREAD_ENV},
+                             capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 130 and "cancelled" in stopped.stderr, (stopped.returncode, stopped.stderr)
     analysis = read_run(paths)["analysis"]
     assert analysis["status"] == "cancelled" and "run the analysis again" in analysis["error"], analysis
-    saved = saved_epochs(paths)
-    assert 3 <= saved < 40, "the analysis was not stopped midway"
-    assert {int(row["epoch"]) for row in layer_rows(paths)} == set(range(saved))
+    assert saved_epochs(paths) == 3
+    assert {int(row["epoch"]) for row in layer_rows(paths)} == {0, 1, 2}
     report = analyze_run(tmp_path, "wide", workers=1, progress=False)
-    assert len(report.up_to_date) == saved and len(report.analysed) == 40 - saved
+    assert report.up_to_date == [0, 1, 2] and report.analysed == list(range(3, 40))
     assert read_run(paths)["analysis"]["status"] == "completed"

@@ -120,8 +120,9 @@ def test_detached_jobs_outlive_their_starter_and_the_watcher_follows_them(job_da
     job = jobs.submit_training("demo", "detached", epochs=1)
     jobs.start_detached(job)
     paths = settings.run_paths("detached")
-    wait_for(lambda: job_is_active(paths, "job"), 30, "the detached job to start")
-    holder = int(paths.job_lock("job").read_text())
+    # the lock is taken a moment before the holder's pid is written into it
+    holder = int(wait_for(lambda: job_is_active(paths, "job") and paths.job_lock("job").read_text().strip(), 30,
+                          "the detached job to start"))
     assert holder != os.getpid() and os.getppid() != holder
     with open(f"/proc/{holder}/stat") as stat:
         assert int(stat.read().split(")")[1].split()[1]) != os.getpid()  # not our child
@@ -193,3 +194,13 @@ def test_waiting_jobs_get_the_slot_first_come_first_served(job_data, monkeypatch
         thread.join(30)
     assert order == [("first", True), ("second", True), ("third", True)]
     assert list(slots.glob("*.wait")) == []
+
+
+def test_a_waiter_still_locking_its_ticket_is_not_taken_for_a_dead_one(tmp_path):
+    """A ticket is made as a dot-file draft, locked, then renamed: a draft is nobody's place in line yet."""
+    draft = tmp_path / f".{1:020d}-first.wait"
+    draft.touch()  # created, not yet locked
+    ticket = tmp_path / f"{2:020d}-second.wait"
+    ticket.touch()
+    assert jobs._first_in_line(ticket)
+    assert draft.exists(), "the draft was cleared away as a dead waiter's ticket"

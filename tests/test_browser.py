@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import dashboard_healthy, free_port, read_run_json, run_dir, spectrascope, wait_for
+from helpers import dashboard_healthy, free_port, listens, read_run_json, run_dir, spectrascope, wait_for
 
 from analysis.run_format import job_is_active, run_paths
 
@@ -33,11 +33,15 @@ pytestmark = pytest.mark.slow
 
 try:  # a missing selenium is a broken test environment, not a reason to skip
     from selenium import webdriver
+    from selenium.common import exceptions
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
+
+    CLICK_MISSED = (exceptions.NoSuchElementException, exceptions.StaleElementReferenceException,
+                    exceptions.ElementClickInterceptedException)
 except ImportError as exc:  # pragma: no cover - only in a broken environment
     webdriver = None
     SELENIUM_IMPORT_ERROR = exc
@@ -116,6 +120,11 @@ def celery_server(browser_data, tmp_path_factory):
     env = {**_dashboard_env(browser_data), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
     redis = _start([str(REDIS_SERVER), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                     "--appendonly", "no"], env, logs, "redis")
+    try:
+        wait_for(lambda: listens(redis_port), 20, "redis-server to listen", interval=0.1, process=redis)
+    except BaseException:
+        _stop(redis)
+        raise
     worker = _start([sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool", "solo",
                      "--loglevel", "info"], env, logs, "worker")
     try:
@@ -298,7 +307,7 @@ def heatmap_cell_position(driver, layer: str, epoch: int) -> tuple[float, float]
     return tuple(driver.execute_script("""
         const outer = document.getElementById('alpha-heatmap');
         const plot = outer.classList.contains('js-plotly-plot') ? outer : outer.querySelector('.js-plotly-plot');
-        plot.scrollIntoView({block: 'center'});
+        plot.scrollIntoView({block: 'center', behavior: 'instant'});  // the theme scrolls smoothly
         const layout = plot._fullLayout, size = layout._size;
         const box = plot.querySelector('.main-svg').getBoundingClientRect();
         return [box.left + size.l + layout.xaxis.d2p(arguments[1]),
@@ -471,17 +480,24 @@ def test_cancel_stops_a_running_job_and_the_run_says_cancelled(page, browser_dat
     driver = page
     run_id = f"cancel-{time.monotonic_ns()}"
     paths = run_paths(browser_data, run_id)
-    start_demo_from_form(driver, run_id, epochs=40)
+    epochs = 200  # far more than the test needs: a cancel that never arrives cannot pass for a finished run
+    start_demo_from_form(driver, run_id, epochs=epochs)
     try:
         wait_for(lambda: ((read_run_json(browser_data, run_id) or {}).get("progress") or {}).get("epoch") or 0,
                  JOB_WAIT, "the job's first epoch", interval=0.2)
-        button = WebDriverWait(driver, WAIT).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, f"#job-list button[id*='{run_id}']"), "no Cancel button")
-        button.click()
+
+        def cancel_requested(d) -> bool:  # the job list is redrawn as progress changes: a redraw may eat a click
+            if paths.cancel_request.exists() or not job_is_active(paths, "job"):
+                return True
+            d.find_element(By.CSS_SELECTOR, f"#job-list button[id*='{run_id}']").click()
+            return False
+
+        WebDriverWait(driver, WAIT, poll_frequency=1, ignored_exceptions=CLICK_MISSED).until(
+            cancel_requested, "Cancel never reached the job")
         WebDriverWait(driver, JOB_WAIT).until(
             lambda d: _text(d, "run-picker-value").startswith(f"{run_id} — cancelled"), "never shown as cancelled")
         record = read_run_json(browser_data, run_id)
-        assert record["status"] == "cancelled" and record["progress"]["epoch"] < 40
+        assert record["status"] == "cancelled" and record["progress"]["epoch"] < epochs
         wait_for(lambda: not job_is_active(paths, "job"), 30, "the cancelled job to exit", interval=0.2)
         WebDriverWait(driver, WAIT).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#job-list button"),
                                           "the job list still offers a Cancel button")

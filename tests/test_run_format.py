@@ -1,6 +1,9 @@
 """The run format module: ids, atomic writes, run.json updates, locks, tables."""
+import fcntl
 import json
 import multiprocessing
+import os
+import threading
 import time
 
 import numpy as np
@@ -104,6 +107,17 @@ def _hold_lock(root, ready, release):
     with job_lock(RunPaths(root)):
         ready.set()
         release.wait(10)
+
+
+def test_a_job_starting_while_the_dashboard_looks_at_its_lock_is_not_refused(tmp_path):
+    """job_is_active() looks by taking a shared lock for an instant; a job starting in that instant waits."""
+    paths = _new_run(tmp_path)
+    look = os.open(paths.job_lock("analysis"), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(look, fcntl.LOCK_SH)  # a look caught mid-way
+    threading.Timer(0.05, os.close, [look]).start()
+    with job_lock(paths, "analysis"):
+        assert job_is_active(paths, "analysis")
+    assert not job_is_active(paths, "analysis")
 
 
 def test_a_second_job_is_refused_while_the_first_holds_the_lock_and_accepted_after(tmp_path):
