@@ -23,9 +23,27 @@ def _has_tensors(value) -> bool:
     return isinstance(value, dict) and any(torch.is_tensor(item) for item in value.values())
 
 
-def _reason(exc: Exception) -> str:
-    """One plain line. torch's weights_only refusal is a page of advice that ends in loading the file
+def _first_sentence(exc: Exception) -> str:
+    message = _ANSI_ESCAPE.sub("", str(exc)).strip()
+    sentence = message.splitlines()[0].split(". ")[0][:200] if message else ""
+    return f"{type(exc).__name__}: {sentence}" if sentence else type(exc).__name__
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    """One plain line. Failures are told apart by how the file starts (torch.save writes a zip archive,
+    long ago a pickle). torch's weights_only refusal is a page of advice that ends in loading the file
     unsafely; say instead what was refused and how to save a checkpoint that loads."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+    except OSError:
+        return _first_sentence(exc)
+    if not head:
+        return "the file is empty"
+    if path.suffix == ".safetensors":
+        return f"not a readable safetensors file, truncated or damaged ({_first_sentence(exc)})"
+    if head != b"PK" and head[:1] != b"\x80":
+        return "not a PyTorch checkpoint (torch.save writes a zip archive; this file is neither that nor a pickle)"
     message = _ANSI_ESCAPE.sub("", str(exc)).strip()
     forbidden = _FORBIDDEN_GLOBAL.search(message)
     if forbidden:
@@ -35,8 +53,7 @@ def _reason(exc: Exception) -> str:
         detail = " ".join(message.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0].split())
         return (f"not a plain-tensor file torch.load(weights_only=True) can read ({detail[:120]}); "
                 "save it with torch.save(model.state_dict(), path)")
-    first_sentence = message.splitlines()[0].split(". ")[0][:200] if message else ""
-    return f"{type(exc).__name__}: {first_sentence}" if first_sentence else type(exc).__name__
+    return f"a torch.save file that is truncated or damaged ({_first_sentence(exc)})"
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -51,9 +68,11 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 warnings.simplefilter("ignore")
                 loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, forbidden global: all mean "unreadable"
-        raise CheckpointError(f"cannot read {path.name}: {_reason(exc)}") from None
+        raise CheckpointError(f"cannot read {path.name}: {_reason(exc, path)}") from None
     if isinstance(loaded, dict) and not _has_tensors(loaded):
         loaded = next((loaded[key] for key in _WRAPPER_KEYS if _has_tensors(loaded.get(key))), loaded)
     if not _has_tensors(loaded):
-        raise CheckpointError(f"{path.name} is not a state_dict (a dict of tensors); found {type(loaded).__name__}")
+        found = (f"a dict with no tensor in it (keys: {', '.join(map(str, list(loaded)[:5]))})"
+                 if isinstance(loaded, dict) and loaded else type(loaded).__name__)
+        raise CheckpointError(f"{path.name} is not a state_dict (a dict of tensors); found {found}")
     return {key: value for key, value in loaded.items() if torch.is_tensor(value)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.options import BACKENDS, DEFAULT_BINS
+from analysis.options import BACKENDS, DEFAULT_BINS, MAX_BINS
 from spectrascope.errors import UserError
 
 HELP = "analyse a run's checkpoints: per-layer ESD and power-law alpha, weight statistics and histograms"
@@ -11,7 +11,7 @@ HELP = "analyse a run's checkpoints: per-layer ESD and power-law alpha, weight s
 
 def epoch_list(text: str) -> list[int]:
     try:
-        epochs = sorted({int(part) for part in text.split(",") if part.strip()})
+        epochs = sorted({int(part) for part in text.split(",")})
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated epoch numbers, got {text!r}") from None
     if not epochs or epochs[0] < 0:
@@ -29,6 +29,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def bin_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_BINS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_BINS} bins (a histogram has no more pixels), got {text!r}")
+    return value
+
+
 def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `analyze` and `import`."""
     parser.add_argument("--backend", choices=BACKENDS, default="fast",
@@ -39,7 +46,9 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=positive_int,
                         help="processes analysing at once, this one included (default: one per core for "
                              "large runs, else 1)")
-    parser.add_argument("--bins", type=positive_int, default=DEFAULT_BINS, help="histogram bins per tensor")
+    parser.add_argument("--bins", type=bin_count, default=DEFAULT_BINS,
+                        help=f"histogram bins per tensor (default {DEFAULT_BINS}, at most {MAX_BINS}); a change "
+                             "recounts every epoch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

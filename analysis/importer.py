@@ -9,7 +9,7 @@ import torch
 
 from analysis.checkpoints import CHECKPOINT_SUFFIXES, load_state_dict
 from analysis.run_format import (
-    RunFormatError, RunPaths, atomic_write, job_lock, new_run_record, run_paths, update_run, write_run,
+    RunFormatError, RunPaths, atomic_write, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run, write_run,
 )
 from spectrascope.errors import UserError
 
@@ -23,8 +23,10 @@ def epoch_from_name(path: Path) -> int | None:
 
 
 def find_checkpoints(folder: Path) -> dict[int, Path]:
+    if not folder.exists():
+        raise UserError(f"{folder} does not exist: give the folder that holds your checkpoints")
     if not folder.is_dir():
-        raise UserError(f"{folder} is not a folder of checkpoints")
+        raise UserError(f"{folder} is not a folder: give the folder that holds your checkpoints")
     files = sorted(p for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
     if not files:
         raise UserError(f"no checkpoints ({', '.join('*' + s for s in CHECKPOINT_SUFFIXES)}) in {folder}")
@@ -43,6 +45,7 @@ def find_checkpoints(folder: Path) -> dict[int, Path]:
 def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
     """Check every file first (nothing is written if one is refused), then copy them in as plain state_dicts."""
     paths = run_paths(data_dir, run_id)
+    ensure_writable_dir(data_dir)
     if paths.root.exists():
         raise RunFormatError(f"run {run_id!r} already exists at {paths.root}: choose another --run-id")
     checkpoints = find_checkpoints(Path(source))

@@ -3,3 +3,4 @@ input are answered without loading torch)."""
 
 BACKENDS = ("fast", "weightwatcher")
 DEFAULT_BINS = 100
+MAX_BINS = 1000

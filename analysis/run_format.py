@@ -47,8 +47,8 @@ def validate_run_id(run_id: str) -> str:
     """Run ids become directory names, so they may not escape the runs folder."""
     if not _RUN_ID.match(run_id or "") or ".." in run_id:
         raise RunFormatError(
-            f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-' "
-            "(no path separators, no '..', at most 128 characters)"
+            f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-', starting with a letter or "
+            "digit (no path separators, no '..', at most 128 characters)"
         )
     return run_id
 
@@ -196,12 +196,17 @@ def new_run_record(run_id: str, *, kind: str, preset: str | None, config: dict, 
 def read_run(paths: RunPaths) -> dict:
     try:
         record = json.loads(paths.run_json.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise RunFormatError(f"no run {paths.run_id!r} at {paths.root} (run.json is missing)") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunFormatError(f"{paths.run_json} is not valid JSON: {exc}") from None
     if not isinstance(record, dict):
         raise RunFormatError(f"{paths.run_json} is not a JSON object")
+    version = record.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise RunFormatError(f"{paths.run_json} has format_version {version!r}, and this spectrascope reads "
+                             f"format_version {FORMAT_VERSION}" + ("; upgrade spectrascope to read it" if newer else ""))
     return record
 
 
@@ -351,6 +356,8 @@ def read_metrics(paths: RunPaths) -> list[dict]:
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
     """Create the data directory if needed and prove we can write there, before any job starts."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunFormatError(f"data directory {path} is a file, not a folder; choose another --data-dir")
     try:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()

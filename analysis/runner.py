@@ -8,10 +8,12 @@ untouched.
 from __future__ import annotations
 
 import atexit
+import csv
 import json
 import os
 import sys
 import time
+import zipfile
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -208,9 +210,40 @@ def _histograms_pending(entry: dict) -> bool:
 
 
 def _read_manifest(paths: RunPaths) -> dict[int, dict]:
-    if not paths.analysis_manifest.exists():
+    """What each epoch's saved results were computed from. A damaged results file (a disk error, a hand
+    edit) is set aside as NAME.damaged and every epoch redone, rather than reported up to date."""
+    damaged = _damaged_results(paths)
+    for path in damaged:
+        path.replace(path.with_name(path.name + ".damaged"))
+        print(f"{path} cannot be read: set aside as {path.name}.damaged; every epoch is analysed again",
+              file=sys.stderr)
+    if damaged or not paths.analysis_manifest.exists():
         return {}
-    return {int(epoch): entry for epoch, entry in json.loads(paths.analysis_manifest.read_text()).items()}
+    try:
+        return {int(epoch): dict(entry) for epoch, entry in json.loads(paths.analysis_manifest.read_text()).items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        print(f"{paths.analysis_manifest} cannot be read ({exc}); every epoch is analysed again", file=sys.stderr)
+        return {}
+
+
+def _damaged_results(paths: RunPaths) -> list[Path]:
+    """The results files that exist but do not read, or lack cells (a changed header, a cut-off row)."""
+    damaged = []
+    for path, columns in ((paths.layers_csv, LAYER_COLUMNS), (paths.weight_stats_csv, STAT_COLUMNS)):
+        try:
+            with path.open(newline="") as handle:
+                rows = csv.reader(handle)
+                if tuple(next(rows, ())) != columns or any(len(row) != len(columns) for row in rows):
+                    damaged.append(path)
+        except FileNotFoundError:
+            continue
+        except (ValueError, csv.Error):  # not text, or NUL bytes
+            damaged.append(path)
+    try:
+        read_histograms(paths)
+    except (ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        damaged.append(paths.histograms)
+    return damaged
 
 
 def _write_manifest(paths: RunPaths, manifest: dict[int, dict]) -> None:
@@ -223,6 +256,12 @@ def _merge(path: Path, columns: tuple[str, ...], replaced: set[int], new_rows: l
     rows = sorted(kept + new_rows, key=lambda row: int(row["epoch"]))
     write_csv(path, columns, rows)
     return rows
+
+
+def _histogram_bins(paths: RunPaths) -> int | None:
+    """The bins of the saved histograms (None before any were counted)."""
+    _, edges, _ = read_histograms(paths)
+    return len(next(iter(edges.values()))) - 1 if edges else None
 
 
 def _number(cell) -> float:
@@ -266,11 +305,15 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
                     uncounted.add(epoch)
             else:
                 todo.append(epoch)
-        if not todo and not uncounted:  # say so, or a job that queued this analysis would look unfinished
+        if not wanted:
+            raise AnalysisError(f"run {run_id!r} has no checkpoints yet in {paths.checkpoints}: train it first "
+                                "(or import checkpoints)")
+        rebinned = _histogram_bins(paths) not in (None, bins)  # every epoch recounted on the new bins
+        if not todo and not uncounted and not rebinned:  # say so, or a job that queued this would look unfinished
             update_run(paths, analysis={"status": "completed", "backend": backend, "epochs_done": 0,
                                         "epochs_total": 0, "errors": {}, "updated": now_iso()})
             return report
-        workers = _choose_workers(paths, todo or sorted(uncounted), device, workers)
+        workers = _choose_workers(paths, todo or sorted(uncounted) or wanted, device, workers)
 
         def note(phase: str, done: int) -> None:
             update_run(paths, analysis={"status": "running", "phase": phase, "backend": backend,

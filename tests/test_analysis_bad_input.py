@@ -29,6 +29,8 @@ def write_nan(path, good):
 
 BAD_CHECKPOINTS = {
     "truncated": write_truncated,
+    "empty": lambda path, good: path.write_bytes(b""),
+    "text": lambda path, good: path.write_text("not a checkpoint at all\n"),
     "list": lambda path, good: torch.save(list(good.values()), path),
     "tensor": lambda path, good: torch.save(torch.randn(20, 20), path),
     "nan": write_nan,
@@ -37,7 +39,8 @@ BAD_CHECKPOINTS = {
     "pickled object": lambda path, good: torch.save(
         {"w": torch.ones(2, 2), "x": Payload(path.parent.parent / "pwned")}, path),
 }
-EXPECTED_MESSAGE = {"truncated": "cannot read", "list": "not a state_dict", "tensor": "not a state_dict",
+EXPECTED_MESSAGE = {"truncated": "truncated or damaged", "empty": "the file is empty",
+                    "text": "not a PyTorch checkpoint", "list": "not a state_dict", "tensor": "not a state_dict",
                     "nan": "non-finite", "no analysable layer": "no analysable layer", "pickled object": "cannot read"}
 
 

@@ -222,7 +222,8 @@ def test_a_path_that_is_not_a_folder_is_a_one_line_error_and_exit_2(folder, tmp_
     torch.save(tiny_state_dict(1), folder / "epoch_1.pt")
     result = import_cli(path, tmp_path / "data")
     assert result.returncode == 2
-    assert f"{path} is not a folder of checkpoints" in one_error_line(result)
+    expected = "is not a folder" if what == "a file" else "does not exist"
+    assert f"{path} {expected}: give the folder that holds your checkpoints" in one_error_line(result)
     assert written(tmp_path / "data") == []
 
 

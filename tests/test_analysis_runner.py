@@ -154,6 +154,56 @@ def test_bins_option(data_dir, paths):
     assert_histograms_consistent(paths, EPOCHS)
 
 
+def test_other_bins_on_an_analysed_run_recount_its_histograms_and_nothing_else(data_dir, paths):
+    analyse(data_dir)
+    rows = layer_rows(paths)
+    report = analyse(data_dir, bins=12)
+    assert report.analysed == [] and report.up_to_date == list(EPOCHS)
+    _, edges, _ = read_histograms(paths)
+    assert {len(e) for e in edges.values()} == {13}
+    assert_histograms_consistent(paths, EPOCHS)
+    assert layer_rows(paths) == rows
+
+
+@pytest.mark.parametrize("damage", ["manifest", "layers.csv", "weight_stats.csv", "histograms.npz"])
+def test_a_damaged_results_file_is_set_aside_and_rebuilt(data_dir, paths, damage, capfd):
+    analyse(data_dir)
+    files = [paths.layers_csv, paths.weight_stats_csv, paths.histograms]
+    before = {f: f.read_bytes() for f in files}
+    damaged = {"manifest": paths.analysis_manifest, "layers.csv": paths.layers_csv,
+               "weight_stats.csv": paths.weight_stats_csv, "histograms.npz": paths.histograms}[damage]
+    if damage == "layers.csv":  # a hand edit that dropped a column
+        damaged.write_text("\n".join(",".join(row.split(",")[:5]) for row in damaged.read_text().splitlines()))
+    else:
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    report = analyse(data_dir)
+    assert report.analysed == list(EPOCHS) and report.errors == {}
+    assert "every epoch is analysed again" in capfd.readouterr().err
+    assert {f: f.read_bytes() for f in files} == before
+    if damage != "manifest":
+        assert damaged.with_name(damaged.name + ".damaged").exists()
+    assert analyse(data_dir).up_to_date == list(EPOCHS)
+
+
+def test_a_run_without_checkpoints_is_a_clear_error(tmp_path):
+    from training.recorder import RunRecorder
+
+    with RunRecorder(tmp_path, "empty", total_epochs=3):
+        pass
+    with pytest.raises(AnalysisError, match="has no checkpoints yet"):
+        analyze_run(tmp_path, "empty", progress=False)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0,,1"], "expected comma-separated epoch numbers"),
+    (["--bins", "5000"], "at most 1000 bins"),
+    (["--bins", "0"], "expected a positive integer"),
+])
+def test_bad_analysis_arguments_are_one_line_and_exit_2(data_dir, args, message):
+    result = spectrascope("analyze", "--run", RUN_ID, "--data-dir", str(data_dir), *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
 # --- incremental updates -------------------------------------------------------------------------
 
 

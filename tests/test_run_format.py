@@ -3,6 +3,7 @@ import fcntl
 import json
 import multiprocessing
 import os
+import re
 import threading
 import time
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 from analysis.run_format import (
-    FORMAT_VERSION, RunBusyError, RunFormatError, atomic_write, checkpoint_epochs, job_is_active, job_lock, list_runs,
+    FORMAT_VERSION, RunBusyError, RunFormatError, atomic_write, checkpoint_epochs, ensure_writable_dir, job_is_active,
+    job_lock, list_runs,
     new_run_record, read_histograms, read_metrics, read_run, run_paths, update_run, validate_run_id,
     write_histograms, write_metrics, write_run,
 )
@@ -75,9 +77,34 @@ def test_list_runs_is_newest_first_and_skips_broken_folders(tmp_path):
     first = _new_run(tmp_path, "first")
     update_run(first, created="2026-01-01T00:00:00+00:00")
     _new_run(tmp_path, "second")
-    (tmp_path / "runs" / "broken").mkdir()
-    (tmp_path / "runs" / "broken" / "run.json").write_text("{not json")
+    for broken, contents in (("broken", b"{not json"), ("binary", b"\xff\xfe\x00garbage"), ("a-list", b"[1]"),
+                             ("newer", json.dumps({**read_run(first), "format_version": 99}).encode())):
+        (tmp_path / "runs" / broken).mkdir()
+        (tmp_path / "runs" / broken / "run.json").write_bytes(contents)
+    (tmp_path / "runs" / "a-file").write_text("not a run folder")
     assert [r["id"] for r in list_runs(tmp_path)] == ["second", "first"]
+
+
+@pytest.mark.parametrize("contents, message", [
+    (b"\xff\xfe\x00garbage", "is not valid JSON"),
+    (b"[1, 2]", "is not a JSON object"),
+    (json.dumps({"format_version": 2}).encode(), "has format_version 2, and this spectrascope reads format_version 1; "
+                                                  "upgrade spectrascope"),
+    (json.dumps({"id": "r1"}).encode(), "has format_version None"),
+])
+def test_a_run_json_that_cannot_be_used_is_one_clear_error(tmp_path, contents, message):
+    paths = _new_run(tmp_path)
+    paths.run_json.write_bytes(contents)
+    with pytest.raises(RunFormatError, match=re.escape(message)):
+        read_run(paths)
+
+
+def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path):
+    (tmp_path / "data").write_text("")
+    with pytest.raises(RunFormatError, match="no run 'r1'"):
+        read_run(run_paths(tmp_path / "data", "r1"))
+    with pytest.raises(RunFormatError, match="is a file, not a folder; choose another --data-dir"):
+        ensure_writable_dir(tmp_path / "data")
 
 
 def test_metrics_round_trip_keeps_full_precision_and_empty_cells(tmp_path):
