@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
+import sys
+from pathlib import Path
+
+from werkzeug.serving import select_address_family
 
 from analysis.run_format import ensure_writable_dir, list_runs
 from app import settings
@@ -21,14 +26,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloads on code changes)")
 
 
-def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); is another server running? "
-                            "choose another --port") from None
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind where the server will, in the address family Werkzeug's server picks for `host`, so a bad
+    --host or a taken --port is one line that says which, not a traceback from inside Dash."""
+    family = select_address_family(host, port)
+    where = _address(host, port)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UserError(f"cannot listen on {where}: {_unresolved(host, port, exc)}; check --host") from None
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {where}: {_bind_failure(exc)}") from None
+
+
+def _unresolved(host: str, port: int, exc: socket.gaierror) -> str:
+    """Why a host name gave no address: unknown, or known by an IPv6 address only, which Werkzeug's
+    server does not look up (it resolves names to IPv4, and takes IPv6 as an address only)."""
+    try:
+        socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except socket.gaierror:
+        return f"{host!r} cannot be resolved ({exc.strerror})"
+    return f"{host!r} has only an IPv6 address, and the dashboard's server needs one written out (e.g. ::1)"
+
+
+def _bind_failure(exc: OSError) -> str:
+    """Why a bind failed, and which option fixes it."""
+    if exc.errno == errno.EADDRINUSE:
+        return "another server is listening there; stop it or choose another --port"
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        return ("that address is not available on this machine; check --host "
+                "(127.0.0.1: this machine only, 0.0.0.0: every interface)")
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need root); choose another --port"
+    return f"{exc.strerror}; check --host and --port"
 
 
 def start_demo() -> None:
@@ -41,14 +79,19 @@ def start_demo() -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    created = not Path(args.data_dir).exists()
     os.environ[settings.DATA_DIR_ENV] = str(ensure_writable_dir(args.data_dir))
+    if created:  # a typo in --data-dir would otherwise look like a data dir with no runs
+        print(f"spectrascope: {Path(args.data_dir).resolve()} did not exist and was created (no runs in it yet)",
+              file=sys.stderr)
     settings.max_jobs()  # a bad SPECTRASCOPE_MAX_JOBS is reported now, not when the first job starts
     if not os.environ.get("WERKZEUG_RUN_MAIN"):  # not in --debug's reloaded child: its parent did this
-        _check_port_free(args.host, args.port)
+        _check_can_listen(args.host, args.port)
         if args.demo and not list_runs(args.data_dir):
             start_demo()
     from app.factory import create_app
 
-    print(f"spectrascope dashboard on http://{args.host}:{args.port}  (data: {args.data_dir}; Ctrl-C stops it)")
+    print(f"spectrascope dashboard on http://{_address(args.host, args.port)}  "
+          f"(data: {args.data_dir}; Ctrl-C stops it)")
     create_app().run(host=args.host, port=args.port, debug=args.debug)
     return 0

@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis.run_format import (
     ACTIVE_STATUSES, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, list_runs, read_run,
-    read_tensor_histogram,
+    read_tensor_histogram, runs_root,
 )
 from app import settings
 from app.settings import run_paths as paths
@@ -48,6 +48,23 @@ def _file_key(path: Path) -> tuple | None:
     return str(path), stat.st_mtime_ns, stat.st_size
 
 
+def redo_analysis(run_id: str) -> str:
+    """The fix for damaged or missing analysis files: a plain re-run skips epochs its manifest calls done."""
+    return f"delete the run's analysis/ folder and press “Analyse” (or run `spectrascope analyze --run {run_id}`)"
+
+
+def unreadable_file(path: Path, exc: Exception) -> str:
+    """Name a damaged run file by its place in the data directory (a page need not see server paths),
+    and a fix that works: analysis files are redone from the checkpoints, but nothing re-creates the
+    metrics of a finished training."""
+    where = path.relative_to(settings.data_dir())
+    run = paths(where.parts[1])
+    problem = f"{where.as_posix()} cannot be read ({type(exc).__name__}: {exc})"
+    if run.analysis in path.parents:
+        return f"{problem}; {redo_analysis(run.run_id)}"
+    return f"{problem}; training writes it: restore it from a backup, or train a new run"
+
+
 def memoised(path: Path, compute, *args, default=None):
     """compute(path, *args), cached until `path` changes; `default` while the file does not exist.
     A file that cannot be parsed raises RunDataError."""
@@ -62,8 +79,7 @@ def memoised(path: Path, compute, *args, default=None):
         except FileNotFoundError:  # replaced between stat and read: the next poll sees the new one
             return default
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            raise RunDataError(f"{path.parent.name}/{path.name} cannot be read ({type(exc).__name__}: {exc}); "
-                               "re-run the analysis or training that writes it") from None
+            raise RunDataError(unreadable_file(path, exc)) from None
         cache().set(key, _NOTHING if value is None else value)
     return None if isinstance(value, str) and value == _NOTHING else value
 
@@ -95,8 +111,31 @@ def with_live_status(record: dict, run: RunPaths) -> dict:
 
 
 def runs() -> list[dict]:
-    """Every run, newest first, each with its live status."""
-    return [with_live_status(record, paths(record["id"])) for record in list_runs(settings.data_dir())]
+    """Every run, newest first, each with its live status; a folder whose name is not a valid run id is
+    left to unreadable_runs, since no page or job can address it."""
+    records = []
+    for record in list_runs(settings.data_dir()):
+        try:
+            run_dir = paths(record["id"])
+        except RunFormatError:
+            continue
+        records.append(with_live_status(record, run_dir))
+    return records
+
+
+def unreadable_runs(listed: set[str]) -> list[tuple[str, str]]:
+    """(folder, why) of each folder in runs/ with a run.json that is not among the `listed` run ids, so a
+    damaged run is reported rather than silently missing. Only those run.json files are read again."""
+    found = []
+    for run_json in sorted(runs_root(settings.data_dir()).glob("*/run.json")):
+        if run_json.parent.name in listed:
+            continue
+        try:
+            read_run(paths(run_json.parent.name))
+        except RunFormatError as exc:
+            if run_json.exists():  # not a run deleted since the runs were listed
+                found.append((run_json.parent.name, str(exc).replace(str(run_json), "run.json")))
+    return found
 
 
 def run(run_id: str) -> dict | None:

@@ -1,6 +1,8 @@
 """Pure figure builders: tables and arrays in, plotly figures out. No file access, no Dash."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -18,6 +20,7 @@ UNDER_TRAINED_COLOUR = "#d1495b"
 TRAIN_COLOUR, TEST_COLOUR, ACCENT = "#457b9d", "#e76f51", "#1d3557"
 ALPHA_COLOUR_RANGE = (0.0, 10.0)
 MAX_RIDGES = 60
+MESSAGE_WIDTH = 90  # characters per line of a message figure: plotly clips, never wraps, long text
 _MARGIN = dict(l=60, r=20, t=50, b=50)
 
 
@@ -35,7 +38,8 @@ def _epoch_ticks(figure: go.Figure, epochs, **axis) -> None:
 def empty(message: str) -> go.Figure:
     """A blank canvas that says why there is nothing to show (never an empty set of axes)."""
     figure = go.Figure()
-    figure.add_annotation(text=message, showarrow=False, font=dict(size=16, color="#6c757d"),
+    lines = textwrap.wrap(message, MESSAGE_WIDTH, break_long_words=False)
+    figure.add_annotation(text="<br>".join(lines), showarrow=False, font=dict(size=16, color="#6c757d"),
                           xref="paper", yref="paper", x=0.5, y=0.5)
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)

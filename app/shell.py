@@ -18,8 +18,10 @@ STATUS_COLOURS = {"queued": "secondary", "running": "primary", "completed": "suc
 def layout() -> html.Div:
     header = dbc.Navbar(dbc.Container([
         dbc.NavbarBrand([html.I(className="bi bi-activity me-2"), "spectrascope"], className="fw-bold"),
-        html.Div(dcc.Dropdown(id="run-picker", placeholder="no runs yet", clearable=False, style={"minWidth": "22rem"}),
-                 className="me-auto ms-3"),
+        html.Div([
+            dcc.Dropdown(id="run-picker", placeholder="no runs yet", clearable=False, style={"minWidth": "22rem"}),
+            html.Small(id="run-problems", className="d-block mt-1 text-warning"),
+        ], className="me-auto ms-3"),
         jobs_panel.buttons(),
     ], fluid=True), color="dark", dark=True, className="mb-2")
     return html.Div([
@@ -41,13 +43,24 @@ def run_label(record: dict) -> str:
     return f"{record['id']} — {record['status']}{epochs}"
 
 
-def refresh_runs(n_intervals, current, options):
-    """Run picker options (only when they changed) and the newest run when none is chosen."""
+def unreadable_note(problems: list[tuple[str, str]]) -> str | None:
+    """The line under the picker naming the run folders it cannot list, so a damaged run is not just missing."""
+    if not problems:
+        return None
+    count = "1 run folder cannot be read" if len(problems) == 1 else f"{len(problems)} run folders cannot be read"
+    return f"{count}: " + "; ".join(f"{name} ({why})" for name, why in problems)
+
+
+def refresh_runs(n_intervals, current, options, note):
+    """Run picker options and the note on unreadable runs (each only when it changed), and the newest run
+    when none is chosen."""
     records = data.runs()
     fresh = [{"label": run_label(record), "value": record["id"]} for record in records]
     ids = [record["id"] for record in records]
     value = current if current in ids else (ids[0] if ids else None)
-    return (fresh if fresh != options else no_update), (value if value != current else no_update)
+    fresh_note = unreadable_note(data.unreadable_runs(set(ids)))
+    return ((fresh if fresh != options else no_update), (value if value != current else no_update),
+            (fresh_note if fresh_note != note else no_update))
 
 
 def refresh_version(n_intervals, run_id, current):
@@ -105,9 +118,9 @@ def run_status(run_id, version):
 
 
 def register(app) -> None:
-    app.callback(Output("run-picker", "options"), Output("run-picker", "value"),
+    app.callback(Output("run-picker", "options"), Output("run-picker", "value"), Output("run-problems", "children"),
                  Input("live-interval", "n_intervals"), State("run-picker", "value"),
-                 State("run-picker", "options"))(refresh_runs)
+                 State("run-picker", "options"), State("run-problems", "children"))(refresh_runs)
     app.callback(Output("run-version", "data"), Input("live-interval", "n_intervals"), Input("run-picker", "value"),
                  State("run-version", "data"))(refresh_version)
     app.callback(Output("run-status", "children"),

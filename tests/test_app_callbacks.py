@@ -13,16 +13,30 @@ from app.tabs.common import analysis_missing
 
 
 def _messages(figure) -> str:
-    return " ".join(annotation.text for annotation in figure.layout.annotations)
+    return " ".join(annotation.text.replace("<br>", " ") for annotation in figure.layout.annotations)
 
 
 def test_run_picker_lists_runs_and_selects_the_newest(dashboard_data):
     shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "newer")
     update_run(data.paths("newer"), created="2099-01-01T00:00:00+00:00")
-    options, value = shell.refresh_runs(1, None, None)
+    options, value, note = shell.refresh_runs(1, None, None, None)
     assert value == "newer" and [option["value"] for option in options] == ["newer", "demo"]
-    assert options[1]["label"] == "demo — completed · 3/3"
-    assert shell.refresh_runs(2, "demo", options) == (no_update, no_update)  # nothing changed: nothing sent
+    assert options[1]["label"] == "demo — completed · 3/3" and note is no_update  # no unreadable runs: no note
+    assert shell.refresh_runs(2, "demo", options, None) == (no_update,) * 3  # nothing changed: nothing sent
+
+
+def test_run_folders_the_picker_leaves_out_are_named_under_it(dashboard_data):
+    shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "broken")
+    data.paths("broken").run_json.write_text("{")
+    options, _, note = shell.refresh_runs(1, "demo", None, None)
+    assert [option["value"] for option in options] == ["demo"]
+    assert note.startswith("1 run folder cannot be read: broken (run.json is not valid JSON: Expecting")
+    assert shell.refresh_runs(2, "demo", options, note) == (no_update,) * 3
+    shutil.copytree(dashboard_data / "runs" / "broken", dashboard_data / "runs" / "also broken")
+    assert shell.refresh_runs(3, "demo", options, note)[2].startswith("2 run folders cannot be read: also broken (")
+    shutil.rmtree(dashboard_data / "runs" / "broken")
+    shutil.rmtree(dashboard_data / "runs" / "also broken")
+    assert shell.refresh_runs(4, "demo", options, note)[2] is None  # mended: the note goes
 
 
 def test_version_store_changes_only_with_the_files(dashboard_data):
@@ -101,6 +115,12 @@ def test_a_run_with_no_epoch_yet_says_so(dashboard_data):
     assert "No epoch recorded yet" in _messages(training.training_figure("demo", None, training.TAB_ID))
 
 
+def test_missing_eigenvalues_point_to_a_fresh_analysis(dashboard_data):
+    data.paths("demo").esd(2).unlink()  # a plain re-run keeps epochs its manifest calls done
+    message = _messages(esd.esd_view("demo", "fc", 2, esd.TAB_ID, None)[0])
+    assert "eigenvalues of fc at epoch 2 are missing: delete the run's analysis/ folder" in message
+
+
 def test_epoch_player_steps_through_the_slider_marks_and_wraps():
     marks = components.slider_marks([0, 1, 2, 5])
     assert components.next_epoch(1, marks, 2) == 5 and components.next_epoch(2, marks, 5) == 0
@@ -149,14 +169,19 @@ def test_unreadable_run_files_are_named_in_the_tabs_not_raised(dashboard_data):
     paths = data.paths("demo")
     paths.layers_csv.write_text("")
     heatmap, _ = alpha.alpha_figures("demo", None, alpha.TAB_ID)
-    assert "layers.csv cannot be read" in _messages(heatmap) and "re-run the analysis" in _messages(heatmap)
+    assert "runs/demo/analysis/layers.csv cannot be read" in _messages(heatmap)
+    assert "delete the run's analysis/ folder and press “Analyse”" in _messages(heatmap)
     assert metrics.metrics_table("demo", 3, metrics.TAB_ID, None)[:2] == ([], [])
     assert esd.layer_options("demo", None, None) == ([], None)
     assert "layers.csv cannot be read" in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
 
     paths.histograms.write_bytes(b"not a zip file")
     figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
-    assert "histograms.npz cannot be read" in _messages(figure) and stats == []
+    assert "runs/demo/analysis/histograms.npz cannot be read" in _messages(figure) and stats == []
+
+    paths.metrics_csv.write_text("")
+    message = _messages(training.training_figure("demo", None, training.TAB_ID))
+    assert "runs/demo/metrics.csv cannot be read" in message and "restore it from a backup" in message
 
     paths.metrics_csv.write_text("epoch,test_acc\n0,0.1\n1,0.5\n")  # a user's own, with columns left out
     assert [trace.name for trace in training.training_figure("demo", None, training.TAB_ID).data] == ["test"]

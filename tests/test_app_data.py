@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 
 from analysis.run_format import RunPaths, job_lock, read_csv, update_run, write_csv
 from app import data
@@ -92,3 +94,35 @@ def test_the_web_process_never_imports_torch(dashboard_data):
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
                             env={**os.environ, "SPECTRASCOPE_DATA_DIR": str(dashboard_data)})
     assert result.stdout.strip() == "False False", result.stderr
+
+
+def test_an_unreadable_file_is_named_by_its_place_in_the_run_with_a_fix_that_works(dashboard_data):
+    paths = data.paths("demo")
+    paths.metrics_csv.write_text("")
+    with pytest.raises(data.RunDataError) as training_file:
+        data.metrics("demo")
+    assert str(training_file.value).startswith("runs/demo/metrics.csv cannot be read (EmptyDataError")
+    assert "restore it from a backup" in str(training_file.value) and "re-run" not in str(training_file.value)
+
+    paths.esd(2).write_bytes(b"not a zip file")
+    with pytest.raises(data.RunDataError) as analysis_file:
+        data.eigenvalues("demo", 2, "fc")
+    assert str(analysis_file.value).startswith("runs/demo/analysis/esd/epoch_0002.npz cannot be read")
+    assert str(analysis_file.value).endswith(
+        "delete the run's analysis/ folder and press “Analyse” (or run `spectrascope analyze --run demo`)")
+
+
+def test_run_folders_the_picker_cannot_list_are_named_with_the_reason(dashboard_data):
+    runs = dashboard_data / "runs"
+    for name, text in (("bad-json", "{"), ("a-list", "[1, 2]"), ("my run", None)):
+        shutil.copytree(runs / "demo", runs / name)
+        if text:
+            (runs / name / "run.json").write_text(text)
+    (runs / "no-run-json").mkdir()  # a folder without run.json is not a run: nothing to report
+    assert [record["id"] for record in data.runs()] == ["demo"]  # "my run" reads, but is no valid id
+    problems = dict(data.unreadable_runs({"demo"}))
+    assert sorted(problems) == ["a-list", "bad-json", "my run"]
+    assert problems["bad-json"].startswith("run.json is not valid JSON: Expecting")
+    assert problems["a-list"] == "run.json is not a JSON object"
+    assert problems["my run"].startswith("invalid run id 'my run'")
+    assert str(dashboard_data) not in str(problems)  # the page is not shown server paths

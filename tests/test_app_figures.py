@@ -22,6 +22,14 @@ def test_empty_figure_says_why_and_hides_axes():
     assert figure.layout.xaxis.visible is False and not figure.data
 
 
+def test_a_long_message_is_wrapped_not_clipped():
+    path = "runs/" + "x" * 120 + "/metrics.csv"
+    figure = figures.empty(f"{path} cannot be read ({'word ' * 40}); restore it")
+    lines = figure.layout.annotations[0].text.split("<br>")
+    assert len(lines) > 2 and lines[0] == path  # a long path is kept whole on a line of its own
+    assert all(len(line) <= figures.MESSAGE_WIDTH for line in lines[1:])
+
+
 def test_training_curves_plot_train_and_test_and_skip_empty_cells():
     metrics = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [np.nan, 1.0, 0.5], "train_acc": [np.nan, 0.5, 0.7],
                             "test_loss": [2.3, 1.1, 0.6], "test_acc": [0.1, 0.6, 0.8], "lr": [np.nan, 0.1, 0.01]})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 
 import pytest
 
@@ -53,17 +54,71 @@ def test_the_alpha_callback_sends_pre_binned_data_only(client):
 
 
 
-def test_serve_refuses_a_port_in_use_and_a_bad_job_limit(tmp_path):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+@contextmanager
+def listening(family: socket.AddressFamily, host: str):
+    """A port something is already listening on at `host`."""
+    with socket.socket(family) as taken:
+        taken.bind((host, 0))
         taken.listen()
-        port = taken.getsockname()[1]
+        yield taken.getsockname()[1]
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_serve_refuses_a_port_in_use_and_a_bad_job_limit(tmp_path):
+    with listening(socket.AF_INET, "127.0.0.1") as port:
         result = spectrascope("serve", "--data-dir", tmp_path, "--port", port)
-    assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}: another server is listening there" \
+        in result.stderr and "choose another --port" in result.stderr
     result = spectrascope("serve", "--data-dir", tmp_path, "--port", "70000")
     assert result.returncode == 2 and "--port must be between 1 and 65535" in result.stderr
     result = spectrascope("serve", "--data-dir", tmp_path, env={"SPECTRASCOPE_MAX_JOBS": "-2"})
     assert result.returncode == 2 and "SPECTRASCOPE_MAX_JOBS must be a positive integer" in result.stderr
+
+
+def test_serve_blames_a_bad_host_on_host_not_on_the_port(tmp_path):
+    port = free_port()
+    unknown = spectrascope("serve", "--data-dir", tmp_path, "--host", "nosuchhost.invalid", "--port", port)
+    assert unknown.returncode == 2 and "'nosuchhost.invalid' cannot be resolved" in unknown.stderr
+    not_ours = spectrascope("serve", "--data-dir", tmp_path, "--host", "192.0.2.1", "--port", port)  # TEST-NET-1
+    assert not_ours.returncode == 2 and "not available on this machine" in not_ours.stderr
+    for result in (unknown, not_ours):
+        assert "check --host" in result.stderr and "--port" not in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_serve_checks_an_ipv6_host_as_ipv6(tmp_path):
+    with listening(socket.AF_INET6, "::1") as port:
+        result = spectrascope("serve", "--data-dir", tmp_path, "--host", "::1", "--port", port)
+    assert result.returncode == 2 and f"cannot listen on [::1]:{port}: another server is listening there" \
+        in result.stderr
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_serve_answers_on_the_ipv6_loopback(tmp_path):
+    port = free_port()
+    server = start_spectrascope("serve", "--data-dir", tmp_path / "data", "--host", "::1", "--port", port, cwd=tmp_path)
+    try:
+        wait_for(lambda: dashboard_healthy(f"http://[::1]:{port}"), 60, "the dashboard to answer", process=server)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_serve_says_when_it_created_the_data_dir(tmp_path):
+    with listening(socket.AF_INET, "127.0.0.1") as port:  # stops serve once the data dir is settled
+        first = spectrascope("serve", "--data-dir", "new/deeper/dir", "--port", port, cwd=tmp_path)
+        again = spectrascope("serve", "--data-dir", "new/deeper/dir", "--port", port, cwd=tmp_path)
+    created = (tmp_path / "new" / "deeper" / "dir").resolve()
+    assert created.is_dir() and f"{created} did not exist and was created" in first.stderr, first.stderr
+    assert "did not exist" not in again.stderr
 
 
 @pytest.mark.slow

@@ -52,7 +52,8 @@ def esd_view(run_id, layer, epoch, active_tab, version):
         return figures.empty(f"Epoch {epoch} of {layer} has not been analysed"), None
     eigenvalues = data.eigenvalues(run_id, epoch, layer)
     if eigenvalues is None:
-        return figures.empty(f"The eigenvalues of {layer} at epoch {epoch} are missing (re-run the analysis)"), None
+        return figures.empty(f"The eigenvalues of {layer} at epoch {epoch} are missing: "
+                             f"{data.redo_analysis(run_id)}"), None
     return figures.esd(eigenvalues, row, title=f"{layer} · epoch {epoch}"), fit_summary(row)
 
 
