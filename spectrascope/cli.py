@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if not args.data_dir:  # Path("") would quietly mean the current folder
+            raise UserError("--data-dir must not be empty; name a folder, or leave the flag out for the default")
         if args.command in JOBS:
             _cancel_on_sigterm()
         return args.handler(args) or 0

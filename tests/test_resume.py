@@ -3,15 +3,18 @@ job on a run in training is refused."""
 from __future__ import annotations
 
 import signal
+from dataclasses import replace
 
 import pytest
 import torch
 
-from analysis.run_format import job_is_active, run_paths
+from analysis.run_format import job_is_active, run_paths, update_run
 from helpers import (
     METRICS_HEADER, checkpoint_files, read_metrics_csv, read_run_json, run_dir, spectrascope, start_spectrascope,
     stderr_of, wait_for,
 )
+from training.config import PRESETS
+from training.recorder import RunRecorder
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +127,25 @@ def test_second_job_on_a_run_in_training_is_refused_as_busy(tmp_path):
         assert job_is_active(run_paths(data_dir, "B"))
     finally:
         stop(job)
+
+
+@pytest.mark.parametrize("damaged", ["training_state.pt", "checkpoints/epoch_0001.pt"])
+def test_resume_from_a_damaged_file_is_refused_with_one_line_and_nothing_removed(tmp_path, damaged):
+    data_dir = tmp_path / "data"
+    config = replace(PRESETS["demo"], epochs=3).to_dict()
+    with RunRecorder(data_dir, "D", config=config, preset="demo", total_epochs=3) as run:
+        for epoch in range(3):  # epoch 2 is past the training state: a resume would remove it
+            run.log_epoch(epoch, {"w": torch.ones(2)}, training_state={} if epoch < 2 else None, test_acc=0.5)
+    update_run(run_paths(data_dir, "D"), status="running")  # as a killed job leaves it
+    (run_dir(data_dir, "D") / damaged).write_bytes(b"garbage")
+    files = sorted(p.name for p in (run_dir(data_dir, "D") / "checkpoints").iterdir())
+    metrics = read_metrics_csv(data_dir, "D")
+
+    process = spectrascope("train", "--resume", "--run-id", "D", "--data-dir", data_dir, cwd=tmp_path)
+    assert process.returncode == 2, process.stderr
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("spectrascope: error: cannot resume run 'D': "), process.stderr
+    assert f"{damaged} cannot be read" in lines[0]
+    assert sorted(p.name for p in (run_dir(data_dir, "D") / "checkpoints").iterdir()) == files
+    assert read_metrics_csv(data_dir, "D") == metrics
+    assert read_run_json(data_dir, "D")["status"] == "failed"

@@ -1,12 +1,17 @@
 """Bad input to `spectrascope train`: exit status 2, one line on stderr naming the problem, nothing written."""
 from __future__ import annotations
 
+import json
 import subprocess
+from dataclasses import replace
 
 import pytest
 import torch
 
+from analysis.run_format import run_paths, write_run
 from helpers import SPECTRASCOPE, cli_env, read_run_json, run_dir, snapshot_tree, spectrascope
+from training.config import MAX_SEED, PRESETS
+from training.loop import epoch_generators
 from training.recorder import RunRecorder
 
 
@@ -34,8 +39,19 @@ BAD_INPUT = {
     "run-id-slash": (["--preset", "demo", "--run-id", "a/b"], ["invalid run id 'a/b'"]),
     "run-id-dotdot": (["--preset", "demo", "--run-id", "a..b"], ["invalid run id 'a..b'", ".."]),
     "run-id-is-dotdot": (["--preset", "demo", "--run-id", ".."], ["invalid run id '..'"]),
+    "run-id-empty": (["--preset", "demo", "--run-id", ""], ["invalid run id ''"]),
+    "data-dir-empty": (["--preset", "demo", "--data-dir", ""], ["--data-dir must not be empty"]),
     "no-preset": (["--run-id", "x"], ["--preset is required"]),
     "resume-missing-run": (["--resume", "--run-id", "ghost"], ["no run 'ghost'"]),
+    "lr-inf": (["--preset", "demo", "--lr", "inf"], ["lr must be a finite positive number"]),
+    "lr-nan": (["--preset", "demo", "--lr", "nan"], ["lr must be a finite positive number"]),
+    "weight-decay-inf": (["--preset", "demo", "--weight-decay", "inf"], ["weight-decay must be a finite number"]),
+    "mixup-alpha-inf": (["--preset", "demo", "--mixup-alpha", "inf"], ["mixup-alpha must be a finite number"]),
+    "seed-negative": (["--preset", "demo", "--seed", "-1"], [f"seed must be from 0 to 2**44 - 1 ({MAX_SEED})"]),
+    "seed-overflowing-epoch-seeds": (["--preset", "demo", "--seed", str(2**45)], ["seed must be from 0"]),
+    "seed-past-64-bits": (["--preset", "demo", "--seed", "1180591620717411303424"], ["seed must be from 0"]),
+    "width-past-memory": (["--preset", "demo", "--width", "1000000"],
+                          ["width 1000000 is too large for this machine's", "GiB of memory", "smaller --width"]),
 }
 
 
@@ -91,14 +107,53 @@ def test_existing_run_id_without_resume_is_refused_and_left_untouched(tmp_path):
     assert read_run_json(data_dir, "taken")["status"] == "completed"
 
 
-def test_resume_refuses_changed_hyper_parameters(tmp_path):
+DEMO_CONFIG = replace(PRESETS["demo"], epochs=2).to_dict()
+
+# (how run.json of a completed two-epoch run is changed, extra flags, what the refusal says)
+RESUME_REFUSED = {
+    "completed": (lambda record: None, [], ["run 'r' is already complete (2/2 epochs); nothing to resume"]),
+    "imported": (lambda record: record.update(kind="imported", config={"source": "/elsewhere"}), [],
+                 ["run 'r' was imported, not trained by spectrascope: it cannot be resumed"]),
+    "no-config": (lambda record: record.pop("config"), [], ["run.json has no training config", "cannot be resumed"]),
+    "config-lr-text": (lambda record: record["config"].update(lr="fast"), [],
+                       ["run.json has a config that cannot be trained", "lr must be a number, not 'fast'"]),
+    "config-lr-infinite": (lambda record: record["config"].update(lr=float("inf")), [],
+                           ["run.json", "lr must be a finite positive number"]),
+    "config-unknown-key": (lambda record: record["config"].update(dropout=0.5), [],
+                           ["run.json", "unknown hyper-parameters dropout"]),
+    "changed-lr": (lambda record: None, ["--lr", "0.5"], ["own config; drop --lr"]),
+    "changed-preset": (lambda record: None, ["--preset", "demo", "--batch-size", "8"],
+                       ["own config; drop --batch-size, --preset"]),
+}
+
+
+def completed_run_with_a_damaged_checkpoint(data_dir, edit) -> None:
+    """Run 'r' as the trainer leaves it after both epochs, with run.json passed through `edit`; its last
+    checkpoint is garbage, so a resume that read anything would fail differently."""
+    with RunRecorder(data_dir, "r", config=DEMO_CONFIG, preset="demo", total_epochs=2) as run:
+        for epoch in range(3):
+            run.log_epoch(epoch, {"w": torch.ones(2)}, training_state={}, test_acc=0.5)
+    paths = run_paths(data_dir, "r")
+    paths.checkpoint(2).write_bytes(b"garbage")
+    record = json.loads(paths.run_json.read_text())
+    edit(record)
+    write_run(paths, record)
+
+
+@pytest.mark.parametrize("case", list(RESUME_REFUSED))
+def test_resume_is_refused_with_one_line_and_the_run_untouched(tmp_path, case):
+    edit, flags, fragments = RESUME_REFUSED[case]
     data_dir = tmp_path / "data"
-    with RunRecorder(data_dir, "r", config={"dataset": "digits"}, total_epochs=1):
-        pass
+    completed_run_with_a_damaged_checkpoint(data_dir, edit)
     before = snapshot_tree(run_dir(data_dir, "r"))
-    process = spectrascope("train", "--resume", "--run-id", "r", "--lr", "0.5", "--data-dir", data_dir, cwd=tmp_path)
-    assert_refused(process, "own config", "lr")
+    process = spectrascope("train", "--resume", "--run-id", "r", *flags, "--data-dir", data_dir, cwd=tmp_path)
+    assert_refused(process, *fragments)
     assert snapshot_tree(run_dir(data_dir, "r")) == before
+
+
+def test_largest_accepted_seed_seeds_every_epochs_generators():
+    assert replace(PRESETS["demo"], seed=MAX_SEED).problems() == []
+    epoch_generators(MAX_SEED, 10**6, torch.device("cpu"))  # the derived torch seed must stay below 2**64
 
 
 def test_help_shows_each_presets_value_of_every_hyper_parameter():

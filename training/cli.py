@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
-from analysis.run_format import RunFormatError, ensure_writable_dir, is_reserved, read_run, run_paths
+from analysis.run_format import RunFormatError, RunPaths, ensure_writable_dir, is_reserved, read_run, run_paths
 from training.config import HYPERPARAMETERS, PRESETS, ConfigError, TrainConfig, default_run_id, preset_config
 
 HELP = "train a preset into a run directory, one checkpoint per epoch"
@@ -19,12 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download CIFAR-100 if it is not in DATA_DIR/datasets")
     group = parser.add_argument_group("hyper-parameters (default: the preset's)")
     for spec in HYPERPARAMETERS:
-        flag = "--" + spec.name.replace("_", "-")
+        flag = _flag(spec.name)
         help_text = f"{spec.metadata['help']} ({_preset_values(spec.name)})"
         if spec.type == "bool":
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             group.add_argument(flag, type=_FLAG_TYPES[spec.type], default=None, help=help_text)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _preset_values(name: str) -> str:
@@ -40,12 +45,32 @@ def _resumed_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
     """A resumed run keeps its own config; only the device may change (say, another machine)."""
     if args.run_id is None:
         raise ConfigError("--resume needs the --run-id of the run to continue")
-    changed = sorted(set(_overrides(args)) - {"device"})
-    if changed or args.preset:
-        raise ConfigError(f"--resume uses the run's own config; drop {', '.join(changed) or '--preset'}")
-    record = read_run(run_paths(args.data_dir, args.run_id))
-    config = TrainConfig(**{**record["config"], **_overrides(args)}).validated()
+    changed = [_flag(name) for name in sorted(set(_overrides(args)) - {"device"})]
+    if args.preset:
+        changed.append("--preset")
+    if changed:
+        raise ConfigError(f"--resume uses the run's own config; drop {', '.join(changed)}")
+    paths = run_paths(args.data_dir, args.run_id)
+    record = read_run(paths)
+    if record.get("kind") == "imported":
+        raise RunFormatError(f"run {args.run_id!r} was imported, not trained by spectrascope: it cannot be resumed")
+    config = replace(_stored_config(record, paths), **_overrides(args)).validated()
+    if record.get("status") == "completed":
+        raise RunFormatError(f"run {args.run_id!r} is already complete ({config.epochs}/{config.epochs} epochs); "
+                             "nothing to resume")
     return config, record.get("preset")
+
+
+def _stored_config(record: dict, paths: RunPaths) -> TrainConfig:
+    """The config a run was trained with, as its run.json records it."""
+    if not isinstance(record.get("config"), dict):
+        raise ConfigError(f"{paths.run_json} has no training config (a \"config\" object): "
+                          f"run {paths.run_id!r} cannot be resumed")
+    try:
+        return TrainConfig.from_dict(record["config"])
+    except ConfigError as exc:
+        raise ConfigError(f"{paths.run_json} has a config that cannot be trained ({exc}): "
+                          f"run {paths.run_id!r} cannot be resumed") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         if args.preset is None:
             raise ConfigError(f"--preset is required; choose one of {', '.join(PRESETS)}")
         config, preset = preset_config(args.preset, **_overrides(args)), args.preset
-        args.run_id = args.run_id or default_run_id(preset)
+        if args.run_id is None:  # an empty --run-id is refused as invalid by run_paths, not replaced
+            args.run_id = default_run_id(preset)
         paths = run_paths(args.data_dir, args.run_id)
         if paths.root.exists() and not is_reserved(paths):
             raise RunFormatError(f"run {args.run_id!r} already exists at {paths.root}: choose another --run-id, "

@@ -1,12 +1,19 @@
 """Training hyper-parameters and the named presets (torch-free, so the CLI and the app can import it)."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from spectrascope.errors import UserError
 
 DATASETS = ("cifar100", "digits")
+# training.loop seeds each epoch's torch generator with seed * 1_000_003 + epoch, which torch takes only
+# below 2**64; numpy's generators take no negative seed
+MAX_SEED = 2**44 - 1
+# what a stored value of each field type may be (a JSON number may have lost its ".0"), and how to say so
+_STORED_TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number"), "bool": ((bool,), "true or false"),
+                 "str": ((str,), "a string")}
 
 
 class ConfigError(UserError, ValueError):
@@ -43,6 +50,19 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """A validated config from stored values (a run.json's), which may be hand-edited or from elsewhere."""
+        types = {spec.name: _STORED_TYPES[spec.type] for spec in fields(cls)}
+        unknown = sorted(set(values) - set(types))
+        if unknown:
+            raise ConfigError(f"unknown hyper-parameters {', '.join(unknown)}")
+        wrong = [f"{name} must be {types[name][1]}, not {value!r}" for name, value in values.items()
+                 if type(value) not in types[name][0]]  # exact types: True is an int to isinstance
+        if wrong:
+            raise ConfigError("; ".join(wrong))
+        return cls(**values).validated()
+
     def problems(self) -> list[str]:
         """Every reason this config cannot be trained, empty when it can."""
         checks = [
@@ -51,12 +71,15 @@ class TrainConfig:
             (self.epochs > 0, "epochs must be positive"),
             (self.batch_size > 0, "batch-size must be positive"),
             (self.eval_batch_size > 0, "eval-batch-size must be positive"),
-            (self.lr > 0, "lr must be positive"),
+            (math.isfinite(self.lr) and self.lr > 0, "lr must be a finite positive number"),
             (0 < self.pct_start < 1, "pct-start must be between 0 and 1"),
             (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
-            (self.weight_decay >= 0, "weight-decay must not be negative"),
-            (self.mixup_alpha >= 0, "mixup-alpha must not be negative"),
+            (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+             "weight-decay must be a finite number, not negative"),
+            (math.isfinite(self.mixup_alpha) and self.mixup_alpha >= 0,
+             "mixup-alpha must be a finite number, not negative"),
             (self.crop_padding >= 0, "crop-padding must not be negative"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be from 0 to 2**44 - 1 ({MAX_SEED})"),
             (all(0 <= x < 1 for x in (self.brightness, self.contrast, self.saturation)),
              "brightness, contrast and saturation must be in [0, 1)"),
             (self.device == "auto" or self.device == "cpu" or self.device.split(":")[0] == "cuda",

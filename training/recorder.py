@@ -135,15 +135,23 @@ class RunRecorder:
         if not self.paths.training_state.exists():
             last_epoch, state = -1, None
         else:
-            state = torch.load(self.paths.training_state, map_location="cpu", weights_only=True)
+            state = self._load_for_resume(self.paths.training_state)
             last_epoch = state["epoch"]
-            state["model"] = torch.load(self.paths.checkpoint(last_epoch), map_location="cpu", weights_only=True)
+            state["model"] = self._load_for_resume(self.paths.checkpoint(last_epoch))
         for epoch in checkpoint_epochs(self.paths):
             if epoch > last_epoch:
                 self.paths.checkpoint(epoch).unlink()
         self._rows = [row for row in self._rows if row["epoch"] <= last_epoch]
         write_metrics(self.paths, self._rows)
         return state
+
+    def _load_for_resume(self, path: Path):
+        """Read before anything is removed, so a damaged file stops the resume with one line and no loss."""
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a missing, truncated or overwritten file: torch raises many kinds
+            raise RunFormatError(f"cannot resume run {self.paths.run_id!r}: {path} cannot be read "
+                                 f"({type(exc).__name__}); train it again under a new run id") from None
 
     def _submit(self, fn, *args, **kwargs) -> None:
         finished = [future for future in self._pending if future.done()]
