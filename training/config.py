@@ -97,7 +97,7 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # The flagship: ResNet-18 (CIFAR variant) on CIFAR-100, mixup + OneCycleLR, 40 epochs.
     "cifar100-resnet18": TrainConfig(),
-    # Same code path on scikit-learn's 8x8 digits: real images, offline, about half a minute on 2 cores.
+    # Same code path on scikit-learn's 8x8 digits: real images, offline, about 10 s of training on 2 cores.
     "demo": TrainConfig(
         dataset="digits", width=16, epochs=20, batch_size=64, lr=0.1, mixup_alpha=0.2,
         crop_padding=1, flip=False, brightness=0.2, contrast=0.2, saturation=0.0, eval_batch_size=512,
