@@ -23,13 +23,17 @@ def _has_tensors(value) -> bool:
     return isinstance(value, dict) and any(torch.is_tensor(item) for item in value.values())
 
 
+def _plain(exc: Exception) -> str:
+    return _ANSI_ESCAPE.sub("", str(exc)).strip()
+
+
 def _first_sentence(exc: Exception) -> str:
-    message = _ANSI_ESCAPE.sub("", str(exc)).strip()
+    message = _plain(exc)
     sentence = message.splitlines()[0].split(". ")[0][:200] if message else ""
     return f"{type(exc).__name__}: {sentence}" if sentence else type(exc).__name__
 
 
-def _reason(exc: Exception, path: Path) -> str:
+def why_unreadable(exc: Exception, path: Path) -> str:
     """One plain line. Failures are told apart by how the file starts (torch.save writes a zip archive,
     long ago a pickle). torch's weights_only refusal is a page of advice that ends in loading the file
     unsafely; say instead what was refused and how to save a checkpoint that loads."""
@@ -44,7 +48,7 @@ def _reason(exc: Exception, path: Path) -> str:
         return f"not a readable safetensors file, truncated or damaged ({_first_sentence(exc)})"
     if head != b"PK" and head[:1] != b"\x80":
         return "not a PyTorch checkpoint (torch.save writes a zip archive; this file is neither that nor a pickle)"
-    message = _ANSI_ESCAPE.sub("", str(exc)).strip()
+    message = _plain(exc)
     forbidden = _FORBIDDEN_GLOBAL.search(message)
     if forbidden:
         return (f"it holds a pickled object ({forbidden.group(1)}), not only tensors, and is refused unexecuted; "
@@ -68,7 +72,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 warnings.simplefilter("ignore")
                 loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, forbidden global: all mean "unreadable"
-        raise CheckpointError(f"cannot read {path.name}: {_reason(exc, path)}") from None
+        raise CheckpointError(f"cannot read {path.name}: {why_unreadable(exc, path)}") from None
     if isinstance(loaded, dict) and not _has_tensors(loaded):
         loaded = next((loaded[key] for key in _WRAPPER_KEYS if _has_tensors(loaded.get(key))), loaded)
     if not _has_tensors(loaded):

@@ -45,12 +45,12 @@ def find_checkpoints(folder: Path) -> dict[int, Path]:
 def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
     """Check every file first (nothing is written if one is refused), then copy them in as plain state_dicts."""
     paths = run_paths(data_dir, run_id)
-    ensure_writable_dir(data_dir)
     if paths.root.exists():
         raise RunFormatError(f"run {run_id!r} already exists at {paths.root}: choose another --run-id")
     checkpoints = find_checkpoints(Path(source))
     for path in checkpoints.values():
         load_state_dict(path)
+    ensure_writable_dir(data_dir)
     paths.root.mkdir(parents=True)
     try:
         with job_lock(paths):

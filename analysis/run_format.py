@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +31,8 @@ RUN_KINDS = ("trained", "imported")
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")  # a job is (or should be) at work
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+# what reading a damaged (cut-off, overwritten) results file raises, beside OSError
+DAMAGED_FILE_ERRORS = (ValueError, EOFError, KeyError, zipfile.BadZipFile)
 PROBE_GRACE_SECONDS = 0.2  # how long a job waits out is_locked()'s instant look before calling the run busy
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -112,8 +115,12 @@ class RunPaths:
     def layers_csv(self) -> Path:
         return self.analysis / "layers.csv"
 
+    @property
+    def esd_dir(self) -> Path:
+        return self.analysis / "esd"
+
     def esd(self, epoch: int) -> Path:
-        return self.analysis / "esd" / f"epoch_{epoch:04d}.npz"
+        return self.esd_dir / f"epoch_{epoch:04d}.npz"
 
     @property
     def weight_stats_csv(self) -> Path:
@@ -215,14 +222,20 @@ def write_run(paths: RunPaths, record: dict) -> None:
 
 
 @contextmanager
-def _flock(path: Path, flags: int) -> Iterator[int]:
+def _lock_file(path: Path) -> Iterator[int]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, flags)
         yield fd
     finally:
         os.close(fd)
+
+
+@contextmanager
+def _flock(path: Path, flags: int) -> Iterator[int]:
+    with _lock_file(path) as fd:
+        fcntl.flock(fd, flags)
+        yield fd
 
 
 def update_run(paths: RunPaths, *, progress: dict | None = None, **fields) -> dict:
@@ -272,17 +285,13 @@ def job_lock(paths: RunPaths, job: str = "training") -> Iterator[None]:
     released by the kernel when the holder dies, so a killed job never leaves a stale lock.
     """
     lock = paths.job_lock(job)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    with _lock_file(lock) as fd:
         if not _lock_exclusive(fd, PROBE_GRACE_SECONDS):
             holder = lock.read_text().strip() or "?"
             raise RunBusyError(f"run {paths.run_id!r} is busy: another {job} job (pid {holder}) is working on it")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         yield
-    finally:
-        os.close(fd)
 
 
 def _lock_exclusive(fd: int, grace: float) -> bool:

@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import time
-import zipfile
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,8 +35,8 @@ from analysis.histograms import STAT_COLUMNS, bin_edges, covers, density, parame
 from analysis.metrics import LAYER_COLUMNS
 from analysis.options import BACKENDS, DEFAULT_BINS
 from analysis.run_format import (
-    RunPaths, atomic_write, atomic_write_text, checkpoint_epochs, job_lock, now_iso, read_csv, read_histograms, read_run,
-    run_paths, update_run, write_csv, write_histograms,
+    DAMAGED_FILE_ERRORS, RunPaths, atomic_write, atomic_write_text, checkpoint_epochs, job_lock, now_iso, read_csv,
+    read_histograms, read_run, run_paths, update_run, write_csv, write_histograms,
 )
 
 # Smaller runs are not worth starting a worker (1.3 s): with 45 MB ResNet-18 checkpoints, 2 take 1.3 s in
@@ -209,25 +208,20 @@ def _histograms_pending(entry: dict) -> bool:
     return entry.get("histograms") is False
 
 
-def _read_manifest(paths: RunPaths) -> dict[int, dict]:
-    """What each epoch's saved results were computed from. A damaged results file (a disk error, a hand
-    edit) is set aside as NAME.damaged and every epoch redone, rather than reported up to date."""
-    damaged = _damaged_results(paths)
-    for path in damaged:
-        path.replace(path.with_name(path.name + ".damaged"))
-        print(f"{path} cannot be read: set aside as {path.name}.damaged; every epoch is analysed again",
-              file=sys.stderr)
-    if damaged or not paths.analysis_manifest.exists():
+def _read_manifest(paths: RunPaths) -> dict[int, dict] | None:
+    """What each epoch's saved results were computed from (empty before any; None if it cannot be read)."""
+    if not paths.analysis_manifest.exists():
         return {}
     try:
         return {int(epoch): dict(entry) for epoch, entry in json.loads(paths.analysis_manifest.read_text()).items()}
     except (ValueError, TypeError, AttributeError) as exc:
         print(f"{paths.analysis_manifest} cannot be read ({exc}); every epoch is analysed again", file=sys.stderr)
-        return {}
+        return None
 
 
-def _damaged_results(paths: RunPaths) -> list[Path]:
-    """The results files that exist but do not read, or lack cells (a changed header, a cut-off row)."""
+def _set_aside_damaged_results(paths: RunPaths) -> list[Path]:
+    """Rename each results file that exists but does not read, or lacks cells (a disk error, a hand edit,
+    a cut-off row), to NAME.damaged, so it is rebuilt rather than reported up to date. Returns them."""
     damaged = []
     for path, columns in ((paths.layers_csv, LAYER_COLUMNS), (paths.weight_stats_csv, STAT_COLUMNS)):
         try:
@@ -237,13 +231,29 @@ def _damaged_results(paths: RunPaths) -> list[Path]:
                     damaged.append(path)
         except FileNotFoundError:
             continue
-        except (ValueError, csv.Error):  # not text, or NUL bytes
+        except (*DAMAGED_FILE_ERRORS, csv.Error):
             damaged.append(path)
     try:
         read_histograms(paths)
-    except (ValueError, EOFError, KeyError, zipfile.BadZipFile):
+    except DAMAGED_FILE_ERRORS:
         damaged.append(paths.histograms)
+    for path in damaged:
+        path.replace(path.with_name(path.name + ".damaged"))
+        print(f"{path} cannot be read: set aside as {path.name}.damaged and rebuilt from the checkpoints",
+              file=sys.stderr)
     return damaged
+
+
+def _saved_state(paths: RunPaths, wanted: list[int], available: list[int]) -> tuple[dict[int, dict], list[int]]:
+    """The manifest to go by, and the epochs to bring up to date: after a results file was damaged, every
+    epoch, since what was lost is rebuilt for all of them."""
+    damaged = _set_aside_damaged_results(paths)
+    manifest = _read_manifest(paths)
+    if manifest is None or set(damaged) - {paths.histograms}:  # every epoch's rows are made again
+        return {}, available
+    if damaged:  # only the histograms: the spectra stand, every epoch is counted again
+        return {epoch: {**entry, "histograms": False} for epoch, entry in manifest.items()}, available
+    return manifest, wanted
 
 
 def _write_manifest(paths: RunPaths, manifest: dict[int, dict]) -> None:
@@ -293,23 +303,22 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
         if missing:
             raise AnalysisError(f"run {run_id!r} has no checkpoint for epoch(s) {', '.join(map(str, missing))}; "
                                 f"it has {available[0] if available else 'none'}..{available[-1] if available else ''}")
-        wanted = epochs or available
-        manifest = _read_manifest(paths)
+        if not available:
+            raise AnalysisError(f"run {run_id!r} has no checkpoints yet in {paths.checkpoints}: train it first "
+                                "(or import checkpoints)")
+        manifest, wanted = _saved_state(paths, epochs or available, available)
         report = AnalysisReport()
         todo, uncounted = [], set()
         for epoch in wanted:
             entry = manifest.get(epoch, {})
-            if _up_to_date(entry, _signature(paths.checkpoint(epoch), backend), randomize):
+            if _up_to_date(entry, _signature(paths.checkpoint(epoch), backend), randomize) and paths.esd(epoch).exists():
                 report.up_to_date.append(epoch)
                 if _histograms_pending(entry):
                     uncounted.add(epoch)
             else:
                 todo.append(epoch)
-        if not wanted:
-            raise AnalysisError(f"run {run_id!r} has no checkpoints yet in {paths.checkpoints}: train it first "
-                                "(or import checkpoints)")
-        rebinned = _histogram_bins(paths) not in (None, bins)  # every epoch recounted on the new bins
-        if not todo and not uncounted and not rebinned:  # say so, or a job that queued this would look unfinished
+        if not todo and not uncounted and _histogram_bins(paths) in (None, bins):  # other bins: recount all
+            # say so, or a job that queued this analysis would look unfinished
             update_run(paths, analysis={"status": "completed", "backend": backend, "epochs_done": 0,
                                         "epochs_total": 0, "errors": {}, "updated": now_iso()})
             return report

@@ -37,7 +37,7 @@ def _check_can_listen(host: str, port: int) -> None:
     where = _address(host, port)
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: not even a valid host name (a..b)
         raise UserError(f"cannot listen on {where}: {_unresolved(host, port, exc)}; check --host") from None
     try:
         with socket.socket(family, kind, proto) as probe:
@@ -47,14 +47,16 @@ def _check_can_listen(host: str, port: int) -> None:
         raise UserError(f"cannot listen on {where}: {_bind_failure(exc)}") from None
 
 
-def _unresolved(host: str, port: int, exc: socket.gaierror) -> str:
+def _unresolved(host: str, port: int, exc: Exception) -> str:
     """Why a host name gave no address: unknown, or known by an IPv6 address only, which Werkzeug's
     server does not look up (it resolves names to IPv4, and takes IPv6 as an address only)."""
     try:
-        socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
-    except socket.gaierror:
-        return f"{host!r} cannot be resolved ({exc.strerror})"
-    return f"{host!r} has only an IPv6 address, and the dashboard's server needs one written out (e.g. ::1)"
+        families = {entry[0] for entry in socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)}
+    except (socket.gaierror, UnicodeError):
+        families = set()
+    if families == {socket.AF_INET6}:
+        return f"{host!r} has only an IPv6 address, and the dashboard's server needs one written out (e.g. ::1)"
+    return f"{host!r} cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
 
 
 def _bind_failure(exc: OSError) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.run_format import (
-    ACTIVE_STATUSES, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, list_runs, read_run,
+    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, list_runs, read_run,
     read_tensor_histogram, runs_root,
 )
 from app import settings
@@ -49,17 +48,19 @@ def _file_key(path: Path) -> tuple | None:
 
 
 def redo_analysis(run_id: str) -> str:
-    """The fix for damaged or missing analysis files: a plain re-run skips epochs its manifest calls done."""
-    return f"delete the run's analysis/ folder and press “Analyse” (or run `spectrascope analyze --run {run_id}`)"
+    """The fix for missing analysis files: the analysis rebuilds them, and damaged tables, from the checkpoints."""
+    return f"press “Analyse” (or run `spectrascope analyze --run {run_id}`) to rebuild them from the checkpoints"
 
 
 def unreadable_file(path: Path, exc: Exception) -> str:
     """Name a damaged run file by its place in the data directory (a page need not see server paths),
-    and a fix that works: analysis files are redone from the checkpoints, but nothing re-creates the
-    metrics of a finished training."""
+    and a fix that works: analysis files are redone from the checkpoints (an epoch's eigenvalues once
+    their file is gone), but nothing re-creates the metrics of a finished training."""
     where = path.relative_to(settings.data_dir())
     run = paths(where.parts[1])
     problem = f"{where.as_posix()} cannot be read ({type(exc).__name__}: {exc})"
+    if path.parent == run.esd_dir:
+        return f"{problem}; delete that file, then {redo_analysis(run.run_id)}"
     if run.analysis in path.parents:
         return f"{problem}; {redo_analysis(run.run_id)}"
     return f"{problem}; training writes it: restore it from a backup, or train a new run"
@@ -78,7 +79,7 @@ def memoised(path: Path, compute, *args, default=None):
             value = compute(path, *args)
         except FileNotFoundError:  # replaced between stat and read: the next poll sees the new one
             return default
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        except (OSError, *DAMAGED_FILE_ERRORS) as exc:
             raise RunDataError(unreadable_file(path, exc)) from None
         cache().set(key, _NOTHING if value is None else value)
     return None if isinstance(value, str) and value == _NOTHING else value

@@ -47,7 +47,7 @@ def unreadable_note(problems: list[tuple[str, str]]) -> str | None:
     """The line under the picker naming the run folders it cannot list, so a damaged run is not just missing."""
     if not problems:
         return None
-    count = "1 run folder cannot be read" if len(problems) == 1 else f"{len(problems)} run folders cannot be read"
+    count = "1 run folder is not listed" if len(problems) == 1 else f"{len(problems)} run folders are not listed"
     return f"{count}: " + "; ".join(f"{name} ({why})" for name, why in problems)
 
 

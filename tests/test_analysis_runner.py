@@ -176,13 +176,24 @@ def test_a_damaged_results_file_is_set_aside_and_rebuilt(data_dir, paths, damage
         damaged.write_text("\n".join(",".join(row.split(",")[:5]) for row in damaged.read_text().splitlines()))
     else:
         damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
-    report = analyse(data_dir)
-    assert report.analysed == list(EPOCHS) and report.errors == {}
-    assert "every epoch is analysed again" in capfd.readouterr().err
+    report = analyse(data_dir, epochs=[0])  # what was lost is rebuilt for every epoch, not only those asked for
+    assert report.errors == {} and "cannot be read" in capfd.readouterr().err
+    if damage == "histograms.npz":  # the spectra stand: only the histograms are counted again
+        assert report.analysed == [] and report.up_to_date == list(EPOCHS)
+    else:
+        assert report.analysed == list(EPOCHS)
     assert {f: f.read_bytes() for f in files} == before
     if damage != "manifest":
         assert damaged.with_name(damaged.name + ".damaged").exists()
     assert analyse(data_dir).up_to_date == list(EPOCHS)
+
+
+def test_a_missing_esd_file_has_its_epoch_analysed_again(data_dir, paths):
+    analyse(data_dir)
+    rows = layer_rows(paths)
+    paths.esd(2).unlink()
+    assert analyse(data_dir).analysed == [2]
+    assert paths.esd(2).exists() and layer_rows(paths) == rows
 
 
 def test_a_run_without_checkpoints_is_a_clear_error(tmp_path):

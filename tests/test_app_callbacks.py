@@ -30,10 +30,10 @@ def test_run_folders_the_picker_leaves_out_are_named_under_it(dashboard_data):
     data.paths("broken").run_json.write_text("{")
     options, _, note = shell.refresh_runs(1, "demo", None, None)
     assert [option["value"] for option in options] == ["demo"]
-    assert note.startswith("1 run folder cannot be read: broken (run.json is not valid JSON: Expecting")
+    assert note.startswith("1 run folder is not listed: broken (run.json is not valid JSON: Expecting")
     assert shell.refresh_runs(2, "demo", options, note) == (no_update,) * 3
     shutil.copytree(dashboard_data / "runs" / "broken", dashboard_data / "runs" / "also broken")
-    assert shell.refresh_runs(3, "demo", options, note)[2].startswith("2 run folders cannot be read: also broken (")
+    assert shell.refresh_runs(3, "demo", options, note)[2].startswith("2 run folders are not listed: also broken (")
     shutil.rmtree(dashboard_data / "runs" / "broken")
     shutil.rmtree(dashboard_data / "runs" / "also broken")
     assert shell.refresh_runs(4, "demo", options, note)[2] is None  # mended: the note goes
@@ -116,9 +116,9 @@ def test_a_run_with_no_epoch_yet_says_so(dashboard_data):
 
 
 def test_missing_eigenvalues_point_to_a_fresh_analysis(dashboard_data):
-    data.paths("demo").esd(2).unlink()  # a plain re-run keeps epochs its manifest calls done
+    data.paths("demo").esd(2).unlink()  # the analysis redoes an epoch whose eigenvalues are gone
     message = _messages(esd.esd_view("demo", "fc", 2, esd.TAB_ID, None)[0])
-    assert "eigenvalues of fc at epoch 2 are missing: delete the run's analysis/ folder" in message
+    assert "eigenvalues of fc at epoch 2 are missing: press “Analyse”" in message
 
 
 def test_epoch_player_steps_through_the_slider_marks_and_wraps():
@@ -170,7 +170,7 @@ def test_unreadable_run_files_are_named_in_the_tabs_not_raised(dashboard_data):
     paths.layers_csv.write_text("")
     heatmap, _ = alpha.alpha_figures("demo", None, alpha.TAB_ID)
     assert "runs/demo/analysis/layers.csv cannot be read" in _messages(heatmap)
-    assert "delete the run's analysis/ folder and press “Analyse”" in _messages(heatmap)
+    assert "press “Analyse” (or run `spectrascope analyze --run demo`) to rebuild them" in _messages(heatmap)
     assert metrics.metrics_table("demo", 3, metrics.TAB_ID, None)[:2] == ([], [])
     assert esd.layer_options("demo", None, None) == ([], None)
     assert "layers.csv cannot be read" in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)

@@ -104,12 +104,13 @@ def test_an_unreadable_file_is_named_by_its_place_in_the_run_with_a_fix_that_wor
     assert str(training_file.value).startswith("runs/demo/metrics.csv cannot be read (EmptyDataError")
     assert "restore it from a backup" in str(training_file.value) and "re-run" not in str(training_file.value)
 
-    paths.esd(2).write_bytes(b"not a zip file")
-    with pytest.raises(data.RunDataError) as analysis_file:
-        data.eigenvalues("demo", 2, "fc")
-    assert str(analysis_file.value).startswith("runs/demo/analysis/esd/epoch_0002.npz cannot be read")
-    assert str(analysis_file.value).endswith(
-        "delete the run's analysis/ folder and press “Analyse” (or run `spectrascope analyze --run demo`)")
+    for damaged in (b"not a zip file", b""):  # np.load raises ValueError, then EOFError
+        paths.esd(2).write_bytes(damaged)
+        with pytest.raises(data.RunDataError) as analysis_file:
+            data.eigenvalues("demo", 2, "fc")
+        assert str(analysis_file.value).startswith("runs/demo/analysis/esd/epoch_0002.npz cannot be read")
+        assert str(analysis_file.value).endswith("delete that file, then press “Analyse” (or run "
+                                                 "`spectrascope analyze --run demo`) to rebuild them from the checkpoints")
 
 
 def test_run_folders_the_picker_cannot_list_are_named_with_the_reason(dashboard_data):

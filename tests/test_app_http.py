@@ -87,9 +87,11 @@ def test_serve_blames_a_bad_host_on_host_not_on_the_port(tmp_path):
     port = free_port()
     unknown = spectrascope("serve", "--data-dir", tmp_path, "--host", "nosuchhost.invalid", "--port", port)
     assert unknown.returncode == 2 and "'nosuchhost.invalid' cannot be resolved" in unknown.stderr
+    malformed = spectrascope("serve", "--data-dir", tmp_path, "--host", "a..b", "--port", port)
+    assert malformed.returncode == 2 and "'a..b' cannot be resolved" in malformed.stderr, malformed.stderr
     not_ours = spectrascope("serve", "--data-dir", tmp_path, "--host", "192.0.2.1", "--port", port)  # TEST-NET-1
     assert not_ours.returncode == 2 and "not available on this machine" in not_ours.stderr
-    for result in (unknown, not_ours):
+    for result in (unknown, malformed, not_ours):
         assert "check --host" in result.stderr and "--port" not in result.stderr, result.stderr
 
 

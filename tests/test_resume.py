@@ -145,7 +145,7 @@ def test_resume_from_a_damaged_file_is_refused_with_one_line_and_nothing_removed
     assert process.returncode == 2, process.stderr
     lines = process.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("spectrascope: error: cannot resume run 'D': "), process.stderr
-    assert f"{damaged} cannot be read" in lines[0]
+    assert f"{damaged} cannot be used (not a PyTorch checkpoint" in lines[0]
     assert sorted(p.name for p in (run_dir(data_dir, "D") / "checkpoints").iterdir()) == files
     assert read_metrics_csv(data_dir, "D") == metrics
     assert read_run_json(data_dir, "D")["status"] == "failed"

@@ -33,7 +33,7 @@ def _flag(name: str) -> str:
 
 
 def _preset_values(name: str) -> str:
-    """Each preset's value of a hyper-parameter, for --help: `demo: 0.1, cifar100-resnet18: 0.1`."""
+    """Each preset's value of a hyper-parameter, for --help: `cifar100-resnet18: 0.1, demo: 0.1`."""
     return ", ".join(f"{preset}: {getattr(config, name)}" for preset, config in PRESETS.items())
 
 

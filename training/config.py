@@ -52,7 +52,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        """A validated config from stored values (a run.json's), which may be hand-edited or from elsewhere."""
+        """A validated config from stored values (a run.json's), which may be hand-edited or from elsewhere;
+        a field it lacks takes today's default (a run from a spectrascope that did not have that field yet)."""
         types = {spec.name: _STORED_TYPES[spec.type] for spec in fields(cls)}
         unknown = sorted(set(values) - set(types))
         if unknown:
@@ -79,7 +80,7 @@ class TrainConfig:
             (math.isfinite(self.mixup_alpha) and self.mixup_alpha >= 0,
              "mixup-alpha must be a finite number, not negative"),
             (self.crop_padding >= 0, "crop-padding must not be negative"),
-            (0 <= self.seed <= MAX_SEED, f"seed must be from 0 to 2**44 - 1 ({MAX_SEED})"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be from 0 to 2**{MAX_SEED.bit_length()} - 1 ({MAX_SEED})"),
             (all(0 <= x < 1 for x in (self.brightness, self.contrast, self.saturation)),
              "brightness, contrast and saturation must be in [0, 1)"),
             (self.device == "auto" or self.device == "cpu" or self.device.split(":")[0] == "cuda",

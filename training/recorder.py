@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from analysis.checkpoints import why_unreadable
 from analysis.run_format import (
     METRICS_COLUMNS, RunFormatError, atomic_write, checkpoint_epochs, is_reserved, job_lock, new_run_record, read_metrics,
     run_paths, update_run, write_metrics, write_run,
@@ -136,7 +137,9 @@ class RunRecorder:
             last_epoch, state = -1, None
         else:
             state = self._load_for_resume(self.paths.training_state)
-            last_epoch = state["epoch"]
+            last_epoch = state.get("epoch")
+            if not isinstance(last_epoch, int):
+                raise self._cannot_resume(self.paths.training_state, "it names no epoch")
             state["model"] = self._load_for_resume(self.paths.checkpoint(last_epoch))
         for epoch in checkpoint_epochs(self.paths):
             if epoch > last_epoch:
@@ -145,13 +148,19 @@ class RunRecorder:
         write_metrics(self.paths, self._rows)
         return state
 
-    def _load_for_resume(self, path: Path):
+    def _load_for_resume(self, path: Path) -> dict:
         """Read before anything is removed, so a damaged file stops the resume with one line and no loss."""
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a missing, truncated or overwritten file: torch raises many kinds
-            raise RunFormatError(f"cannot resume run {self.paths.run_id!r}: {path} cannot be read "
-                                 f"({type(exc).__name__}); train it again under a new run id") from None
+            raise self._cannot_resume(path, why_unreadable(exc, path)) from None
+        if not isinstance(loaded, dict):
+            raise self._cannot_resume(path, f"it holds a {type(loaded).__name__}, not a dict")
+        return loaded
+
+    def _cannot_resume(self, path: Path, reason: str) -> RunFormatError:
+        return RunFormatError(f"cannot resume run {self.paths.run_id!r}: {path} cannot be used ({reason}); "
+                              "train it again under a new run id")
 
     def _submit(self, fn, *args, **kwargs) -> None:
         finished = [future for future in self._pending if future.done()]
