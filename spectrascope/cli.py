@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from importlib import metadata
 
 from spectrascope.errors import UserError
 from analysis import cli as analysis_cli
@@ -34,6 +35,7 @@ def _cancel_on_sigterm() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spectrascope", description=__import__("spectrascope").__doc__)
+    parser.add_argument("--version", action="version", version=f"spectrascope {metadata.version('spectrascope')}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, module in COMMANDS.items():
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import replace
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from analysis.run_format import run_paths, write_run
-from helpers import SPECTRASCOPE, cli_env, read_run_json, run_dir, snapshot_tree, spectrascope
+from helpers import REPO, SPECTRASCOPE, cli_env, read_run_json, run_dir, snapshot_tree, spectrascope
 from training.config import MAX_SEED, PRESETS
 from training.loop import epoch_generators
 from training.recorder import RunRecorder
@@ -163,3 +164,9 @@ def test_help_shows_each_presets_value_of_every_hyper_parameter():
     assert "--width WIDTH channels of the first ResNet stage (64 = standard ResNet-18) " \
            "(cifar100-resnet18: 64, demo: 16)" in text
     assert "--flip, --no-flip random horizontal flips (cifar100-resnet18: True, demo: False)" in text
+
+
+def test_version_is_the_one_pyproject_declares():
+    declared = re.search(r'^version = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    process = spectrascope("--version")
+    assert process.returncode == 0 and process.stdout.strip() == f"spectrascope {declared}", process
