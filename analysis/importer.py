@@ -9,7 +9,8 @@ import torch
 
 from analysis.checkpoints import CHECKPOINT_SUFFIXES, load_state_dict
 from analysis.run_format import (
-    RunFormatError, RunPaths, atomic_write, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run, write_run,
+    RunFormatError, RunPaths, atomic_write, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run,
+    write_run,
 )
 from spectrascope.errors import UserError
 

@@ -212,8 +212,9 @@ def read_run(paths: RunPaths) -> dict:
     version = record.get("format_version")
     if version != FORMAT_VERSION:
         newer = isinstance(version, int) and version > FORMAT_VERSION
+        advice = "; upgrade spectrascope to read it" if newer else ""
         raise RunFormatError(f"{paths.run_json} has format_version {version!r}, and this spectrascope reads "
-                             f"format_version {FORMAT_VERSION}" + ("; upgrade spectrascope to read it" if newer else ""))
+                             f"format_version {FORMAT_VERSION}{advice}")
     return record
 
 

@@ -311,7 +311,8 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
         todo, uncounted = [], set()
         for epoch in wanted:
             entry = manifest.get(epoch, {})
-            if _up_to_date(entry, _signature(paths.checkpoint(epoch), backend), randomize) and paths.esd(epoch).exists():
+            signature = _signature(paths.checkpoint(epoch), backend)
+            if _up_to_date(entry, signature, randomize) and paths.esd(epoch).exists():
                 report.up_to_date.append(epoch)
                 if _histograms_pending(entry):
                     uncounted.add(epoch)

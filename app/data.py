@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.run_format import (
-    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, list_runs, read_run,
-    read_tensor_histogram, runs_root,
+    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, list_runs,
+    read_run, read_tensor_histogram, runs_root,
 )
 from app import settings
 from app.settings import run_paths as paths
