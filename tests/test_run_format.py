@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from analysis import run_format
 from analysis.run_format import (
     FORMAT_VERSION, RunBusyError, RunFormatError, atomic_write, checkpoint_epochs, ensure_writable_dir, job_is_active,
     job_lock, list_runs,
@@ -136,8 +137,9 @@ def _hold_lock(root, ready, release):
         release.wait(10)
 
 
-def test_a_job_starting_while_the_dashboard_looks_at_its_lock_is_not_refused(tmp_path):
+def test_a_job_starting_while_the_dashboard_looks_at_its_lock_is_not_refused(tmp_path, monkeypatch):
     """job_is_active() looks by taking a shared lock for an instant; a job starting in that instant waits."""
+    monkeypatch.setattr(run_format, "PROBE_GRACE_SECONDS", 10.0)  # the look below lasts 50 ms, however busy the CPU
     paths = _new_run(tmp_path)
     look = os.open(paths.job_lock("analysis"), os.O_RDWR | os.O_CREAT)
     fcntl.flock(look, fcntl.LOCK_SH)  # a look caught mid-way
