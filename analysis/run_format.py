@@ -263,16 +263,24 @@ def is_reserved(paths: RunPaths) -> bool:
     return record.get("status") == "queued" and not checkpoint_epochs(paths)
 
 
-def list_runs(data_dir: str | os.PathLike) -> list[dict]:
-    """Every readable run, newest first; unreadable folders are skipped, not fatal. A run's id is its
-    folder's name, even in a copied folder whose run.json still names the original."""
-    records = []
-    for run_json in runs_root(data_dir).glob("*/run.json"):
+def scan_runs(data_dir: str | os.PathLike) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Every usable run, newest first, and (folder, why) for each folder in runs/ whose run.json cannot be
+    used (unreadable, or a folder name that is no valid run id), so a damaged run is reported, not just
+    missing. A run's id is its folder's name, even in a copied folder whose run.json names the original."""
+    records, problems = [], []
+    for run_json in sorted(runs_root(data_dir).glob("*/run.json")):
+        folder = run_json.parent.name
         try:
-            records.append({**read_run(RunPaths(run_json.parent)), "id": run_json.parent.name})
-        except RunFormatError:
-            continue
-    return sorted(records, key=lambda r: r.get("created", ""), reverse=True)
+            records.append({**read_run(run_paths(data_dir, folder)), "id": folder})
+        except RunFormatError as exc:
+            if run_json.exists():  # not a run deleted while the folder was listed
+                problems.append((folder, str(exc).replace(str(run_json), "run.json")))
+    return sorted(records, key=lambda r: r.get("created", ""), reverse=True), problems
+
+
+def list_runs(data_dir: str | os.PathLike) -> list[dict]:
+    """Every usable run, newest first; unusable folders are skipped, not fatal."""
+    return scan_runs(data_dir)[0]
 
 
 # --- job lock ------------------------------------------------------------------------------------
@@ -398,6 +406,15 @@ def read_tensor_histogram(paths: RunPaths, layer: str, kind: str) -> tuple[list[
     with np.load(paths.histograms) as data:
         return (data["epochs"].tolist(), data[histogram_key("edges", layer, kind)],
                 data[histogram_key("density", layer, kind)])
+
+
+def histogram_bins(paths: RunPaths) -> int | None:
+    """The bins of the saved histograms (None before any were counted), read from one tensor's edges."""
+    if not paths.histograms.exists():
+        return None
+    with np.load(paths.histograms) as data:
+        first = next((key for key in data.files if key.startswith("edges:")), None)  # see histogram_key
+        return len(data[first]) - 1 if first else None
 
 
 def read_histograms(paths: RunPaths) -> tuple[list[int], dict, dict]:

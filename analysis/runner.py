@@ -35,8 +35,8 @@ from analysis.histograms import STAT_COLUMNS, bin_edges, covers, density, parame
 from analysis.metrics import LAYER_COLUMNS
 from analysis.options import BACKENDS, DEFAULT_BINS
 from analysis.run_format import (
-    DAMAGED_FILE_ERRORS, RunPaths, atomic_write, atomic_write_text, checkpoint_epochs, job_lock, now_iso, read_csv,
-    read_histograms, read_run, run_paths, update_run, write_csv, write_histograms,
+    DAMAGED_FILE_ERRORS, RunPaths, atomic_write, atomic_write_text, checkpoint_epochs, histogram_bins, job_lock, now_iso,
+    read_csv, read_histograms, read_run, run_paths, update_run, write_csv, write_histograms,
 )
 
 # Smaller runs are not worth starting a worker (1.3 s): with 45 MB ResNet-18 checkpoints, 2 take 1.3 s in
@@ -268,12 +268,6 @@ def _merge(path: Path, columns: tuple[str, ...], replaced: set[int], new_rows: l
     return rows
 
 
-def _histogram_bins(paths: RunPaths) -> int | None:
-    """The bins of the saved histograms (None before any were counted)."""
-    _, edges, _ = read_histograms(paths)
-    return len(next(iter(edges.values()))) - 1 if edges else None
-
-
 def _number(cell) -> float:
     return np.nan if cell in ("", None) else float(cell)
 
@@ -318,7 +312,7 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
                     uncounted.add(epoch)
             else:
                 todo.append(epoch)
-        if not todo and not uncounted and _histogram_bins(paths) in (None, bins):  # other bins: recount all
+        if not todo and not uncounted and histogram_bins(paths) in (None, bins):  # other bins: recount all
             # say so, or a job that queued this analysis would look unfinished
             update_run(paths, analysis={"status": "completed", "backend": backend, "epochs_done": 0,
                                         "epochs_total": 0, "errors": {}, "updated": now_iso()})

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.run_format import (
-    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, list_runs,
-    read_run, read_tensor_histogram, runs_root,
+    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, read_run,
+    read_tensor_histogram, scan_runs,
 )
 from app import settings
 from app.settings import run_paths as paths
@@ -111,32 +111,15 @@ def with_live_status(record: dict, run: RunPaths) -> dict:
     return record
 
 
+def runs_and_problems() -> tuple[list[dict], list[tuple[str, str]]]:
+    """Every run, newest first, each with its live status; and (folder, why) for the run folders that
+    cannot be listed. One pass over runs/ for both: the picker polls them every 2 s."""
+    records, problems = scan_runs(settings.data_dir())
+    return [with_live_status(record, paths(record["id"])) for record in records], problems
+
+
 def runs() -> list[dict]:
-    """Every run, newest first, each with its live status; a folder whose name is not a valid run id is
-    left to unreadable_runs, since no page or job can address it."""
-    records = []
-    for record in list_runs(settings.data_dir()):
-        try:
-            run_dir = paths(record["id"])
-        except RunFormatError:
-            continue
-        records.append(with_live_status(record, run_dir))
-    return records
-
-
-def unreadable_runs(listed: set[str]) -> list[tuple[str, str]]:
-    """(folder, why) of each folder in runs/ with a run.json that is not among the `listed` run ids, so a
-    damaged run is reported rather than silently missing. Only those run.json files are read again."""
-    found = []
-    for run_json in sorted(runs_root(settings.data_dir()).glob("*/run.json")):
-        if run_json.parent.name in listed:
-            continue
-        try:
-            read_run(paths(run_json.parent.name))
-        except RunFormatError as exc:
-            if run_json.exists():  # not a run deleted since the runs were listed
-                found.append((run_json.parent.name, str(exc).replace(str(run_json), "run.json")))
-    return found
+    return runs_and_problems()[0]
 
 
 def run(run_id: str) -> dict | None:

@@ -54,11 +54,11 @@ def unreadable_note(problems: list[tuple[str, str]]) -> str | None:
 def refresh_runs(n_intervals, current, options, note):
     """Run picker options and the note on unreadable runs (each only when it changed), and the newest run
     when none is chosen."""
-    records = data.runs()
+    records, problems = data.runs_and_problems()
     fresh = [{"label": run_label(record), "value": record["id"]} for record in records]
     ids = [record["id"] for record in records]
     value = current if current in ids else (ids[0] if ids else None)
-    fresh_note = unreadable_note(data.unreadable_runs(set(ids)))
+    fresh_note = unreadable_note(problems)
     return ((fresh if fresh != options else no_update), (value if value != current else no_update),
             (fresh_note if fresh_note != note else no_update))
 

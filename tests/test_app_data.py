@@ -121,7 +121,7 @@ def test_run_folders_the_picker_cannot_list_are_named_with_the_reason(dashboard_
             (runs / name / "run.json").write_text(text)
     (runs / "no-run-json").mkdir()  # a folder without run.json is not a run: nothing to report
     assert [record["id"] for record in data.runs()] == ["demo"]  # "my run" reads, but is no valid id
-    problems = dict(data.unreadable_runs({"demo"}))
+    problems = dict(data.runs_and_problems()[1])
     assert sorted(problems) == ["a-list", "bad-json", "my run"]
     assert problems["bad-json"].startswith("run.json is not valid JSON: Expecting")
     assert problems["a-list"] == "run.json is not a JSON object"
