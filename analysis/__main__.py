@@ -1,6 +1,7 @@
 """`python -m analysis ...` is `spectrascope analyze ...`."""
 import sys
 
-from spectrascope.cli import main
+from analysis import cli
+from spectrascope.command import main_for
 
-sys.exit(main(["analyze", *sys.argv[1:]]))
+sys.exit(main_for("analyze", cli))

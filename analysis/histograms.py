@@ -11,7 +11,6 @@ import torch
 
 from analysis.options import DEFAULT_BINS
 
-STAT_COLUMNS = ("epoch", "layer", "kind", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
 _MARGIN = 0.05
 
 

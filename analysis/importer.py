@@ -7,12 +7,11 @@ from pathlib import Path
 
 import torch
 
-from analysis.checkpoints import CHECKPOINT_SUFFIXES, load_state_dict
-from analysis.run_format import (
-    RunFormatError, RunPaths, atomic_write, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run,
-    write_run,
-)
+from spectrascope.checkpoints import CHECKPOINT_SUFFIXES, load_state_dict, save_checkpoint
 from spectrascope.errors import UserError
+from spectrascope.runs import (
+    RunFormatError, RunPaths, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run, write_run,
+)
 
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
@@ -60,7 +59,7 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
                                             total_epochs=max(checkpoints), provenance={"torch": torch.__version__}))
             for epoch, path in checkpoints.items():
                 state_dict = load_state_dict(path)
-                atomic_write(paths.checkpoint(epoch), lambda handle: torch.save(state_dict, handle))
+                save_checkpoint(paths.checkpoint(epoch), state_dict)
             update_run(paths, status="completed", progress={"epoch": max(checkpoints), "phase": "done"})
     except BaseException:  # a half-copied run would block its id: it was ours alone, so remove it
         shutil.rmtree(paths.root, ignore_errors=True)

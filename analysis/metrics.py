@@ -1,15 +1,11 @@
-"""One row of analysis/layers.csv: a layer's ESD summarised as weightwatcher summarises it."""
+"""One row of analysis/layers.csv (columns: spectrascope.runs.LAYER_COLUMNS): a layer's ESD summarised as
+weightwatcher summarises it."""
 from __future__ import annotations
 
 import numpy as np
 
 from analysis.powerlaw import PowerLawFit
 
-LAYER_COLUMNS = (
-    "epoch", "layer", "layer_type", "N", "M", "num_evals", "alpha", "alpha_weighted", "xmin", "xmax", "D",
-    "sigma", "num_pl_spikes", "lambda_max", "log_norm", "log_spectral_norm", "stable_rank", "warning",
-    "max_rand_eval", "rand_distance", "rand_num_spikes",  # empty unless analysed with --randomize
-)
 OVER_TRAINED_BELOW = 2.0
 UNDER_TRAINED_ABOVE = 6.0
 

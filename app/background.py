@@ -7,7 +7,7 @@ from functools import lru_cache
 import diskcache
 from dash import CeleryManager, DiskcacheManager
 
-from app import settings
+from spectrascope import settings
 
 
 @lru_cache(maxsize=None)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from werkzeug.serving import select_address_family
 
-from analysis.run_format import ensure_writable_dir, list_runs
-from app import settings
+from spectrascope import jobs, settings
 from spectrascope.errors import UserError
+from spectrascope.runs import ensure_writable_dir, list_runs
 
 HELP = "serve the dashboard (http://127.0.0.1:8050 by default)"
 DEMO_RUN_ID = "demo"
@@ -72,8 +72,6 @@ def _bind_failure(exc: OSError) -> str:
 
 
 def start_demo() -> None:
-    from app import jobs
-
     jobs.start_detached(jobs.submit_training("demo", DEMO_RUN_ID))
     print(f"started the demo run {DEMO_RUN_ID!r}: watch it fill in on the page")
 

@@ -1,24 +1,36 @@
 """Small pieces shared by several tabs: the epoch player, message panels, slider marks."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
+from app.ids import RUN_PICKER, RUN_VERSION
 from app.tabs.common import unreadable_files_shown
 
 PLAY_MILLISECONDS = 900
 
 
-def epoch_player(prefix: str) -> html.Div:
+class PlayerIds(NamedTuple):
+    """The ids of one epoch player's play/pause button, epoch slider and timer."""
+    play: str
+    epoch: str
+    timer: str
+
+
+def player_ids(prefix: str) -> PlayerIds:
+    return PlayerIds(f"{prefix}-play", f"{prefix}-epoch", f"{prefix}-timer")
+
+
+def epoch_player(player: PlayerIds) -> html.Div:
     """Play/pause button, an epoch slider and the timer that moves it."""
     return html.Div([
-        dbc.Button(html.I(className="bi bi-play-fill"), id=f"{prefix}-play", color="secondary", outline=True,
+        dbc.Button(html.I(className="bi bi-play-fill"), id=player.play, color="secondary", outline=True,
                    size="sm", title="play / pause over epochs", className="me-2"),
-        html.Div(dcc.Slider(id=f"{prefix}-epoch", min=0, max=0, step=None, marks={}, value=None,
+        html.Div(dcc.Slider(id=player.epoch, min=0, max=0, step=None, marks={}, value=None,
                             updatemode="drag"), className="flex-grow-1"),
-        dcc.Interval(id=f"{prefix}-timer", interval=PLAY_MILLISECONDS, disabled=True),
+        dcc.Interval(id=player.timer, interval=PLAY_MILLISECONDS, disabled=True),
     ], className="d-flex align-items-center mb-2")
 
 
@@ -60,19 +72,19 @@ def next_epoch(n_intervals, marks: dict | None, current):
     return later[0] if later else epochs[0]
 
 
-def register_player(app, prefix: str, epochs_of: Callable[[str], list[int]]) -> None:
+def register_player(app, player: PlayerIds, epochs_of: Callable[[str], list[int]]) -> None:
     """Wire an epoch_player: its slider spans `epochs_of(run_id)` of the chosen run (following a live run
     forward), and play/pause steps through them."""
     @unreadable_files_shown(lambda message: slider_settings([], None, None))
     def follow_run(run_id, version, current, previous_latest):
         return slider_settings(epochs_of(run_id) if run_id else [], current, previous_latest)
 
-    app.callback(Output(f"{prefix}-epoch", "min"), Output(f"{prefix}-epoch", "max"), Output(f"{prefix}-epoch", "marks"),
-                 Output(f"{prefix}-epoch", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), State(f"{prefix}-epoch", "value"),
-                 State(f"{prefix}-epoch", "max"))(follow_run)
-    app.callback(Output(f"{prefix}-timer", "disabled"), Output(f"{prefix}-play", "children"),
-                 Input(f"{prefix}-play", "n_clicks"), State(f"{prefix}-timer", "disabled"))(toggle_play)
-    app.callback(Output(f"{prefix}-epoch", "value", allow_duplicate=True), Input(f"{prefix}-timer", "n_intervals"),
-                 State(f"{prefix}-epoch", "marks"), State(f"{prefix}-epoch", "value"),
+    app.callback(Output(player.epoch, "min"), Output(player.epoch, "max"), Output(player.epoch, "marks"),
+                 Output(player.epoch, "value"),
+                 Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), State(player.epoch, "value"),
+                 State(player.epoch, "max"))(follow_run)
+    app.callback(Output(player.timer, "disabled"), Output(player.play, "children"),
+                 Input(player.play, "n_clicks"), State(player.timer, "disabled"))(toggle_play)
+    app.callback(Output(player.epoch, "value", allow_duplicate=True), Input(player.timer, "n_intervals"),
+                 State(player.epoch, "marks"), State(player.epoch, "value"),
                  prevent_initial_call=True)(next_epoch)

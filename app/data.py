@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import diskcache
 import numpy as np
 import pandas as pd
 
-from analysis.run_format import (
-    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, checkpoint_epochs, job_is_active, read_run,
-    read_tensor_histogram, scan_runs,
+from spectrascope import settings
+from spectrascope.jobs import job_is_running
+from spectrascope.runs import (
+    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, RunRecord, checkpoint_epochs, job_is_active,
+    layers_frame, metrics_frame, read_eigenvalues, read_run, read_tensor_histogram, run_paths, scan_runs,
+    weight_stats_frame,
 )
-from app import settings
-from app.settings import run_paths as paths
+from spectrascope.runs import histogram_tensors as saved_histogram_tensors
 
 _CACHE_BYTES = 512 * 2**20
 _NOTHING = "<spectrascope: nothing there>"  # a cached None (None itself reads as a cache miss)
@@ -37,6 +40,10 @@ def _cache(directory: str) -> diskcache.Cache:
 
 def cache() -> diskcache.Cache:
     return _cache(str(settings.cache_dir()))
+
+
+def paths(run_id: str) -> RunPaths:
+    return run_paths(settings.data_dir(), run_id)
 
 
 def _file_key(path: Path) -> tuple | None:
@@ -66,17 +73,17 @@ def unreadable_file(path: Path, exc: Exception) -> str:
     return f"{problem}; training writes it: restore it from a backup, or train a new run"
 
 
-def memoised(path: Path, compute, *args, default=None):
-    """compute(path, *args), cached until `path` changes; `default` while the file does not exist.
-    A file that cannot be parsed raises RunDataError."""
+def memoised(path: Path, read, run_id: str, *args, default=None):
+    """read(the run's paths, *args), a reader of the run format that reads `path`, cached until that file
+    changes; `default` while it does not exist. A file that cannot be parsed raises RunDataError."""
     file_key = _file_key(path)
     if file_key is None:
         return default
-    key = (compute.__name__, *file_key, *args)
+    key = (read.__name__, *file_key, *args)
     value = cache().get(key, default=None)
     if value is None:
         try:
-            value = compute(path, *args)
+            value = read(paths(run_id), *args)
         except FileNotFoundError:  # replaced between stat and read: the next poll sees the new one
             return default
         except (OSError, *DAMAGED_FILE_ERRORS) as exc:
@@ -95,40 +102,40 @@ def _seconds_since(stamp: str | None) -> float:
         return float("inf")
 
 
-def with_live_status(record: dict, run: RunPaths) -> dict:
+def with_live_status(record: RunRecord, run: RunPaths) -> RunRecord:
     """The record with statuses a page can trust: a job recorded as running (or queued) that no process
     holds the lock of has died, and reads 'interrupted'."""
-    status = record.get("status", "queued")
+    runner_alive = job_is_running(run.run_id)
+    status = record.status
     if status == "running" and not job_is_active(run, "training"):
-        record["status"] = "interrupted"
-    elif (status == "queued" and not job_is_active(run, "job") and not job_is_active(run, "training")
-          and _seconds_since(record.get("updated")) > STALE_QUEUED_SECONDS):
-        record["status"] = "interrupted"
-    analysis = record.get("analysis") or {}
-    alive = job_is_active(run, "analysis") or job_is_active(run, "job")
-    if analysis.get("status") in ACTIVE_STATUSES and not alive:
-        record["analysis"] = {**analysis, "status": "interrupted"}
-    return record
+        status = "interrupted"
+    elif (status == "queued" and not runner_alive and not job_is_active(run, "training")
+          and _seconds_since(record.updated) > STALE_QUEUED_SECONDS):
+        status = "interrupted"
+    analysis = record.analysis
+    if analysis and analysis.status in ACTIVE_STATUSES and not (job_is_active(run, "analysis") or runner_alive):
+        analysis = replace(analysis, status="interrupted")
+    return replace(record, status=status, analysis=analysis)
 
 
-def runs_and_problems() -> tuple[list[dict], list[tuple[str, str]]]:
+def runs_and_problems() -> tuple[list[RunRecord], list[tuple[str, str]]]:
     """Every run, newest first, each with its live status; and (folder, why) for the run folders that
     cannot be listed. One pass over runs/ for both: the picker polls them every 2 s."""
     records, problems = scan_runs(settings.data_dir())
-    return [with_live_status(record, paths(record["id"])) for record in records], problems
+    return [with_live_status(record, paths(record.id)) for record in records], problems
 
 
-def runs() -> list[dict]:
+def runs() -> list[RunRecord]:
     return runs_and_problems()[0]
 
 
-def run(run_id: str) -> dict | None:
+def run(run_id: str) -> RunRecord | None:
     try:
         run_dir = paths(run_id)
         record = read_run(run_dir)
     except RunFormatError:
         return None
-    return with_live_status(record, run_dir) if isinstance(record, dict) else None
+    return with_live_status(record, run_dir)
 
 
 def checkpoint_count(run_id: str) -> int:
@@ -146,29 +153,17 @@ def version(run_id: str) -> str:
 # --- tables --------------------------------------------------------------------------------------
 
 
-def _read_table(path: Path, *required: str) -> pd.DataFrame:
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    missing = [column for column in required if column not in table]
-    if missing:
-        raise ValueError(f"no column {', '.join(missing)}")
-    return table
-
-
 def metrics(run_id: str) -> pd.DataFrame:
-    return memoised(paths(run_id).metrics_csv, _read_table, "epoch", default=pd.DataFrame())
+    return memoised(paths(run_id).metrics_csv, metrics_frame, run_id, default=pd.DataFrame())
 
 
 def layers(run_id: str) -> pd.DataFrame:
     """analysis/layers.csv, one row per (epoch, layer); `warning` is '' where there is none."""
-    table = memoised(paths(run_id).layers_csv, _read_table, "epoch", "layer", "alpha", default=pd.DataFrame())
-    if table.empty:
-        return table
-    table = table.drop_duplicates(["epoch", "layer"], keep="last")
-    return table.assign(warning=table["warning"].fillna("")) if "warning" in table else table.assign(warning="")
+    return memoised(paths(run_id).layers_csv, layers_frame, run_id, default=pd.DataFrame())
 
 
 def weight_stats(run_id: str) -> pd.DataFrame:
-    return memoised(paths(run_id).weight_stats_csv, _read_table, "epoch", "layer", "kind", default=pd.DataFrame())
+    return memoised(paths(run_id).weight_stats_csv, weight_stats_frame, run_id, default=pd.DataFrame())
 
 
 def layer_names(run_id: str) -> list[str]:
@@ -185,32 +180,17 @@ def analysed_epochs(run_id: str) -> list[int]:
 # --- histograms and spectra ----------------------------------------------------------------------
 
 
-def _tensor_names(path: Path) -> list[tuple[str, str]]:
-    with np.load(path) as data:
-        keys = [key.split(":", 2) for key in data.files if key.startswith("edges:")]
-    return [(layer, kind) for _, kind, layer in keys]
-
-
 def histogram_tensors(run_id: str) -> list[tuple[str, str]]:
     """(layer, "weight" | "bias") of every tensor with a histogram, in state_dict order."""
-    return memoised(paths(run_id).histograms, _tensor_names, default=[])
-
-
-def _tensor_histogram(histograms: Path, run_id: str, layer: str, kind: str):
-    return read_tensor_histogram(paths(run_id), layer, kind)  # `histograms` is its path, the cache key
+    return memoised(paths(run_id).histograms, saved_histogram_tensors, run_id, default=[])
 
 
 def tensor_histogram(run_id: str, layer: str, kind: str) -> tuple[list[int], np.ndarray, np.ndarray] | None:
     """(epochs, bin edges, densities epochs x bins) of one tensor, or None if it has none."""
     if (layer, kind) not in histogram_tensors(run_id):
         return None
-    return memoised(paths(run_id).histograms, _tensor_histogram, run_id, layer, kind)
-
-
-def _eigenvalues(path: Path, layer: str) -> np.ndarray | None:
-    with np.load(path) as data:
-        return data[layer] if layer in data.files else None
+    return memoised(paths(run_id).histograms, read_tensor_histogram, run_id, layer, kind)
 
 
 def eigenvalues(run_id: str, epoch: int, layer: str) -> np.ndarray | None:
-    return memoised(paths(run_id).esd(epoch), _eigenvalues, layer)
+    return memoised(paths(run_id).esd(epoch), read_eigenvalues, run_id, epoch, layer)

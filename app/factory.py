@@ -11,7 +11,8 @@ import flask_bootstrap
 from dash import Dash
 from flask import send_from_directory
 
-from app import background, figures, settings, shell
+from app import background, figures, shell
+from spectrascope import settings
 
 THEME = "litera"  # a Bootswatch theme that imports no web fonts, so it looks right offline
 CSS_ROUTE = "/_spectrascope/css"

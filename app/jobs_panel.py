@@ -8,9 +8,11 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
 from analysis.options import BACKENDS
-from analysis.run_format import ACTIVE_STATUSES, job_is_active
-from app import data, jobs
+from app import data
+from app.ids import LIVE_INTERVAL, RUN_PICKER
+from spectrascope import jobs
 from spectrascope.errors import UserError
+from spectrascope.runs import RunRecord
 from training.config import HYPERPARAMETERS, PRESETS
 
 FORM_FIELDS = (  # (TrainConfig field, label, input type)
@@ -19,64 +21,85 @@ FORM_FIELDS = (  # (TrainConfig field, label, input type)
     ("weight_decay", "Weight decay", "number"), ("seed", "Seed", "number"), ("device", "Device", "text"),
 )
 FIELD_TYPES = {spec.name: spec.type for spec in HYPERPARAMETERS}
+NEW_RUN_OPEN = "new-run-open"
+ANALYSE_OPEN = "analyse-open"
+NEW_RUN_PRESET = "new-run-preset"
+NEW_RUN_ID = "new-run-id"
+NEW_RUN_FIELDS = {name: f"new-run-{name}" for name, _, _ in FORM_FIELDS}
+NEW_RUN_ERROR = "new-run-error"
+NEW_RUN_SUBMIT = "new-run-submit"
+NEW_RUN_MODAL = "new-run-modal"
+ANALYSE_TARGET = "analyse-target"
+ANALYSE_BACKEND = "analyse-backend"
+ANALYSE_RANDOMIZE = "analyse-randomize"
+ANALYSE_ERROR = "analyse-error"
+ANALYSE_SUBMIT = "analyse-submit"
+ANALYSE_MODAL = "analyse-modal"
+JOB_REQUEST = "job-request"
+JOB_OUTCOME = "job-outcome"
+JOB_PROGRESS = "job-progress"
+JOB_PROGRESS_BOX = "job-progress-box"
+JOB_LIST = "job-list"
+JOB_LIST_SHOWN = "job-list-shown"
+CANCEL_JOB = "cancel-job"  # the "type" of each job's cancel button id, {"type": CANCEL_JOB, "run": run_id}
 
 
 def buttons() -> html.Div:
     return html.Div([
-        dbc.Button([html.I(className="bi bi-plus-lg me-1"), "New run"], id="new-run-open", color="primary",
+        dbc.Button([html.I(className="bi bi-plus-lg me-1"), "New run"], id=NEW_RUN_OPEN, color="primary",
                    size="sm", className="me-2"),
-        dbc.Button([html.I(className="bi bi-cpu me-1"), "Analyse"], id="analyse-open", color="secondary", size="sm"),
+        dbc.Button([html.I(className="bi bi-cpu me-1"), "Analyse"], id=ANALYSE_OPEN, color="secondary", size="sm"),
     ], className="d-flex")
 
 
 def _field(name: str, label: str, kind: str) -> dbc.Col:
-    return dbc.Col([dbc.Label(label, html_for=f"new-run-{name}"),
-                    dbc.Input(id=f"new-run-{name}", type=kind, size="sm", step="any")], md=6, className="mb-2")
+    return dbc.Col([dbc.Label(label, html_for=NEW_RUN_FIELDS[name]),
+                    dbc.Input(id=NEW_RUN_FIELDS[name], type=kind, size="sm", step="any")], md=6, className="mb-2")
 
 
 def _new_run_modal() -> dbc.Modal:
     body = [
         dbc.Row([
-            dbc.Col([dbc.Label("Preset", html_for="new-run-preset"),
-                     dcc.Dropdown(id="new-run-preset", options=list(PRESETS), value="demo", clearable=False)], md=6),
-            dbc.Col([dbc.Label("Run id (optional)", html_for="new-run-id"),
-                     dbc.Input(id="new-run-id", placeholder="<preset>-<date>-<time>", size="sm")], md=6),
+            dbc.Col([dbc.Label("Preset", html_for=NEW_RUN_PRESET),
+                     dcc.Dropdown(id=NEW_RUN_PRESET, options=list(PRESETS), value="demo", clearable=False)], md=6),
+            dbc.Col([dbc.Label("Run id (optional)", html_for=NEW_RUN_ID),
+                     dbc.Input(id=NEW_RUN_ID, placeholder="<preset>-<date>-<time>", size="sm")], md=6),
         ], className="mb-2"),
         dbc.Row([_field(*spec) for spec in FORM_FIELDS]),
-        dbc.Alert(id="new-run-error", color="danger", is_open=False, className="mt-2 mb-0"),
+        dbc.Alert(id=NEW_RUN_ERROR, color="danger", is_open=False, className="mt-2 mb-0"),
     ]
     return dbc.Modal([
         dbc.ModalHeader(dbc.ModalTitle("New training run")),
         dbc.ModalBody(body),
-        dbc.ModalFooter(dbc.Button("Start", id="new-run-submit", color="primary")),
-    ], id="new-run-modal", is_open=False, size="lg")
+        dbc.ModalFooter(dbc.Button("Start", id=NEW_RUN_SUBMIT, color="primary")),
+    ], id=NEW_RUN_MODAL, is_open=False, size="lg")
 
 
 def _analyse_modal() -> dbc.Modal:
     body = [
-        html.P(id="analyse-target", className="text-muted"),
+        html.P(id=ANALYSE_TARGET, className="text-muted"),
         dbc.Label("Backend"),
-        dbc.RadioItems(id="analyse-backend", options=list(BACKENDS), value="fast", inline=True),
-        dbc.Switch(id="analyse-randomize", label="also compare with randomized ESDs (correlation traps)", value=False),
-        dbc.Alert(id="analyse-error", color="danger", is_open=False, className="mt-2 mb-0"),
+        dbc.RadioItems(id=ANALYSE_BACKEND, options=list(BACKENDS), value="fast", inline=True),
+        dbc.Switch(id=ANALYSE_RANDOMIZE, label="also compare with randomized ESDs (correlation traps)", value=False),
+        dbc.Alert(id=ANALYSE_ERROR, color="danger", is_open=False, className="mt-2 mb-0"),
     ]
     return dbc.Modal([
         dbc.ModalHeader(dbc.ModalTitle("Analyse run")),
         dbc.ModalBody(body),
-        dbc.ModalFooter(dbc.Button("Start analysis", id="analyse-submit", color="primary")),
-    ], id="analyse-modal", is_open=False)
+        dbc.ModalFooter(dbc.Button("Start analysis", id=ANALYSE_SUBMIT, color="primary")),
+    ], id=ANALYSE_MODAL, is_open=False)
 
 
 def layout() -> html.Div:
     return html.Div([
         _new_run_modal(),
         _analyse_modal(),
-        dcc.Store(id="job-request"),
-        html.Div([html.Small(id="job-outcome", className="text-muted")]),
-        html.Div(dbc.Progress(id="job-progress", value=0, label="", striped=True, animated=True),
-                 id="job-progress-box", style={"display": "none"}, className="mb-2"),
-        html.Div(id="job-list"),
-        dcc.Store(id="job-list-shown"),
+        dcc.Store(id=JOB_REQUEST),
+        html.Div([html.Small(id=JOB_OUTCOME, className="text-muted")]),
+        html.Div(dbc.Progress(id=JOB_PROGRESS, value=0, label="", striped=True, animated=True),
+                 id=JOB_PROGRESS_BOX, style={"display": "none"}, className="mb-2"),
+        html.Div(id=JOB_LIST),
+        dcc.Store(id=JOB_LIST_SHOWN),
     ])
 
 
@@ -141,14 +164,14 @@ def follow_job(set_progress, request):
     return f"Last job from this page: {job.command} of {job.run_id} — {status}"
 
 
-def active_jobs(records: list[dict]) -> list[tuple[str, str, float, str]]:
+def active_jobs(records: list[RunRecord]) -> list[tuple[str, str, float, str]]:
     """(run id, command, fraction, text) for every run with training or analysis queued or running."""
     found = []
     for record in records:
-        if record.get("status") in ACTIVE_STATUSES:
-            found.append((record["id"], "train", *jobs.progress(record, "train")))
-        elif (record.get("analysis") or {}).get("status") in ACTIVE_STATUSES:
-            found.append((record["id"], "analyze", *jobs.progress(record, "analyze")))
+        job = jobs.active_job(record)
+        if job is not None:
+            kind, fraction, text = job
+            found.append((record.id, kind.command, fraction, text))
     return found
 
 
@@ -156,12 +179,12 @@ def _cancel_button(run_id: str, dashboard_job: bool):
     """Only the dashboard's own jobs listen for a cancel request; a job started from a shell is stopped there."""
     if not dashboard_job:
         return html.Small("started outside the dashboard", className="text-muted")
-    return dbc.Button("Cancel", id={"type": "cancel-job", "run": run_id}, color="danger", outline=True, size="sm")
+    return dbc.Button("Cancel", id={"type": CANCEL_JOB, "run": run_id}, color="danger", outline=True, size="sm")
 
 
 def job_list(n_intervals, shown):
     """The active jobs, re-sent only when they changed (a list redrawn under the pointer can swallow a click)."""
-    found = [(run_id, fraction, text, job_is_active(data.paths(run_id), "job"))
+    found = [(run_id, fraction, text, jobs.job_is_running(run_id))
              for run_id, _, fraction, text in active_jobs(data.runs())]
     signature = repr(found)
     if signature == shown:
@@ -185,28 +208,28 @@ def cancel_job(n_clicks):
 
 
 def register(app) -> None:
-    app.callback([Output(f"new-run-{name}", "value") for name, _, _ in FORM_FIELDS],
-                 Input("new-run-preset", "value"))(preset_defaults)
-    app.callback(Output("new-run-modal", "is_open"), Input("new-run-open", "n_clicks"),
+    app.callback([Output(field, "value") for field in NEW_RUN_FIELDS.values()],
+                 Input(NEW_RUN_PRESET, "value"))(preset_defaults)
+    app.callback(Output(NEW_RUN_MODAL, "is_open"), Input(NEW_RUN_OPEN, "n_clicks"),
                  prevent_initial_call=True)(open_new_run)
-    app.callback(Output("new-run-modal", "is_open", allow_duplicate=True), Output("new-run-error", "children"),
-                 Output("new-run-error", "is_open"), Output("job-request", "data"),
-                 Output("run-picker", "value", allow_duplicate=True),
-                 Input("new-run-submit", "n_clicks"), State("new-run-preset", "value"), State("new-run-id", "value"),
-                 *[State(f"new-run-{name}", "value") for name, _, _ in FORM_FIELDS],
+    app.callback(Output(NEW_RUN_MODAL, "is_open", allow_duplicate=True), Output(NEW_RUN_ERROR, "children"),
+                 Output(NEW_RUN_ERROR, "is_open"), Output(JOB_REQUEST, "data"),
+                 Output(RUN_PICKER, "value", allow_duplicate=True),
+                 Input(NEW_RUN_SUBMIT, "n_clicks"), State(NEW_RUN_PRESET, "value"), State(NEW_RUN_ID, "value"),
+                 *[State(field, "value") for field in NEW_RUN_FIELDS.values()],
                  prevent_initial_call=True)(submit_new_run)
-    app.callback(Output("analyse-modal", "is_open"), Output("analyse-target", "children"),
-                 Input("analyse-open", "n_clicks"), State("run-picker", "value"),
+    app.callback(Output(ANALYSE_MODAL, "is_open"), Output(ANALYSE_TARGET, "children"),
+                 Input(ANALYSE_OPEN, "n_clicks"), State(RUN_PICKER, "value"),
                  prevent_initial_call=True)(open_analyse)
-    app.callback(Output("analyse-modal", "is_open", allow_duplicate=True), Output("analyse-error", "children"),
-                 Output("analyse-error", "is_open"), Output("job-request", "data", allow_duplicate=True),
-                 Input("analyse-submit", "n_clicks"), State("run-picker", "value"), State("analyse-backend", "value"),
-                 State("analyse-randomize", "value"), prevent_initial_call=True)(submit_analysis)
-    app.callback(Output("job-outcome", "children"), Input("job-request", "data"), background=True,
-                 progress=[Output("job-progress", "value"), Output("job-progress", "label")],
-                 running=[(Output("job-progress-box", "style"), {"display": "block"}, {"display": "none"})],
+    app.callback(Output(ANALYSE_MODAL, "is_open", allow_duplicate=True), Output(ANALYSE_ERROR, "children"),
+                 Output(ANALYSE_ERROR, "is_open"), Output(JOB_REQUEST, "data", allow_duplicate=True),
+                 Input(ANALYSE_SUBMIT, "n_clicks"), State(RUN_PICKER, "value"), State(ANALYSE_BACKEND, "value"),
+                 State(ANALYSE_RANDOMIZE, "value"), prevent_initial_call=True)(submit_analysis)
+    app.callback(Output(JOB_OUTCOME, "children"), Input(JOB_REQUEST, "data"), background=True,
+                 progress=[Output(JOB_PROGRESS, "value"), Output(JOB_PROGRESS, "label")],
+                 running=[(Output(JOB_PROGRESS_BOX, "style"), {"display": "block"}, {"display": "none"})],
                  prevent_initial_call=True)(follow_job)
-    app.callback(Output("job-list", "children"), Output("job-list-shown", "data"),
-                 Input("live-interval", "n_intervals"), State("job-list-shown", "data"))(job_list)
-    app.callback(Output("job-outcome", "children", allow_duplicate=True),
-                 Input({"type": "cancel-job", "run": ALL}, "n_clicks"), prevent_initial_call=True)(cancel_job)
+    app.callback(Output(JOB_LIST, "children"), Output(JOB_LIST_SHOWN, "data"),
+                 Input(LIVE_INTERVAL, "n_intervals"), State(JOB_LIST_SHOWN, "data"))(job_list)
+    app.callback(Output(JOB_OUTCOME, "children", allow_duplicate=True),
+                 Input({"type": CANCEL_JOB, "run": ALL}, "n_clicks"), prevent_initial_call=True)(cancel_job)

@@ -4,43 +4,46 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
-from analysis.run_format import ACTIVE_STATUSES
 from app import data, jobs_panel
+from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import unreadable_files_shown
 from app.tabs import alpha, esd, metrics, training, weights
+from spectrascope.runs import ACTIVE_STATUSES, RunRecord
 
 TABS = (training, weights, esd, alpha, metrics)
 LIVE_MILLISECONDS = 2000
 STATUS_COLOURS = {"queued": "secondary", "running": "primary", "completed": "success", "failed": "danger",
                   "cancelled": "warning", "interrupted": "warning"}
+RUN_PROBLEMS = "run-problems"
+RUN_STATUS = "run-status"
 
 
 def layout() -> html.Div:
     header = dbc.Navbar(dbc.Container([
         dbc.NavbarBrand([html.I(className="bi bi-activity me-2"), "spectrascope"], className="fw-bold"),
         html.Div([
-            dcc.Dropdown(id="run-picker", placeholder="no runs yet", clearable=False, style={"minWidth": "22rem"}),
-            html.Small(id="run-problems", className="d-block mt-1 text-warning"),
+            dcc.Dropdown(id=RUN_PICKER, placeholder="no runs yet", clearable=False, style={"minWidth": "22rem"}),
+            html.Small(id=RUN_PROBLEMS, className="d-block mt-1 text-warning"),
         ], className="me-auto ms-3"),
         jobs_panel.buttons(),
     ], fluid=True), color="dark", dark=True, className="mb-2")
     return html.Div([
         header,
         dbc.Container([
-            html.Div(id="run-status"),
+            html.Div(id=RUN_STATUS),
             jobs_panel.layout(),
             dbc.Tabs([dbc.Tab(tab.layout(), label=tab.LABEL, tab_id=tab.TAB_ID) for tab in TABS],
-                     id="tabs", active_tab=training.TAB_ID),
+                     id=TAB_STRIP, active_tab=training.TAB_ID),
         ], fluid=True),
-        dcc.Interval(id="live-interval", interval=LIVE_MILLISECONDS),
-        dcc.Store(id="run-version"),
+        dcc.Interval(id=LIVE_INTERVAL, interval=LIVE_MILLISECONDS),
+        dcc.Store(id=RUN_VERSION),
     ])
 
 
-def run_label(record: dict) -> str:
-    progress = record.get("progress") or {}
-    epochs = f" · {progress.get('epoch') or 0}/{progress['total_epochs']}" if progress.get("total_epochs") else ""
-    return f"{record['id']} — {record['status']}{epochs}"
+def run_label(record: RunRecord) -> str:
+    progress = record.progress
+    epochs = f" · {progress.epoch or 0}/{progress.total_epochs}" if progress.total_epochs else ""
+    return f"{record.id} — {record.status}{epochs}"
 
 
 def unreadable_note(problems: list[tuple[str, str]]) -> str | None:
@@ -55,8 +58,8 @@ def refresh_runs(n_intervals, current, options, note):
     """Run picker options and the note on unreadable runs (each only when it changed), and the newest run
     when none is chosen."""
     records, problems = data.runs_and_problems()
-    fresh = [{"label": run_label(record), "value": record["id"]} for record in records]
-    ids = [record["id"] for record in records]
+    fresh = [{"label": run_label(record), "value": record.id} for record in records]
+    ids = [record.id for record in records]
     value = current if current in ids else (ids[0] if ids else None)
     fresh_note = unreadable_note(problems)
     return ((fresh if fresh != options else no_update), (value if value != current else no_update),
@@ -83,48 +86,46 @@ def run_status(run_id, version):
     record = data.run(run_id)
     if record is None:
         return dbc.Alert(f"Run {run_id} cannot be read: its run.json is missing or not valid JSON.", color="danger")
-    status = record["status"]
-    progress = record.get("progress") or {}
-    analysis = record.get("analysis") or {}
+    status, progress, analysis = record.status, record.progress, record.analysis_state
     parts = [dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"), className="me-2"),
-             html.Small(f"{record.get('kind', '')} · preset {record.get('preset') or '—'} · "
-                        f"created {record.get('created', '')}", className="text-muted")]
+             html.Small(f"{record.kind} · preset {record.preset or '—'} · created {record.created}",
+                        className="text-muted")]
     bars = []
-    if record.get("kind") != "imported" and progress.get("total_epochs"):
-        done = progress.get("epoch") or 0
-        bars.append(_progress_bar(done, progress["total_epochs"], f"training {done}/{progress['total_epochs']}",
+    if record.kind != "imported" and progress.total_epochs:
+        done = progress.epoch or 0
+        bars.append(_progress_bar(done, progress.total_epochs, f"training {done}/{progress.total_epochs}",
                                   "primary", status == "running"))
     checkpoints = data.checkpoint_count(run_id)
-    if checkpoints and (analysis or status in ACTIVE_STATUSES):
+    if checkpoints and (record.analysis is not None or status in ACTIVE_STATUSES):
         analysed = len(data.analysed_epochs(run_id))
         bars.append(_progress_bar(analysed, checkpoints, f"analysed {analysed} of {checkpoints} checkpoints",
-                                  "info", analysis.get("status") == "running"))
+                                  "info", analysis.status == "running"))
     messages = []
     if status == "failed":
-        messages.append(dbc.Alert(f"Training failed: {record.get('error') or 'no message recorded'}", color="danger"))
+        messages.append(dbc.Alert(f"Training failed: {record.error or 'no message recorded'}", color="danger"))
     elif status == "interrupted" and checkpoints:
         messages.append(dbc.Alert(["Training stopped without finishing (its process died). Continue it with ",
                                    html.Code(f"spectrascope train --resume --run-id {run_id}"), "."], color="warning"))
     elif status == "interrupted":
         messages.append(dbc.Alert("This run was queued but its job never started or died while it waited "
                                   "(see job.log in the run folder). Start a new run.", color="warning"))
-    if analysis.get("status") == "failed" and analysis.get("error"):
-        messages.append(dbc.Alert(f"The analysis failed: {analysis['error']}", color="danger"))
-    if analysis.get("errors"):
-        detail = "; ".join(f"epoch {epoch}: {message}" for epoch, message in analysis["errors"].items())
+    if analysis.status == "failed" and analysis.error:
+        messages.append(dbc.Alert(f"The analysis failed: {analysis.error}", color="danger"))
+    if analysis.errors:
+        detail = "; ".join(f"epoch {epoch}: {message}" for epoch, message in analysis.errors.items())
         messages.append(dbc.Alert(f"Some epochs could not be analysed — {detail}", color="warning"))
     return html.Div([html.Div(parts, className="mb-2"), dbc.Row([dbc.Col(bar, md=6) for bar in bars]), *messages],
                     className="mb-2")
 
 
 def register(app) -> None:
-    app.callback(Output("run-picker", "options"), Output("run-picker", "value"), Output("run-problems", "children"),
-                 Input("live-interval", "n_intervals"), State("run-picker", "value"),
-                 State("run-picker", "options"), State("run-problems", "children"))(refresh_runs)
-    app.callback(Output("run-version", "data"), Input("live-interval", "n_intervals"), Input("run-picker", "value"),
-                 State("run-version", "data"))(refresh_version)
-    app.callback(Output("run-status", "children"),
-                 Input("run-picker", "value"), Input("run-version", "data"))(run_status)
+    app.callback(Output(RUN_PICKER, "options"), Output(RUN_PICKER, "value"), Output(RUN_PROBLEMS, "children"),
+                 Input(LIVE_INTERVAL, "n_intervals"), State(RUN_PICKER, "value"),
+                 State(RUN_PICKER, "options"), State(RUN_PROBLEMS, "children"))(refresh_runs)
+    app.callback(Output(RUN_VERSION, "data"), Input(LIVE_INTERVAL, "n_intervals"), Input(RUN_PICKER, "value"),
+                 State(RUN_VERSION, "data"))(refresh_version)
+    app.callback(Output(RUN_STATUS, "children"),
+                 Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"))(run_status)
     for tab in TABS:
         tab.register(app)
     jobs_panel.register(app)

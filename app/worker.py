@@ -7,7 +7,8 @@ Building the Dash app registers its background callbacks as Celery tasks, so the
 from __future__ import annotations
 
 import app as dashboard
-from app import background, settings
+from app import background
+from spectrascope import settings
 
 if not settings.redis_url():
     raise SystemExit(f"set {settings.REDIS_URL_ENV} (for example redis://localhost:6379/0) to run the Celery worker")

@@ -1,4 +1,6 @@
-"""The one error type the command line turns into a one-line message and exit status 2."""
+"""The one error type the command line turns into a one-line message and exit status 2.
+
+The bottom layer: every package may import it, it imports nothing of the project."""
 
 
 class UserError(Exception):

@@ -1,6 +1,7 @@
 """`python -m training ...` is `spectrascope train ...`."""
 import sys
 
-from spectrascope.cli import main
+from spectrascope.command import main_for
+from training import cli
 
-sys.exit(main(["train", *sys.argv[1:]]))
+sys.exit(main_for("train", cli))

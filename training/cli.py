@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from analysis.run_format import RunFormatError, RunPaths, ensure_writable_dir, is_reserved, read_run, run_paths
+from spectrascope.runs import (
+    RunFormatError, RunPaths, RunRecord, ensure_writable_dir, is_reserved, read_run, run_paths,
+)
 from training.config import HYPERPARAMETERS, PRESETS, ConfigError, TrainConfig, default_run_id, preset_config
 
 HELP = "train a preset into a run directory, one checkpoint per epoch"
@@ -52,22 +54,22 @@ def _resumed_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
         raise ConfigError(f"--resume uses the run's own config; drop {', '.join(changed)}")
     paths = run_paths(args.data_dir, args.run_id)
     record = read_run(paths)
-    if record.get("kind") == "imported":
+    if record.kind == "imported":
         raise RunFormatError(f"run {args.run_id!r} was imported, not trained by spectrascope: it cannot be resumed")
     config = replace(_stored_config(record, paths), **_overrides(args)).validated()
-    if record.get("status") == "completed":
+    if record.status == "completed":
         raise RunFormatError(f"run {args.run_id!r} is already complete ({config.epochs}/{config.epochs} epochs); "
                              "nothing to resume")
-    return config, record.get("preset")
+    return config, record.preset
 
 
-def _stored_config(record: dict, paths: RunPaths) -> TrainConfig:
+def _stored_config(record: RunRecord, paths: RunPaths) -> TrainConfig:
     """The config a run was trained with, as its run.json records it."""
-    if not isinstance(record.get("config"), dict):
+    if not isinstance(record.config, dict):
         raise ConfigError(f"{paths.run_json} has no training config (a \"config\" object): "
                           f"run {paths.run_id!r} cannot be resumed")
     try:
-        return TrainConfig.from_dict(record["config"])
+        return TrainConfig.from_dict(record.config)
     except ConfigError as exc:
         raise ConfigError(f"{paths.run_json} has a config that cannot be trained ({exc}): "
                           f"run {paths.run_id!r} cannot be resumed") from None

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.run_format import datasets_root
 from spectrascope.errors import UserError
+from spectrascope.runs import datasets_root
 
 CIFAR100_FOLDER = "cifar-100-python"
 CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"

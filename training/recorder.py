@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from analysis.checkpoints import why_unreadable
-from analysis.run_format import (
-    METRICS_COLUMNS, RunFormatError, atomic_write, checkpoint_epochs, is_reserved, job_lock, new_run_record, read_metrics,
+from spectrascope.checkpoints import CheckpointError, load_plain, save_checkpoint
+from spectrascope.runs import (
+    METRICS_COLUMNS, RunFormatError, is_reserved, remove_checkpoints_after, job_lock, new_run_record, read_metrics,
     run_paths, update_run, write_metrics, write_run,
 )
 
@@ -41,10 +41,6 @@ def _snapshot(value):
     if isinstance(value, (list, tuple)):
         return type(value)(_snapshot(item) for item in value)
     return value
-
-
-def _save(path: Path, obj) -> None:
-    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 class RunRecorder:
@@ -141,9 +137,7 @@ class RunRecorder:
             if not isinstance(last_epoch, int):
                 raise self._cannot_resume(self.paths.training_state, "it names no epoch")
             state["model"] = self._load_for_resume(self.paths.checkpoint(last_epoch))
-        for epoch in checkpoint_epochs(self.paths):
-            if epoch > last_epoch:
-                self.paths.checkpoint(epoch).unlink()
+        remove_checkpoints_after(self.paths, last_epoch)
         self._rows = [row for row in self._rows if row["epoch"] <= last_epoch]
         write_metrics(self.paths, self._rows)
         return state
@@ -151,9 +145,9 @@ class RunRecorder:
     def _load_for_resume(self, path: Path) -> dict:
         """Read before anything is removed, so a damaged file stops the resume with one line and no loss."""
         try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a missing, truncated or overwritten file: torch raises many kinds
-            raise self._cannot_resume(path, why_unreadable(exc, path)) from None
+            loaded = load_plain(path)
+        except CheckpointError as exc:  # a missing, truncated or overwritten file
+            raise self._cannot_resume(path, str(exc)) from None
         if not isinstance(loaded, dict):
             raise self._cannot_resume(path, f"it holds a {type(loaded).__name__}, not a dict")
         return loaded
@@ -173,9 +167,9 @@ class RunRecorder:
     def _write_epoch(self, epoch: int, weights: dict, state: dict | None, row: dict, copied) -> None:
         if copied is not None:
             copied.synchronize()
-        _save(self.paths.checkpoint(epoch), weights)
+        save_checkpoint(self.paths.checkpoint(epoch), weights)
         self._rows = [r for r in self._rows if r["epoch"] != epoch] + [row]
         write_metrics(self.paths, self._rows)
         if state is not None:
-            _save(self.paths.training_state, {"epoch": epoch, **state})
+            save_checkpoint(self.paths.training_state, {"epoch": epoch, **state})
         update_run(self.paths, progress={"epoch": epoch})

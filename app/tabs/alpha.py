@@ -6,10 +6,13 @@ from dash import Input, Output, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
 from app import data, figures
+from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs import esd
 from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "alpha", "Alpha"
+ALPHA_HEATMAP = "alpha-heatmap"
+ALPHA_SUMMARY = "alpha-summary"
 
 
 def layout() -> html.Div:
@@ -19,8 +22,8 @@ def layout() -> html.Div:
                          for colour, text in bands], className="text-muted")
     return html.Div([
         dbc.Row([
-            dbc.Col([dcc.Graph(id="alpha-heatmap", config={"displaylogo": False}), legend], lg=8),
-            dbc.Col(dcc.Graph(id="alpha-summary", config={"displaylogo": False}), lg=4),
+            dbc.Col([dcc.Graph(id=ALPHA_HEATMAP, config={"displaylogo": False}), legend], lg=8),
+            dbc.Col(dcc.Graph(id=ALPHA_SUMMARY, config={"displaylogo": False}), lg=4),
         ], className="g-3"),
     ], className="pt-3")
 
@@ -46,8 +49,8 @@ def open_cell(click):
 
 
 def register(app) -> None:
-    app.callback(Output("alpha-heatmap", "figure"), Output("alpha-summary", "figure"),
-                 Input("run-picker", "value"), Input("run-version", "data"), Input("tabs", "active_tab"))(alpha_figures)
-    app.callback(Output("tabs", "active_tab"), Output("esd-layer", "value", allow_duplicate=True),
-                 Output("esd-epoch", "value", allow_duplicate=True),
-                 Input("alpha-heatmap", "clickData"), prevent_initial_call=True)(open_cell)
+    app.callback(Output(ALPHA_HEATMAP, "figure"), Output(ALPHA_SUMMARY, "figure"),
+                 Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), Input(TAB_STRIP, "active_tab"))(alpha_figures)
+    app.callback(Output(TAB_STRIP, "active_tab"), Output(esd.ESD_LAYER, "value", allow_duplicate=True),
+                 Output(esd.ESD_PLAYER.epoch, "value", allow_duplicate=True),
+                 Input(ALPHA_HEATMAP, "clickData"), prevent_initial_call=True)(open_cell)

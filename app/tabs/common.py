@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import functools
 
-from analysis.run_format import ACTIVE_STATUSES
 from app import data
+from spectrascope.runs import ACTIVE_STATUSES
 
 
 def unreadable_files_shown(fallback):
@@ -28,16 +28,15 @@ def analysis_missing(run_id: str | None) -> str:
     record = data.run(run_id)
     if record is None:
         return f"Run {run_id} cannot be read (run.json is missing or broken)."
-    analysis = record.get("analysis") or {}
-    status = analysis.get("status")
+    analysis = record.analysis_state
+    status = analysis.status
     if status in ACTIVE_STATUSES:
         return f"Run {run_id} is being analysed: the first epochs appear here in a moment."
     if status == "failed":
-        errors = analysis.get("errors") or {}
-        detail = next(iter(errors.values()), analysis.get("error") or "see job.log in the run folder")
+        detail = next(iter(analysis.errors.values()), analysis.error or "see job.log in the run folder")
         return f"The analysis of run {run_id} failed: {detail}"
-    if record.get("status") == "queued":
+    if record.status == "queued":
         return f"Run {run_id} is queued: its epochs are analysed as they land once it trains."
-    if record.get("status") == "running":
+    if record.status == "running":
         return f"Run {run_id} is training; its epochs are analysed as they land."
     return f"Run {run_id} has not been analysed yet: press “Analyse”."

@@ -5,19 +5,24 @@ from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
 from app import components, data, figures
+from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "esd", "ESD"
 FIT_FIELDS = ("alpha", "D", "xmin", "num_pl_spikes", "num_evals", "lambda_max", "stable_rank", "warning")
+ESD_LAYER = "esd-layer"
+ESD_PLAYER = components.player_ids("esd")
+ESD_GRAPH = "esd-graph"
+ESD_FIT = "esd-fit"
 
 
 def layout() -> html.Div:
     return html.Div([
-        dbc.Row(dbc.Col(dcc.Dropdown(id="esd-layer", placeholder="type to filter layers by name", clearable=False),
+        dbc.Row(dbc.Col(dcc.Dropdown(id=ESD_LAYER, placeholder="type to filter layers by name", clearable=False),
                         md=5), className="my-2"),
-        components.epoch_player("esd"),
-        dcc.Graph(id="esd-graph", config={"displaylogo": False}),
-        html.Div(id="esd-fit", className="mt-2"),
+        components.epoch_player(ESD_PLAYER),
+        dcc.Graph(id=ESD_GRAPH, config={"displaylogo": False}),
+        html.Div(id=ESD_FIT, className="mt-2"),
     ], className="pt-2")
 
 
@@ -58,9 +63,9 @@ def esd_view(run_id, layer, epoch, active_tab, version):
 
 
 def register(app) -> None:
-    app.callback(Output("esd-layer", "options"), Output("esd-layer", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), State("esd-layer", "value"))(layer_options)
-    app.callback(Output("esd-graph", "figure"), Output("esd-fit", "children"),
-                 Input("run-picker", "value"), Input("esd-layer", "value"), Input("esd-epoch", "value"),
-                 Input("tabs", "active_tab"), Input("run-version", "data"))(esd_view)
-    components.register_player(app, "esd", data.analysed_epochs)
+    app.callback(Output(ESD_LAYER, "options"), Output(ESD_LAYER, "value"),
+                 Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), State(ESD_LAYER, "value"))(layer_options)
+    app.callback(Output(ESD_GRAPH, "figure"), Output(ESD_FIT, "children"),
+                 Input(RUN_PICKER, "value"), Input(ESD_LAYER, "value"), Input(ESD_PLAYER.epoch, "value"),
+                 Input(TAB_STRIP, "active_tab"), Input(RUN_VERSION, "data"))(esd_view)
+    components.register_player(app, ESD_PLAYER, data.analysed_epochs)

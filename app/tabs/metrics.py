@@ -6,19 +6,23 @@ from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
 from app import components, data
+from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "metrics", "Metrics"
 NUMBER = Format(precision=5, scheme=Scheme.decimal_or_exponent)  # shown rounded; the CSV export keeps every digit
+METRICS_EPOCH = "metrics-epoch"
+METRICS_NOTE = "metrics-note"
+METRICS_TABLE = "metrics-table"
 
 
 def layout() -> html.Div:
     return html.Div([
         dbc.Row([
-            dbc.Col(dcc.Dropdown(id="metrics-epoch", placeholder="epoch", clearable=False), md=2),
-            dbc.Col(html.Div(id="metrics-note", className="text-muted"), className="align-self-center"),
+            dbc.Col(dcc.Dropdown(id=METRICS_EPOCH, placeholder="epoch", clearable=False), md=2),
+            dbc.Col(html.Div(id=METRICS_NOTE, className="text-muted"), className="align-self-center"),
         ], className="my-2 g-3"),
-        dash_table.DataTable(id="metrics-table", sort_action="native", filter_action="native", page_size=25,
+        dash_table.DataTable(id=METRICS_TABLE, sort_action="native", filter_action="native", page_size=25,
                              export_format="csv", export_headers="display", style_table={"overflowX": "auto"},
                              style_cell={"fontSize": 13, "padding": "4px"}),
     ], className="pt-2")
@@ -47,10 +51,10 @@ def metrics_table(run_id, epoch, active_tab, version):
 
 
 def register(app) -> None:
-    app.callback(Output("metrics-epoch", "options"), Output("metrics-epoch", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), State("metrics-epoch", "value"),
-                 State("metrics-epoch", "options"))(epoch_options)
-    app.callback(Output("metrics-table", "data"), Output("metrics-table", "columns"),
-                 Output("metrics-note", "children"),
-                 Input("run-picker", "value"), Input("metrics-epoch", "value"), Input("tabs", "active_tab"),
-                 Input("run-version", "data"))(metrics_table)
+    app.callback(Output(METRICS_EPOCH, "options"), Output(METRICS_EPOCH, "value"),
+                 Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), State(METRICS_EPOCH, "value"),
+                 State(METRICS_EPOCH, "options"))(epoch_options)
+    app.callback(Output(METRICS_TABLE, "data"), Output(METRICS_TABLE, "columns"),
+                 Output(METRICS_NOTE, "children"),
+                 Input(RUN_PICKER, "value"), Input(METRICS_EPOCH, "value"), Input(TAB_STRIP, "active_tab"),
+                 Input(RUN_VERSION, "data"))(metrics_table)

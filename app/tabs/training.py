@@ -4,13 +4,15 @@ from __future__ import annotations
 from dash import Input, Output, dcc, html, no_update
 
 from app import data, figures
+from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import unreadable_files_shown
 
 TAB_ID, LABEL = "training", "Training"
+TRAINING_CURVES = "training-curves"
 
 
 def layout() -> html.Div:
-    return html.Div(dcc.Graph(id="training-curves", config={"displaylogo": False}), className="pt-3")
+    return html.Div(dcc.Graph(id=TRAINING_CURVES, config={"displaylogo": False}), className="pt-3")
 
 
 @unreadable_files_shown(figures.empty)
@@ -21,13 +23,13 @@ def training_figure(run_id, version, active_tab):
         return figures.empty("No run selected")
     metrics = data.metrics(run_id)
     if metrics.empty:
-        record = data.run(run_id) or {}
-        if record.get("kind") == "imported":
+        record = data.run(run_id)
+        if record is not None and record.kind == "imported":
             return figures.empty("An imported run has no training metrics: see the Alpha and ESD tabs")
         return figures.empty("No epoch recorded yet: the first point appears when epoch 0 is evaluated")
     return figures.training_curves(metrics).update_layout(uirevision=run_id)  # keeps zoom across live updates
 
 
 def register(app) -> None:
-    app.callback(Output("training-curves", "figure"), Input("run-picker", "value"), Input("run-version", "data"),
-                 Input("tabs", "active_tab"))(training_figure)
+    app.callback(Output(TRAINING_CURVES, "figure"), Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"),
+                 Input(TAB_STRIP, "active_tab"))(training_figure)

@@ -5,29 +5,37 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
 from app import components, data, figures
+from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "weights", "Weights & biases"
 STAT_COLUMNS = ("epoch", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
+WEIGHTS_LAYER = "weights-layer"
+WEIGHTS_KIND = "weights-kind"
+WEIGHTS_VIEW = "weights-view"
+WEIGHTS_LOG_Y = "weights-log-y"
+WEIGHTS_PLAYER = components.player_ids("weights")
+WEIGHTS_HISTOGRAM = "weights-histogram"
+WEIGHTS_STATS = "weights-stats"
 
 
 def layout() -> html.Div:
     controls = dbc.Row([
-        dbc.Col(dcc.Dropdown(id="weights-layer", placeholder="type to filter layers by name", clearable=False), md=5),
-        dbc.Col(dbc.RadioItems(id="weights-kind", options=[{"label": "weights", "value": "weight"},
-                                                           {"label": "biases", "value": "bias"}],
+        dbc.Col(dcc.Dropdown(id=WEIGHTS_LAYER, placeholder="type to filter layers by name", clearable=False), md=5),
+        dbc.Col(dbc.RadioItems(id=WEIGHTS_KIND, options=[{"label": "weights", "value": "weight"},
+                                                         {"label": "biases", "value": "bias"}],
                                value="weight", inline=True), md="auto"),
-        dbc.Col(dbc.RadioItems(id="weights-view", options=[{"label": "one epoch", "value": "epoch"},
-                                                           {"label": "all epochs (ridge)", "value": "ridge"}],
+        dbc.Col(dbc.RadioItems(id=WEIGHTS_VIEW, options=[{"label": "one epoch", "value": "epoch"},
+                                                         {"label": "all epochs (ridge)", "value": "ridge"}],
                                value="epoch", inline=True), md="auto"),
-        dbc.Col(dbc.Switch(id="weights-log-y", label="log y", value=False), md="auto"),
+        dbc.Col(dbc.Switch(id=WEIGHTS_LOG_Y, label="log y", value=False), md="auto"),
     ], className="g-3 align-items-center my-2")
     return html.Div([
         controls,
-        components.epoch_player("weights"),
-        dcc.Graph(id="weights-histogram", config={"displaylogo": False}),
+        components.epoch_player(WEIGHTS_PLAYER),
+        dcc.Graph(id=WEIGHTS_HISTOGRAM, config={"displaylogo": False}),
         html.H6("Per-epoch statistics", className="mt-3"),
-        dash_table.DataTable(id="weights-stats", columns=[{"name": c, "id": c} for c in STAT_COLUMNS], page_size=12,
+        dash_table.DataTable(id=WEIGHTS_STATS, columns=[{"name": c, "id": c} for c in STAT_COLUMNS], page_size=12,
                              sort_action="native",
                              style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px"}),
     ], className="pt-2")
@@ -78,12 +86,12 @@ def highlight_epoch(epoch):
 
 
 def register(app) -> None:
-    app.callback(Output("weights-layer", "options"), Output("weights-layer", "value"),
-                 Input("run-picker", "value"), Input("run-version", "data"), Input("weights-kind", "value"),
-                 State("weights-layer", "value"))(layer_options)
-    app.callback(Output("weights-histogram", "figure"), Output("weights-stats", "data"),
-                 Input("run-picker", "value"), Input("weights-layer", "value"), Input("weights-kind", "value"),
-                 Input("weights-epoch", "value"), Input("weights-view", "value"), Input("weights-log-y", "value"),
-                 Input("tabs", "active_tab"), Input("run-version", "data"))(histogram_view)
-    app.callback(Output("weights-stats", "style_data_conditional"), Input("weights-epoch", "value"))(highlight_epoch)
-    components.register_player(app, "weights", stat_epochs)
+    app.callback(Output(WEIGHTS_LAYER, "options"), Output(WEIGHTS_LAYER, "value"),
+                 Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), Input(WEIGHTS_KIND, "value"),
+                 State(WEIGHTS_LAYER, "value"))(layer_options)
+    app.callback(Output(WEIGHTS_HISTOGRAM, "figure"), Output(WEIGHTS_STATS, "data"),
+                 Input(RUN_PICKER, "value"), Input(WEIGHTS_LAYER, "value"), Input(WEIGHTS_KIND, "value"),
+                 Input(WEIGHTS_PLAYER.epoch, "value"), Input(WEIGHTS_VIEW, "value"), Input(WEIGHTS_LOG_Y, "value"),
+                 Input(TAB_STRIP, "active_tab"), Input(RUN_VERSION, "data"))(histogram_view)
+    app.callback(Output(WEIGHTS_STATS, "style_data_conditional"), Input(WEIGHTS_PLAYER.epoch, "value"))(highlight_epoch)
+    components.register_player(app, WEIGHTS_PLAYER, stat_epochs)

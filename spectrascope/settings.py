@@ -1,11 +1,11 @@
-"""Where the dashboard reads and writes, from the environment, so gunicorn, job processes and Celery
-workers all agree without passing paths around."""
+"""Settings read from the environment, so the CLI, gunicorn workers, job processes and Celery workers all
+agree without passing paths around. The bottom layer beside errors: it imports nothing of the project
+but them."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from analysis.run_format import RunPaths, run_paths as _run_paths
 from spectrascope.errors import UserError
 
 DATA_DIR_ENV = "SPECTRASCOPE_DATA_DIR"
@@ -14,11 +14,8 @@ REDIS_URL_ENV = "REDIS_URL"
 
 
 def data_dir() -> Path:
+    """$SPECTRASCOPE_DATA_DIR, else ./data (an empty value means the default too)."""
     return Path(os.environ.get(DATA_DIR_ENV) or "data")
-
-
-def run_paths(run_id: str) -> RunPaths:
-    return _run_paths(data_dir(), run_id)
 
 
 def cache_dir() -> Path:

@@ -1,4 +1,6 @@
-"""Reading checkpoints safely: plain tensors only (weights_only), from .pt/.pth or .safetensors files."""
+"""Checkpoint files, read safely (plain tensors only: weights_only, or safetensors) and written atomically.
+
+The one torch-using piece below training and analysis, which both read and write checkpoints."""
 from __future__ import annotations
 
 import re
@@ -8,6 +10,7 @@ from pathlib import Path
 import torch
 
 from spectrascope.errors import UserError
+from spectrascope.runs import atomic_write
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -60,19 +63,27 @@ def why_unreadable(exc: Exception, path: Path) -> str:
     return f"a torch.save file that is truncated or damaged ({_first_sentence(exc)})"
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint. Pickled objects other than tensors are refused, never executed."""
+def load_plain(path: Path):
+    """What a torch.save file holds, if that is only tensors and plain containers (weights_only): pickled
+    objects are refused, never executed. CheckpointError says in one line why a file cannot be read."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            loaded = load_file(path)
-        else:
-            with warnings.catch_warnings():  # its notes on pickle protocols; a failure is reported below
-                warnings.simplefilter("ignore")
-                loaded = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(path)
+        with warnings.catch_warnings():  # its notes on pickle protocols; a failure is reported below
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, forbidden global: all mean "unreadable"
-        raise CheckpointError(f"cannot read {path.name}: {why_unreadable(exc, path)}") from None
+        raise CheckpointError(why_unreadable(exc, path)) from None
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint (unwrapped from a {"state_dict": ...} file)."""
+    try:
+        loaded = load_plain(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"cannot read {path.name}: {exc}") from None
     if isinstance(loaded, dict) and not _has_tensors(loaded):
         loaded = next((loaded[key] for key in _WRAPPER_KEYS if _has_tensors(loaded.get(key))), loaded)
     if not _has_tensors(loaded):
@@ -80,3 +91,8 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
                  if isinstance(loaded, dict) and loaded else type(loaded).__name__)
         raise CheckpointError(f"{path.name} is not a state_dict (a dict of tensors); found {found}")
     return {key: value for key, value in loaded.items() if torch.is_tensor(value)}
+
+
+def save_checkpoint(path: Path, obj) -> None:
+    """torch.save through a temporary file: a reader (or a kill) never sees half a checkpoint."""
+    atomic_write(path, lambda handle: torch.save(obj, handle))

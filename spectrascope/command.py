@@ -1,0 +1,61 @@
+"""How a `spectrascope` sub-command runs, for the umbrella CLI and for `python -m training` / `python -m
+analysis` alike: bad input becomes one line on stderr and exit status 2, and a job command stopped by
+SIGTERM (`kill`, the dashboard's Cancel) stops like Ctrl-C, saving what it has done.
+
+Each sub-command is defined next to the code it runs: a module with HELP, `add_arguments(parser)` and
+`run(args)`. A bottom layer: it knows no sub-command."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import ModuleType
+
+from spectrascope import settings
+from spectrascope.errors import UserError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def add_command(parser: argparse.ArgumentParser, module: ModuleType, stops_like_ctrl_c: bool) -> None:
+    """The module's flags and handler, with the --data-dir every command takes."""
+    parser.add_argument("--data-dir", default=str(settings.data_dir()),
+                        help="data root holding runs/ and datasets/ (default: $SPECTRASCOPE_DATA_DIR or ./data)")
+    module.add_arguments(parser)
+    parser.set_defaults(handler=module.run, stops_like_ctrl_c=stops_like_ctrl_c)
+
+
+def _cancel_on_sigterm() -> None:
+    """`kill` stops a job like Ctrl-C: it saves what it has done and marks itself cancelled, instead of
+    vanishing mid-write."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse and run one command; its exit status."""
+    try:
+        args = parser.parse_args(argv)
+        if not args.data_dir:  # Path("") would quietly mean the current folder
+            raise UserError("--data-dir must not be empty; name a folder, or leave the flag out for the default")
+        if args.stops_like_ctrl_c:
+            _cancel_on_sigterm()
+        return args.handler(args) or 0
+    except UserError as exc:
+        print(f"spectrascope: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spectrascope: cancelled", file=sys.stderr)
+        return 130
+
+
+def main_for(name: str, module: ModuleType) -> int:
+    """`python -m PACKAGE ...`: the same as `spectrascope NAME ...`."""
+    parser = Parser(prog=f"spectrascope {name}", description=module.HELP)
+    add_command(parser, module, stops_like_ctrl_c=True)
+    return run(parser)

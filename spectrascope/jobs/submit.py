@@ -1,0 +1,76 @@
+"""What the dashboard (or any front end) asks of the jobs: submit a training or an analysis, cancel, list.
+
+Submitting checks the request with the commands' own rules and records the job in the run at once
+(`queued`), so every page shows it before its process starts."""
+from __future__ import annotations
+
+from analysis.options import BACKENDS
+from spectrascope import settings
+from spectrascope.errors import UserError
+from spectrascope.jobs.commands import KINDS, JobKind, progress
+from spectrascope.jobs.supervisor import RUNNER_LOCK, Job
+from spectrascope.runs import (
+    ACTIVE_STATUSES, RunFormatError, RunRecord, checkpoint_epochs, clear_cancel_request, ensure_writable_dir,
+    job_is_active, new_run_record, read_run, run_paths, update_run, write_run,
+)
+from spectrascope.runs import request_cancel as cancel_run_job
+from training.config import default_run_id, preset_config
+
+
+def _flags(overrides: dict) -> list[str]:
+    """Keyword overrides as the CLI's flags (`--no-flip` for a false switch)."""
+    args = []
+    for name, value in overrides.items():
+        flag = name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(f"--{flag}" if value else f"--no-{flag}")
+        elif value is not None:
+            args += [f"--{flag}", str(value)]
+    return args
+
+
+def submit_training(preset: str, run_id: str | None = None, **overrides) -> Job:
+    """Check the request and reserve the run as `queued`; raises UserError naming what is wrong."""
+    config = preset_config(preset, **overrides)
+    run_id = run_id or default_run_id(preset)
+    paths = run_paths(settings.data_dir(), run_id)
+    ensure_writable_dir(settings.data_dir())
+    try:
+        paths.root.mkdir(parents=True)
+    except FileExistsError:
+        raise RunFormatError(f"run {run_id!r} already exists: choose another run id") from None
+    write_run(paths, new_run_record(run_id, kind="trained", preset=preset, config=config.to_dict(),
+                                    total_epochs=config.epochs, provenance={}))
+    return Job(run_id, "train", ("--preset", preset, "--run-id", run_id, *_flags(overrides)))
+
+
+def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False) -> Job:
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    paths = run_paths(settings.data_dir(), run_id)
+    read_run(paths)  # a clear error for an unknown run
+    if not checkpoint_epochs(paths):
+        raise UserError(f"run {run_id!r} has no checkpoints yet: nothing to analyse")
+    if job_is_active(paths, RUNNER_LOCK) or job_is_active(paths, KINDS["analyze"].lock):
+        raise UserError(f"run {run_id!r} already has a job working on it: wait for it to finish, or cancel it")
+    clear_cancel_request(paths)  # left by an earlier job that ended before it saw it
+    update_run(paths, analysis={"status": "queued", "backend": backend, "error": None})
+    return Job(run_id, "analyze", ("--run", run_id, "--backend", backend) + (("--randomize",) if randomize else ()))
+
+
+def request_cancel(run_id: str) -> None:
+    """Ask the run's job to stop; it is marked `cancelled` by the job itself within a second."""
+    cancel_run_job(run_paths(settings.data_dir(), run_id))
+
+
+def active_job(record: RunRecord) -> tuple[JobKind, float, str] | None:
+    """The job at work on a run (training before its analysis), with its progress; None when idle."""
+    for kind in KINDS.values():
+        if kind.status(record) in ACTIVE_STATUSES:
+            return (kind, *progress(record, kind))
+    return None
+
+
+def job_is_running(run_id: str) -> bool:
+    """True while a job runner holds the run (queued or at work)."""
+    return job_is_active(run_paths(settings.data_dir(), run_id), RUNNER_LOCK)

@@ -1,0 +1,175 @@
+"""Running a job: its `spectrascope` command in child processes, followed until it ends, cancelled on
+request, and settled (a child that died without recording how is recorded here).
+
+A job runs detached (`python -m spectrascope.jobs`, its own session, re-parented to init), so neither a
+web server restart nor a cancelled Dash background callback kills it, and a crashing job takes no web
+worker down. Everything a page needs to know about a job lives in the run (run.json, job.log,
+`.job.lock` while it lives, `.cancel` to stop it), so every browser and every web worker sees the same."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from spectrascope import settings
+from spectrascope.jobs.commands import KINDS, JobKind, progress
+from spectrascope.jobs.queue import POLL_SECONDS, job_slot
+from spectrascope.runs import (
+    ACTIVE_STATUSES, RunPaths, cancel_requested, checkpoint_epochs, clear_cancel_request, job_is_active, job_lock,
+    job_log_tail, open_job_log, read_run, run_paths,
+)
+
+START_GRACE_SECONDS = 10  # how long a watcher waits for a just-started job to take its lock
+KILL_AFTER_SECONDS = 30  # a cancelled child still running this long after SIGTERM gets SIGKILL
+RUNNER_LOCK = "job"  # the run lock the job runner holds for the whole job, queue wait included
+Report = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: `spectrascope <command> <args>` on a run (JSON-able, to cross processes)."""
+
+    run_id: str
+    command: str  # a key of commands.KINDS
+    args: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> JobKind:
+        return KINDS[self.command]
+
+    @property
+    def paths(self) -> RunPaths:
+        return run_paths(settings.data_dir(), self.run_id)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Job":
+        return cls(data["run_id"], data["command"], tuple(data.get("args", ())))
+
+
+def _spawn(command: str, args: tuple[str, ...], paths: RunPaths) -> subprocess.Popen:
+    """The CLI in a child process, its output appended to job.log (`log_start` marks where its own lines
+    begin); passive OpenMP threads, so two jobs on one CPU do not spin against each other."""
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
+    with open_job_log(paths, f"spectrascope {command} {' '.join(args)}") as log:
+        child = subprocess.Popen([sys.executable, "-m", "spectrascope", command, "--data-dir",
+                                  str(settings.data_dir()), *args], stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        child.log_start = log.tell()
+    return child
+
+
+def _signal(children, signum: int) -> None:
+    """Signal each child's whole process group (analysis worker processes included)."""
+    for child in children:
+        if child is not None and child.poll() is None:
+            try:
+                os.killpg(child.pid, signum)
+            except ProcessLookupError:
+                pass
+
+
+def _settle(paths: RunPaths, children: dict[str, subprocess.Popen], cancelled: bool) -> None:
+    """Children that ended without recording how (killed, crashed on start-up) are recorded here."""
+    record = read_run(paths)
+    for command, child in children.items():
+        kind = KINDS[command]
+        if kind.status(record) not in ACTIVE_STATUSES or job_is_active(paths, kind.lock):
+            continue
+        if cancelled:
+            kind.record_end(paths, "cancelled", "cancelled by the user")
+        elif child.returncode == 0:
+            kind.record_end(paths, "completed", None)
+        else:
+            kind.record_end(paths, "failed", job_log_tail(paths, child.log_start)
+                            or f"spectrascope {command} exited with status {child.returncode}")
+
+
+def _follow_up(job: Job, running: subprocess.Popen | None, done: set[int]) -> tuple[subprocess.Popen | None, set]:
+    """Start the job's follow-up command (training: an analysis) over the checkpoints that landed since
+    the last one, once the last one has ended."""
+    if job.kind.follow_up is None or (running is not None and running.poll() is None):
+        return running, done
+    landed = set(checkpoint_epochs(job.paths))
+    if not landed - done:
+        return running, done
+    return _spawn(job.kind.follow_up, ("--run", job.run_id), job.paths), landed
+
+
+def run_job(job: Job, report: Report = lambda fraction, text: None) -> str:
+    """Run a submitted job to its end and return how it ended. Cancelling sends SIGTERM (each command
+    records itself `cancelled`), then SIGKILL if a child is still there KILL_AFTER_SECONDS later."""
+    paths = job.paths
+    with job_lock(paths, RUNNER_LOCK), job_slot(job.run_id, lambda: cancel_requested(paths), report) as got_slot:
+        if not got_slot or cancel_requested(paths):
+            job.kind.record_end(paths, "cancelled", "cancelled by the user")
+            clear_cancel_request(paths)
+            return "cancelled"
+        main = _spawn(job.command, job.args, paths)
+        follow_up, followed, stopping_since = None, set(), None
+        while True:
+            finished = main.poll() is not None
+            if cancel_requested(paths):
+                if stopping_since is None:
+                    stopping_since = time.monotonic()
+                    _signal((main, follow_up), signal.SIGTERM)
+                elif time.monotonic() - stopping_since > KILL_AFTER_SECONDS:
+                    _signal((main, follow_up), signal.SIGKILL)
+            else:
+                follow_up, followed = _follow_up(job, follow_up, followed)
+            report(*progress(read_run(paths), job.kind))
+            if finished and (follow_up is None or follow_up.poll() is not None):
+                break
+            time.sleep(POLL_SECONDS)
+        children = {job.command: main, **({job.kind.follow_up: follow_up} if follow_up else {})}
+        _settle(paths, children, cancelled=cancel_requested(paths))
+        clear_cancel_request(paths)
+    return outcome(job)
+
+
+def outcome(job: Job) -> str:
+    return job.kind.status(read_run(job.paths)) or "unknown"
+
+
+def watch(job: Job, report: Report) -> str:
+    """Report a detached job's progress until it ends (what a Dash background callback does)."""
+    started, seen = time.monotonic(), False
+    while True:
+        alive = job_is_active(job.paths, RUNNER_LOCK)
+        seen = seen or alive
+        if not alive and (seen or time.monotonic() - started > START_GRACE_SECONDS):
+            break
+        report(*progress(read_run(job.paths), job.kind))
+        time.sleep(POLL_SECONDS)
+    return outcome(job)
+
+
+def start_detached(job: Job) -> None:
+    """Start `python -m spectrascope.jobs JOB` so that it is nobody's child: killing the caller leaves it
+    running."""
+    launcher = [sys.executable, "-m", "spectrascope.jobs", "--detach", job.to_json()]
+    subprocess.run(launcher, check=True, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    job = Job.from_dict(json.loads(argv[-1]))
+    if argv[0] == "--detach":  # the intermediate process: start the job and exit, re-parenting it to init
+        with open_job_log(job.paths) as log:
+            subprocess.Popen([sys.executable, "-m", "spectrascope.jobs", argv[-1]], start_new_session=True,
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        return 0
+    try:
+        return 0 if run_job(job) == "completed" else 1
+    except BaseException as exc:
+        traceback.print_exc()  # into job.log
+        job.kind.record_end(job.paths, "failed", f"the job runner failed: {type(exc).__name__}: {exc}")
+        return 1

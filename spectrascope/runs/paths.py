@@ -1,0 +1,134 @@
+"""Where every file of a run lives: the only module that spells out a run's file names."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from spectrascope.errors import UserError
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CHECKPOINT_NAME = re.compile(r"epoch_([0-9]{4}|[1-9][0-9]{4,})\.pt")  # as RunPaths.checkpoint names them
+
+
+class RunFormatError(UserError, ValueError):
+    """A run id, run or run file that cannot be used; the message says what to do."""
+
+
+def validate_run_id(run_id: str) -> str:
+    """Run ids become directory names, so they may not escape the runs folder."""
+    if not _RUN_ID.match(run_id or "") or ".." in run_id:
+        raise RunFormatError(
+            f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-', starting with a letter or "
+            "digit (no path separators, no '..', at most 128 characters)"
+        )
+    return run_id
+
+
+def runs_root(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / "runs"
+
+
+def datasets_root(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / "datasets"
+
+
+def jobs_root(data_dir: str | os.PathLike) -> Path:
+    """The job queue's slot locks and waiting tickets, shared by every run of the data dir."""
+    return Path(data_dir) / "jobs"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every path inside one run directory."""
+
+    root: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def run_json_lock(self) -> Path:
+        """Held while run.json is read, merged and written (update_run), so no update is lost."""
+        return self.root / ".run.json.lock"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.root / "metrics.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+
+    @property
+    def training_state(self) -> Path:
+        """Optimizer/scheduler state for --resume, kept apart from the plain-weights checkpoints."""
+        return self.root / "training_state.pt"
+
+    def job_lock(self, job: str) -> Path:
+        return self.root / f".{job}.lock"
+
+    @property
+    def job_log(self) -> Path:
+        """stdout and stderr of the jobs the dashboard started for this run."""
+        return self.root / "job.log"
+
+    @property
+    def cancel_request(self) -> Path:
+        """Present while someone has asked the run's dashboard job to stop; any process may create it."""
+        return self.root / ".cancel"
+
+    @property
+    def analysis(self) -> Path:
+        return self.root / "analysis"
+
+    @property
+    def layers_csv(self) -> Path:
+        return self.analysis / "layers.csv"
+
+    @property
+    def esd_dir(self) -> Path:
+        return self.analysis / "esd"
+
+    def esd(self, epoch: int) -> Path:
+        return self.esd_dir / f"epoch_{epoch:04d}.npz"
+
+    @property
+    def weight_stats_csv(self) -> Path:
+        return self.analysis / "weight_stats.csv"
+
+    @property
+    def histograms(self) -> Path:
+        return self.analysis / "histograms.npz"
+
+    @property
+    def analysis_manifest(self) -> Path:
+        """What each epoch's analysis was computed from, so a re-run redoes only what changed."""
+        return self.analysis / "manifest.json"
+
+
+def run_paths(data_dir: str | os.PathLike, run_id: str) -> RunPaths:
+    return RunPaths(runs_root(data_dir) / validate_run_id(run_id))
+
+
+def checkpoint_epochs(paths: RunPaths) -> list[int]:
+    if not paths.checkpoints.is_dir():
+        return []
+    return sorted(int(match.group(1)) for name in os.listdir(paths.checkpoints)
+                  if (match := _CHECKPOINT_NAME.fullmatch(name)))
+
+
+def remove_checkpoints_after(paths: RunPaths, epoch: int) -> None:
+    """Delete what a killed job wrote past the last complete epoch, before training resumes from it."""
+    for later in checkpoint_epochs(paths):
+        if later > epoch:
+            paths.checkpoint(later).unlink()

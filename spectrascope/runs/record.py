@@ -1,0 +1,199 @@
+"""run.json: the typed run record, and the one way to change it (update_run: read, merge and write under
+the run's lock, so two processes updating different fields never lose each other's update)."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from spectrascope.runs.files import atomic_write_text, now_iso
+from spectrascope.runs.locks import held
+from spectrascope.runs.paths import RunFormatError, RunPaths, checkpoint_epochs, run_paths, runs_root
+
+FORMAT_VERSION = 1
+RUN_KINDS = ("trained", "imported")
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+ACTIVE_STATUSES = ("queued", "running")  # a job is (or should be) at work
+
+
+def _known_and_extra(cls, data: dict) -> tuple[dict, dict]:
+    names = {f.name for f in fields(cls)} - {"extra"}
+    return {k: v for k, v in data.items() if k in names}, {k: v for k, v in data.items() if k not in names}
+
+
+def _as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+class _Record:
+    """Keys another tool or a newer release wrote are kept in `extra` and written back unchanged."""
+
+    extra: dict
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known, extra = _known_and_extra(cls, _as_dict(data))
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**self.extra, **{k: v.to_dict() if isinstance(v, _Record) else v for k, v in data.items()}}
+
+    def merged(self, changes: dict):
+        """A copy with `changes` applied; an unknown field is an error, not a silent new key."""
+        known, unknown = _known_and_extra(type(self), changes)
+        if unknown:
+            raise RunFormatError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        return replace(self, **known)
+
+
+@dataclass(frozen=True)
+class Progress(_Record):
+    """How far training got: the last recorded epoch of total_epochs, and its phase."""
+
+    epoch: int | None = None
+    total_epochs: int | None = None
+    phase: str | None = "queued"
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnalysisState(_Record):
+    """The run's latest analysis: status as for runs, phase ("spectra" | "histograms"), counts, errors by epoch."""
+
+    status: str | None = None
+    phase: str | None = None
+    backend: str | None = None
+    epochs_done: int | None = None
+    epochs_total: int | None = None
+    errors: dict = field(default_factory=dict)
+    error: str | None = None
+    updated: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRecord(_Record):
+    id: str
+    kind: str = "trained"
+    preset: str | None = None
+    config: dict = field(default_factory=dict)
+    status: str = "queued"
+    progress: Progress = field(default_factory=Progress)
+    error: str | None = None
+    created: str = ""
+    updated: str = ""
+    provenance: dict = field(default_factory=dict)
+    analysis: AnalysisState | None = None
+    format_version: int = FORMAT_VERSION
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunRecord":
+        record = super().from_dict(data)
+        analysis = data.get("analysis")
+        return replace(record, progress=Progress.from_dict(data.get("progress")),
+                       analysis=AnalysisState.from_dict(analysis) if isinstance(analysis, dict) else None)
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        if self.analysis is None:
+            del data["analysis"]  # as runs that were never analysed have always been written
+        return data
+
+    @property
+    def analysis_state(self) -> AnalysisState:
+        """The analysis sub-record, empty (status None) before any analysis."""
+        return self.analysis or AnalysisState()
+
+
+def new_run_record(run_id: str, *, kind: str, preset: str | None, config: dict, total_epochs: int | None,
+                   provenance: dict) -> RunRecord:
+    if kind not in RUN_KINDS:
+        raise RunFormatError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
+    stamp = now_iso()
+    return RunRecord(id=run_id, kind=kind, preset=preset, config=config, status="queued",
+                     progress=Progress(total_epochs=total_epochs), created=stamp, updated=stamp,
+                     provenance=provenance)
+
+
+def _read_json(paths: RunPaths) -> dict:
+    try:
+        data = json.loads(paths.run_json.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        raise RunFormatError(f"no run {paths.run_id!r} at {paths.root} (run.json is missing)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunFormatError(f"{paths.run_json} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise RunFormatError(f"{paths.run_json} is not a JSON object")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        advice = "; upgrade spectrascope to read it" if newer else ""
+        raise RunFormatError(f"{paths.run_json} has format_version {version!r}, and this spectrascope reads "
+                             f"format_version {FORMAT_VERSION}{advice}")
+    return data
+
+
+def read_run(paths: RunPaths) -> RunRecord:
+    """The run's record; a clear RunFormatError for a missing, unreadable or newer-format run.json."""
+    data = _read_json(paths)
+    return RunRecord.from_dict({**data, "id": data.get("id") or paths.run_id})
+
+
+def _write(paths: RunPaths, record: RunRecord) -> None:
+    atomic_write_text(paths.run_json, json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def write_run(paths: RunPaths, record: RunRecord) -> None:
+    """Write a whole new record (creating a run); later changes go through update_run."""
+    with held(paths.run_json_lock):
+        _write(paths, record)
+
+
+def update_run(paths: RunPaths, *, progress: dict | None = None, analysis: dict | None = None,
+               **changes: Any) -> RunRecord:
+    """Read, merge and write run.json under the run's lock. `progress` and `analysis` are merged into
+    their sub-records field by field; other keywords replace top-level fields. Returns the new record."""
+    if "status" in changes and changes["status"] not in RUN_STATUSES:
+        raise RunFormatError(f"unknown status {changes['status']!r}")
+    stamp = now_iso()
+    with held(paths.run_json_lock):
+        record = read_run(paths).merged({**changes, "updated": stamp})
+        if progress:
+            record = replace(record, progress=record.progress.merged(progress))
+        if analysis:
+            record = replace(record, analysis=record.analysis_state.merged({"updated": stamp, **analysis}))
+        _write(paths, record)
+        return record
+
+
+def is_reserved(paths: RunPaths) -> bool:
+    """A run a job queue created ahead of its training job: status `queued`, nothing trained yet.
+    Training may take such a run over instead of refusing it as existing."""
+    try:
+        record = read_run(paths)
+    except RunFormatError:
+        return False
+    return record.status == "queued" and not checkpoint_epochs(paths)
+
+
+def scan_runs(data_dir: str | os.PathLike) -> tuple[list[RunRecord], list[tuple[str, str]]]:
+    """Every usable run, newest first, and (folder, why) for each folder in runs/ whose run.json cannot be
+    used (unreadable, or a folder name that is no valid run id), so a damaged run is reported, not just
+    missing. A run's id is its folder's name, even in a copied folder whose run.json names the original."""
+    records, problems = [], []
+    for run_json in sorted(runs_root(data_dir).glob("*/run.json")):
+        folder = run_json.parent.name
+        try:
+            records.append(replace(read_run(run_paths(data_dir, folder)), id=folder))
+        except RunFormatError as exc:
+            if run_json.exists():  # not a run deleted while the folder was listed
+                problems.append((folder, str(exc).replace(str(run_json), "run.json")))
+    return sorted(records, key=lambda r: r.created or "", reverse=True), problems
+
+
+def list_runs(data_dir: str | os.PathLike) -> list[RunRecord]:
+    """Every usable run, newest first; unusable folders are skipped, not fatal."""
+    return scan_runs(data_dir)[0]
