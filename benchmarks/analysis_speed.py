@@ -24,11 +24,12 @@ import time
 import torch
 
 from analysis.backends import analyze_weightwatcher
-from analysis.checkpoints import load_state_dict
 from analysis.layers import analysable_layers
-from analysis.run_format import checkpoint_epochs, run_paths
-from analysis.runner import analyze_run, limited_threads
+from analysis.pool import limited_threads
+from analysis.runner import analyze_run
 from analysis.spectrum import eigenvalues
+from spectrascope.checkpoints import load_state_dict
+from spectrascope.runs import checkpoint_epochs, run_paths
 from training.model import ResNet18
 from training.recorder import RunRecorder
 

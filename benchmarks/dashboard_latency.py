@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.run_format import RunFormatError, checkpoint_epochs, read_run, run_paths
+from spectrascope.runs import RunFormatError, checkpoint_epochs, histogram_tensors, read_run, run_paths
 
 REPO = Path(__file__).resolve().parent.parent  # gunicorn runs here, as `gunicorn app:server` does
 
@@ -70,14 +70,13 @@ def run_state(data_dir: Path, last_epoch: int) -> str:
         record = read_run(paths)
     except RunFormatError:
         return "foreign"
-    if (record.get("config") or {}).get("benchmark") != MARKER:
+    if (record.config if isinstance(record.config, dict) else {}).get("benchmark") != MARKER:
         return "foreign"
     epochs = list(range(last_epoch + 1))
-    if record.get("status") != "completed" or checkpoint_epochs(paths) != epochs or not paths.metrics_csv.exists():
+    if record.status != "completed" or checkpoint_epochs(paths) != epochs or not paths.metrics_csv.exists():
         return "partial"
-    analysis = record.get("analysis") or {}
     files = [paths.layers_csv, paths.weight_stats_csv, paths.histograms, *(paths.esd(e) for e in epochs)]
-    if analysis.get("status") != "completed" or not all(path.exists() for path in files):
+    if record.analysis_state.status != "completed" or not all(path.exists() for path in files):
         return "trained"
     import pandas as pd
 
@@ -186,8 +185,7 @@ def start_gunicorn(data_dir: Path, port: int, workers: int, scratch: Path) -> tu
     """`gunicorn -w N -b 127.0.0.1:port app:server`; waits until every worker has loaded the app."""
     ready = scratch / "ready"
     ready.mkdir()
-    gunicorn = Path(sys.prefix) / "bin" / "gunicorn"  # the venv's
-    command = [str(gunicorn if gunicorn.exists() else shutil.which("gunicorn")), "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]  # this interpreter's
     hooked = not (REPO / "gunicorn.conf.py").exists()  # else -c would override the project's own config
     if hooked:  # a hook that says when each worker has loaded the app
         conf = scratch / "gunicorn_ready.py"
@@ -414,8 +412,7 @@ def main() -> None:
     layers = pd.read_csv(paths.layers_csv)
     epochs = sorted(int(e) for e in layers["epoch"].unique())
     layer_esd = str(layers.sort_values("num_evals", kind="stable").iloc[-1]["layer"])  # the largest ESD
-    with np.load(paths.histograms) as histograms:
-        weight_tensors = [key.split(":", 2)[2] for key in histograms.files if key.startswith("edges:weight:")]
+    weight_tensors = [layer for layer, kind in histogram_tensors(paths) if kind == "weight"]
     layer_hist = layer_esd if layer_esd in weight_tensors else weight_tensors[-1]
 
     port = args.port or free_port()

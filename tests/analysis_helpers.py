@@ -27,7 +27,7 @@ EVALS_THRESH = 1e-5  # weightwatcher's: eigenvalues at or below it are not fitte
 def single_threaded():
     """One BLAS/OpenMP thread while the tests compute. On two shared cores, BLAS threads spinning next to another
     busy process make SVDs and eigensolvers 10-100x slower; the numbers do not depend on the thread count."""
-    from analysis.runner import limited_threads
+    from analysis.pool import limited_threads
 
     with limited_threads(1):
         yield

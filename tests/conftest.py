@@ -62,7 +62,7 @@ def data_dir(recorded_tiny_run, tmp_path):
 def analysed_demo_run(tmp_path_factory):
     """A data dir with run `demo`: the demo preset trained for 3 epochs, then analysed (the real CLI)."""
     data_dir = tmp_path_factory.mktemp("demo-run") / "data"
-    for args in (("train", "--preset", "demo", "--epochs", "3", "--run-id", "demo"), ("analyze", "--run", "demo")):
+    for args in (("train", "--preset", "demo", "--epochs", "3", "--run-id", "demo"), ("analyze", "--run-id", "demo")):
         process = spectrascope(*args, "--data-dir", data_dir, timeout=300)
         assert process.returncode == 0, process.stderr
     return data_dir

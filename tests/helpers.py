@@ -20,9 +20,8 @@ import torch
 from training.data import ImageDataset
 
 REPO = Path(__file__).resolve().parents[1]
-SPECTRASCOPE = REPO / ".venv" / "bin" / "spectrascope"
-if not SPECTRASCOPE.exists():  # an installed copy run from another interpreter
-    SPECTRASCOPE = Path(sys.executable).with_name("spectrascope")
+# the `spectrascope` command, run by the interpreter running the tests (whichever venv or install that is)
+SPECTRASCOPE = (sys.executable, "-m", "spectrascope")
 
 METRICS_HEADER = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
 
@@ -95,17 +94,17 @@ def cli_env() -> dict:
 
 def spectrascope(*args: str, cwd: Path | None = None, timeout: float = 120,
                  env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `.venv/bin/spectrascope ARGS` to completion (with `env` added), capturing its output as text."""
-    return subprocess.run([str(SPECTRASCOPE), *map(str, args)], cwd=cwd, env={**cli_env(), **(env or {})},
+    """Run `spectrascope ARGS` to completion (with `env` added), capturing its output as text."""
+    return subprocess.run([*SPECTRASCOPE, *map(str, args)], cwd=cwd, env={**cli_env(), **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
 
 
 def start_spectrascope(*args: str, cwd: Path) -> subprocess.Popen:
-    """Start `.venv/bin/spectrascope ARGS` in the background, its output going to files in cwd."""
+    """Start `spectrascope ARGS` in the background, its output going to files in cwd."""
     stamp = f"{time.monotonic_ns()}"
     stdout = open(Path(cwd) / f"stdout-{stamp}.txt", "w")
     stderr = open(Path(cwd) / f"stderr-{stamp}.txt", "w")
-    process = subprocess.Popen([str(SPECTRASCOPE), *map(str, args)], cwd=cwd, env=cli_env(), stdout=stdout,
+    process = subprocess.Popen([*SPECTRASCOPE, *map(str, args)], cwd=cwd, env=cli_env(), stdout=stdout,
                                stderr=stderr)
     process.stdout_path, process.stderr_path = stdout.name, stderr.name
     stdout.close()

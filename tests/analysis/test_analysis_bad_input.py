@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from analysis.run_format import read_csv, read_run, run_paths
 from analysis.runner import analyze_run
 from analysis_helpers import EPOCHS, RUN_ID, Payload, TinyNet, load, single_threaded, spectrascope
+from spectrascope.runs import read_run, run_paths
+from spectrascope.runs.files import read_csv
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -69,15 +70,15 @@ def test_a_bad_new_epoch_is_reported_and_the_others_are_kept(data_dir, paths, ki
     assert report.analysed == [] and report.up_to_date == list(EPOCHS)
     assert read_csv(paths.layers_csv) == before
     assert not paths.esd(4).exists()
-    analysis = read_run(paths)["analysis"]
-    assert analysis["status"] == "failed" and list(analysis["errors"]) == ["4"]
+    analysis = read_run(paths).analysis
+    assert analysis.status == "failed" and list(analysis.errors) == ["4"]
     assert not (paths.root / "pwned").exists()
     # a failed epoch is retried, and once fixed it is analysed and the error is gone
     assert list(analyse(data_dir).errors) == [4]
     torch.save(load(paths.checkpoint(3)), paths.checkpoint(4))
     report = analyse(data_dir)
     assert report.analysed == [4] and report.errors == {}
-    assert read_run(paths)["analysis"]["errors"] == {} and len(rows_of(paths, {4})) == len(TinyNet.ANALYSABLE)
+    assert read_run(paths).analysis.errors == {} and len(rows_of(paths, {4})) == len(TinyNet.ANALYSABLE)
 
 
 @pytest.mark.parametrize("kind", ["truncated", "nan"])
@@ -119,7 +120,7 @@ def test_the_cli_names_each_bad_epoch_analyses_the_rest_and_exits_1(data_dir, pa
     assert "analysed 2 epoch(s), 1 already up to date, 6 failed" in result.stdout
     assert {int(r["epoch"]) for r in rows_of(paths, set(range(9)))} >= {0, 2, 3}
     assert len(rows_of(paths, {0, 2, 3})) == 3 * len(TinyNet.ANALYSABLE)
-    errors = read_run(paths)["analysis"]["errors"]
+    errors = read_run(paths).analysis.errors
     assert sorted(map(int, errors)) == sorted(bad_epochs)
     assert not (paths.root / "pwned").exists()
 

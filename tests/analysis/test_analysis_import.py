@@ -8,11 +8,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from analysis.checkpoints import CheckpointError
 from analysis.importer import epoch_from_name, import_checkpoints
-from analysis.run_format import checkpoint_epochs, read_csv, read_run, run_paths
 from analysis_helpers import RUN_ID, Payload, TinyNet, load, spectrascope
 from helpers import snapshot_tree
+from spectrascope.checkpoints import CheckpointError
+from spectrascope.runs import checkpoint_epochs, read_run, run_paths
+from spectrascope.runs.files import read_csv
 
 
 def tiny_state_dict(seed: int) -> dict:
@@ -82,9 +83,9 @@ def test_a_folder_of_varied_checkpoints_becomes_an_analysed_imported_run(folder,
 
     paths = run_paths(data, "imp")
     record = read_run(paths)
-    assert (record["kind"], record["status"]) == ("imported", "completed")
-    assert record["config"] == {"source": str(folder.resolve())}
-    assert record["analysis"]["status"] == "completed" and record["analysis"]["errors"] == {}
+    assert (record.kind, record.status) == ("imported", "completed")
+    assert record.config == {"source": str(folder.resolve())}
+    assert record.analysis.status == "completed" and record.analysis.errors == {}
     assert checkpoint_epochs(paths) == [1, 3, 5, 7, 9]
     for epoch, original in originals.items():  # the same tensors, each under the epoch its file name gave
         imported = load(paths.checkpoint(epoch))
@@ -97,7 +98,7 @@ def test_a_folder_of_varied_checkpoints_becomes_an_analysed_imported_run(folder,
         (epoch, layer) for epoch in VARIED for layer in TinyNet.ANALYSABLE)
     assert {int(r["epoch"]) for r in read_csv(paths.weight_stats_csv)} == set(VARIED)
     # the analysis it recorded is complete: analysing again finds nothing to do
-    again = spectrascope("analyze", "--run", "imp", "--data-dir", data)
+    again = spectrascope("analyze", "--run-id", "imp", "--data-dir", data)
     assert again.returncode == 0 and "analysed 0 epoch(s), 5 already up to date" in again.stdout, again.stdout
 
 
@@ -111,8 +112,8 @@ def test_plain_tensors_that_cannot_be_analysed_are_imported_and_the_error_report
     assert result.returncode == 1, result.stderr
     assert any(line.startswith("epoch 2:") and "non-finite" in line for line in result.stderr.splitlines()), result.stderr
     paths = run_paths(data, "imp")
-    assert checkpoint_epochs(paths) == [1, 2] and read_run(paths)["status"] == "completed"
-    assert list(read_run(paths)["analysis"]["errors"]) == ["2"]
+    assert checkpoint_epochs(paths) == [1, 2] and read_run(paths).status == "completed"
+    assert list(read_run(paths).analysis.errors) == ["2"]
     assert {int(r["epoch"]) for r in read_csv(paths.layers_csv)} == {1}
 
 

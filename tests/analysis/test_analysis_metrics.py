@@ -4,9 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from analysis.metrics import LAYER_COLUMNS, layer_row, warning_for
+from analysis.metrics import layer_row, warning_for
 from analysis.powerlaw import FAILED_FIT, PowerLawFit, fit_power_law
 from analysis_helpers import single_threaded, weightwatcher, ww_fit_powerlaw
+from spectrascope.runs.tables import LAYER_COLUMNS
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from analysis.backends import AnalysisError
-from analysis.histograms import STAT_COLUMNS
-from analysis.metrics import LAYER_COLUMNS
-from analysis.run_format import read_csv, read_histograms, read_run, run_paths
-from analysis.runner import _run_tasks, _worker_pool, analyze_run
+from analysis.pool import run_tasks, worker_pool
+from analysis.runner import analyze_run
 from analysis_helpers import (
     COMPARED, EPOCHS, RUN_ID, SINGLE_THREAD_ENV, TinyNet, assert_backends_agree, load, pid_after, single_threaded,
     spectrascope,
 )
+from spectrascope.runs import LAYER_COLUMNS, STAT_COLUMNS, read_histograms, read_run, run_paths
+from spectrascope.runs.files import read_csv
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -298,7 +298,7 @@ def test_weightwatcher_backend_through_the_cli_gives_the_same_numbers(data_dir, 
     assert result.returncode == 0, result.stderr
     assert "analysed 4 epoch(s)" in result.stdout  # a different backend redoes every epoch
     reference = layer_rows(paths)
-    assert read_run(paths)["analysis"]["backend"] == "weightwatcher"
+    assert read_run(paths).analysis.backend == "weightwatcher"
 
     def parsed(rows):
         return [{**r, **{k: int(r[k]) for k in ("N", "M", "num_evals", "num_pl_spikes")}} for r in rows]
@@ -330,8 +330,8 @@ def test_worker_processes_write_the_same_analysis(data_dir, paths, tmp_path):
 
 def test_this_process_and_a_worker_share_the_tasks_from_either_end():
     tasks = {epoch: (0.5,) for epoch in range(8)}  # 4 s of work: the worker is up after ~1.5 s
-    with _worker_pool(2, False) as pool:
-        done = list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
+    with worker_pool(2, False) as pool:
+        done = list(run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
     assert sorted(epoch for epoch, _ in done) == list(range(8))  # each task exactly once
     by_epoch = dict(done)
     assert by_epoch[7] == os.getpid()  # this process starts at once, from the back
@@ -341,15 +341,15 @@ def test_this_process_and_a_worker_share_the_tasks_from_either_end():
 
 def test_a_task_that_fails_in_a_worker_raises_here():
     tasks = {0: (0.0, True), 1: (3.0, False)}  # this process runs task 1 while the worker starts and fails task 0
-    with _worker_pool(2, False) as pool, pytest.raises(ValueError, match="task failed in process") as raised:
-        list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
+    with worker_pool(2, False) as pool, pytest.raises(ValueError, match="task failed in process") as raised:
+        list(run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
     assert str(os.getpid()) not in str(raised.value)
 
 
 def test_a_worker_that_dies_is_a_clear_error():
     tasks = {0: (0.0, False, True), 1: (3.0,)}  # the worker takes task 0 and its process ends
-    with _worker_pool(2, False) as pool, pytest.raises(AnalysisError, match="worker process died .* go on"):
-        list(_run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
+    with worker_pool(2, False) as pool, pytest.raises(AnalysisError, match="worker process died .* go on"):
+        list(run_tasks(pid_after, tasks, pool, "test", False, lambda epoch: None))
 
 
 def test_an_analysis_stopped_by_an_error_keeps_the_epochs_it_finished(data_dir, paths):
@@ -365,9 +365,9 @@ def test_an_analysis_stopped_by_an_error_keeps_the_epochs_it_finished(data_dir, 
 
 def test_run_json_records_a_completed_analysis(data_dir, paths):
     analyse(data_dir)
-    analysis = read_run(paths)["analysis"]
-    assert analysis["status"] == "completed" and analysis["backend"] == "fast"
-    assert analysis["errors"] == {} and analysis["epochs_done"] == len(EPOCHS)
+    analysis = read_run(paths).analysis
+    assert analysis.status == "completed" and analysis.backend == "fast"
+    assert analysis.errors == {} and analysis.epochs_done == len(EPOCHS)
 
 
 class WideNet(torch.nn.Module):
@@ -382,14 +382,14 @@ KILLED_AFTER_SAVING_25 = """
 import os, signal, sys
 import analysis.runner
 analysis.runner.SAVE_EVERY_SECONDS = 0  # save after every epoch
-write_manifest = analysis.runner._write_manifest
+write_manifest = analysis.runner.write_manifest
 
 def write_then_die(paths, manifest):  # killed (say, by the OOM killer) right after the 25th epoch is saved
     write_manifest(paths, manifest)
     if len(manifest) >= 25:
         os.kill(os.getpid(), signal.SIGKILL)
 
-analysis.runner._write_manifest = write_then_die
+analysis.runner.write_manifest = write_then_die
 analysis.runner.analyze_run(sys.argv[1], "wide", workers=1, progress=False)
 """
 
@@ -468,10 +468,10 @@ def test_sigterm_stops_an_analysis_that_saves_its_epochs_and_says_cancelled(tmp_
                               "--data-dir", str(tmp_path), "--workers", "1"], env={**os.environ, **SINGLE_THREAD_ENV},
                              capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 130 and "cancelled" in stopped.stderr, (stopped.returncode, stopped.stderr)
-    analysis = read_run(paths)["analysis"]
-    assert analysis["status"] == "cancelled" and "run the analysis again" in analysis["error"], analysis
+    analysis = read_run(paths).analysis
+    assert analysis.status == "cancelled" and "run the analysis again" in analysis.error, analysis
     assert saved_epochs(paths) == 3
     assert {int(row["epoch"]) for row in layer_rows(paths)} == {0, 1, 2}
     report = analyze_run(tmp_path, "wide", workers=1, progress=False)
     assert report.up_to_date == [0, 1, 2] and report.analysed == list(range(3, 40))
-    assert read_run(paths)["analysis"]["status"] == "completed"
+    assert read_run(paths).analysis.status == "completed"

@@ -6,10 +6,10 @@ import shutil
 
 from dash import no_update
 
-from analysis.run_format import job_lock, update_run
 from app import components, data, jobs_panel, shell
 from app.tabs import alpha, esd, metrics, training, weights
 from app.tabs.common import analysis_missing
+from spectrascope.runs import job_lock, update_run
 
 
 def _messages(figure) -> str:
@@ -84,7 +84,9 @@ def test_a_heatmap_click_opens_that_layer_and_epoch_in_the_esd_tab():
 
 def test_a_run_without_analysis_says_so_in_every_analysis_tab(dashboard_data):
     shutil.rmtree(data.paths("demo").analysis)
-    update_run(data.paths("demo"), analysis={})
+    record = json.loads(data.paths("demo").run_json.read_text())
+    record["analysis"] = {}  # run.json says nothing of an analysis either
+    data.paths("demo").run_json.write_text(json.dumps(record))
     expected = "has not been analysed yet"
     assert expected in _messages(weights.histogram_view("demo", None, "weight", 3, "epoch", False, weights.TAB_ID, None)[0])
     assert expected in _messages(esd.esd_view("demo", None, 3, esd.TAB_ID, None)[0])
@@ -170,7 +172,7 @@ def test_unreadable_run_files_are_named_in_the_tabs_not_raised(dashboard_data):
     paths.layers_csv.write_text("")
     heatmap, _ = alpha.alpha_figures("demo", None, alpha.TAB_ID)
     assert "runs/demo/analysis/layers.csv cannot be read" in _messages(heatmap)
-    assert "press “Analyse” (or run `spectrascope analyze --run demo`) to rebuild them" in _messages(heatmap)
+    assert "press “Analyse” (or run `spectrascope analyze --run-id demo`) to rebuild them" in _messages(heatmap)
     assert metrics.metrics_table("demo", 3, metrics.TAB_ID, None)[:2] == ([], [])
     assert esd.layer_options("demo", None, None) == ([], None)
     assert "layers.csv cannot be read" in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
@@ -196,7 +198,7 @@ def test_histograms_without_their_statistics_still_draw(dashboard_data):
 def test_a_run_json_that_is_not_an_object_hides_only_that_run(dashboard_data):
     shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "other")
     data.paths("other").run_json.write_text("[1, 2]")
-    assert data.run("other") is None and [record["id"] for record in data.runs()] == ["demo"]
+    assert data.run("other") is None and [record.id for record in data.runs()] == ["demo"]
 
 
 def test_analysis_tabs_without_any_run_say_so(dashboard_data):
@@ -208,11 +210,11 @@ def test_analysis_tabs_without_any_run_say_so(dashboard_data):
 def test_a_queued_run_whose_job_never_started_reads_interrupted(dashboard_data):
     shutil.rmtree(data.paths("demo").checkpoints)
     update_run(data.paths("demo"), status="queued")
-    assert data.run("demo")["status"] == "queued"  # just queued: a job runner may be on its way
+    assert data.run("demo").status == "queued"  # just queued: a job runner may be on its way
     record = json.loads(data.paths("demo").run_json.read_text())
     record["updated"] = "2000-01-01T00:00:00+00:00"
     data.paths("demo").run_json.write_text(json.dumps(record))
-    assert data.run("demo")["status"] == "interrupted"
+    assert data.run("demo").status == "interrupted"
     assert "never started or died" in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
 
 

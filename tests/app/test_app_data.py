@@ -10,9 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from analysis.run_format import RunPaths, job_lock, read_csv, update_run, write_csv
 from app import data
 from helpers import REPO
+from spectrascope.runs import RunPaths, job_lock, update_run
+from spectrascope.runs.files import read_csv, write_csv
 
 
 def test_tables_are_read_from_the_run_files(dashboard_data):
@@ -39,7 +40,7 @@ def test_reads_are_cached_on_disk_and_invalidated_when_the_file_changes(dashboar
 def test_the_cache_is_shared_between_processes(dashboard_data):
     """A second web worker finds what the first one read: the cached value, not a fresh read of the file."""
     data.layers("demo")
-    key = next(key for key in data.cache() if key[0] == "_read_table" and key[1].endswith("layers.csv"))
+    key = next(key for key in data.cache() if key[0] == "layers_frame" and key[1].endswith("layers.csv"))
     data.cache().set(key, data.layers("demo").assign(alpha=-7.0))  # mark the cached copy
     script = "from app import data; print(data.layers('demo')['alpha'].iloc[0])"
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
@@ -67,10 +68,10 @@ def test_a_missing_file_reads_as_empty(dashboard_data):
 def test_a_running_status_without_its_job_lock_reads_as_interrupted(dashboard_data):
     paths = data.paths("demo")
     update_run(paths, status="running")
-    assert data.run("demo")["status"] == "interrupted"
+    assert data.run("demo").status == "interrupted"
     with job_lock(RunPaths(paths.root), "training"):
-        assert data.run("demo")["status"] == "running"
-    assert [record["status"] for record in data.runs()] == ["interrupted"]
+        assert data.run("demo").status == "running"
+    assert [record.status for record in data.runs()] == ["interrupted"]
 
 
 def test_an_unreadable_run_is_none_not_an_exception(dashboard_data):
@@ -110,7 +111,7 @@ def test_an_unreadable_file_is_named_by_its_place_in_the_run_with_a_fix_that_wor
             data.eigenvalues("demo", 2, "fc")
         assert str(analysis_file.value).startswith("runs/demo/analysis/esd/epoch_0002.npz cannot be read")
         assert str(analysis_file.value).endswith("delete that file, then press “Analyse” (or run "
-                                                 "`spectrascope analyze --run demo`) to rebuild them from the checkpoints")
+                                                 "`spectrascope analyze --run-id demo`) to rebuild them from the checkpoints")
 
 
 def test_run_folders_the_picker_cannot_list_are_named_with_the_reason(dashboard_data):
@@ -120,7 +121,7 @@ def test_run_folders_the_picker_cannot_list_are_named_with_the_reason(dashboard_
         if text:
             (runs / name / "run.json").write_text(text)
     (runs / "no-run-json").mkdir()  # a folder without run.json is not a run: nothing to report
-    assert [record["id"] for record in data.runs()] == ["demo"]  # "my run" reads, but is no valid id
+    assert [record.id for record in data.runs()] == ["demo"]  # "my run" reads, but is no valid id
     problems = dict(data.runs_and_problems()[1])
     assert sorted(problems) == ["a-list", "bad-json", "my run"]
     assert problems["bad-json"].startswith("run.json is not valid JSON: Expecting")

@@ -5,6 +5,7 @@ come from Debian (`chromium`, `chromium-driver`); the tests fail, not skip, wher
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -15,14 +16,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import dashboard_healthy, free_port, listens, read_run_json, run_dir, spectrascope, wait_for
+from helpers import REPO, dashboard_healthy, free_port, listens, read_run_json, run_dir, spectrascope, wait_for
 
-from analysis.run_format import job_is_active, run_paths
+from spectrascope.runs import job_is_active, run_paths
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-GUNICORN = Path(sys.executable).with_name("gunicorn")
+GUNICORN = (sys.executable, "-m", "gunicorn")  # the gunicorn of the interpreter running the tests
 REDIS_SERVER = Path("/usr/bin/redis-server")
 DEMO = "demo"
 DEMO_EPOCHS = 3
@@ -55,7 +55,7 @@ def browser_data(tmp_path_factory) -> Path:
     """A data dir holding run `demo`: the demo preset trained for 3 epochs, then analysed."""
     browser_data = tmp_path_factory.mktemp("browser") / "data"
     for args in (("train", "--preset", "demo", "--epochs", DEMO_EPOCHS, "--run-id", DEMO),
-                 ("analyze", "--run", DEMO)):
+                 ("analyze", "--run-id", DEMO)):
         process = spectrascope(*args, "--data-dir", browser_data, cwd=REPO, timeout=300)
         assert process.returncode == 0, f"spectrascope {args[0]} failed:\n{process.stderr}"
     return browser_data
@@ -81,12 +81,12 @@ def _stop(*processes: subprocess.Popen) -> None:
 
 def _gunicorn(env: dict, logs: Path) -> tuple[subprocess.Popen, str]:
     """`gunicorn -w 2 app:server` on a free local port; returns it and its base URL once it answers."""
-    assert GUNICORN.exists(), f"gunicorn is not installed beside {sys.executable}"
+    assert importlib.util.find_spec("gunicorn"), f"gunicorn is not installed for {sys.executable}"
     port = free_port()
-    command = [str(GUNICORN), "-w", "2", "--bind", f"127.0.0.1:{port}", "app:server"]
-    usage = subprocess.run([str(GUNICORN), "--help"], check=False, capture_output=True, text=True).stdout
+    command = [*GUNICORN, "-w", "2", "--bind", f"127.0.0.1:{port}", "app:server"]
+    usage = subprocess.run([*GUNICORN, "--help"], check=False, capture_output=True, text=True).stdout
     if "--no-control-socket" in usage:  # newer gunicorns would otherwise all share ~/.gunicorn/gunicorn.ctl
-        command.insert(1, "--no-control-socket")
+        command.insert(len(GUNICORN), "--no-control-socket")
     process = _start(command, env, logs, "gunicorn")
     url = f"http://127.0.0.1:{port}"
     try:
@@ -288,8 +288,14 @@ def set_input(driver, element_id: str, text: str) -> None:
 
 
 def form_is_open(driver) -> bool:
-    """Whether the New run form shows (a closed dbc.Modal leaves nothing in the page)."""
-    return any(button.is_displayed() for button in driver.find_elements(By.ID, "new-run-submit"))
+    """Whether the New run form shows (a closed dbc.Modal leaves nothing in the page). A button that leaves
+    the page between being found and being asked (the closing modal removing it) is looked for again."""
+    for attempt in range(10):
+        try:
+            return any(button.is_displayed() for button in driver.find_elements(By.ID, "new-run-submit"))
+        except exceptions.StaleElementReferenceException:
+            if attempt == 9:
+                raise
 
 
 def open_new_run_form(driver) -> None:
@@ -468,7 +474,7 @@ def test_a_demo_run_started_from_the_form_trains_and_shows_its_heatmap(page, bro
         assert len(heatmap["y"]) > 5
         wait_for_job_report(driver, run_id)
         assert read_run_json(browser_data, run_id)["analysis"]["status"] == "completed"
-        # the detached job (python -m app.jobs) lets go of the run once it is done
+        # the detached job (python -m spectrascope.jobs) lets go of the run once it is done
         wait_for(lambda: not job_is_active(paths, "job"), 30, "the detached job to exit", interval=0.2)
         finished = True
     finally:

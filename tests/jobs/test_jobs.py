@@ -7,10 +7,13 @@ import threading
 
 import pytest
 
-from analysis.run_format import job_is_active, job_lock, read_csv, read_run
-from app import jobs, settings
 from helpers import wait_for
+from spectrascope import jobs, settings
 from spectrascope.errors import UserError
+from spectrascope.jobs import queue as job_queue
+from spectrascope.jobs import supervisor
+from spectrascope.runs import RunPaths, job_is_active, job_lock, read_run, run_paths
+from spectrascope.runs.files import read_csv
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +25,16 @@ def job_data(tmp_path, monkeypatch):
     return tmp_path / "data"
 
 
+def paths_of(run_id: str) -> RunPaths:
+    return run_paths(settings.data_dir(), run_id)
+
+
+def fast_polls(monkeypatch, seconds: float) -> None:
+    """Poll every `seconds`: the queue's wait for a slot and the runner's and watcher's loops."""
+    monkeypatch.setattr(job_queue, "POLL_SECONDS", seconds)
+    monkeypatch.setattr(supervisor, "POLL_SECONDS", seconds)
+
+
 def _run_in_thread(job):
     outcome, reports = {}, []
     thread = threading.Thread(target=lambda: outcome.setdefault("status", jobs.run_job(job, lambda *r: reports.append(r))))
@@ -31,13 +44,13 @@ def _run_in_thread(job):
 
 def test_a_training_job_trains_and_analyses_every_epoch(job_data):
     job = jobs.submit_training("demo", "j1", epochs=2)
-    assert read_run(settings.run_paths("j1"))["status"] == "queued"
+    assert read_run(paths_of("j1")).status == "queued"
     reports = []
     assert jobs.run_job(job, lambda *report: reports.append(report)) == "completed"
-    paths = settings.run_paths("j1")
+    paths = paths_of("j1")
     record = read_run(paths)
-    assert record["status"] == "completed" and record["config"]["epochs"] == 2
-    assert record["analysis"]["status"] == "completed"
+    assert record.status == "completed" and record.config["epochs"] == 2
+    assert record.analysis.status == "completed"
     assert {row["epoch"] for row in read_csv(paths.layers_csv)} == {"0", "1", "2"}  # the last epoch too
     assert reports[-1][0] == 1.0 and "epoch 2 of 2" in reports[-1][1]
     assert "spectrascope train --preset demo --run-id j1 --epochs 2" in paths.job_log.read_text()
@@ -54,23 +67,23 @@ def test_jobs_beyond_the_limit_wait_queued_and_can_be_cancelled_while_waiting(jo
         thread, outcome, reports = _run_in_thread(job)
         wait_for(lambda: reports, 60, "the job's first report")
         assert reports[-1] == (0.0, "queued: waiting for a free job slot")
-        assert read_run(settings.run_paths("waiting"))["status"] == "queued"
+        assert read_run(paths_of("waiting")).status == "queued"
         jobs.request_cancel("waiting")
         thread.join(30)
     finally:
         os.close(busy)
     assert outcome["status"] == "cancelled"
-    record = read_run(settings.run_paths("waiting"))
-    assert record["status"] == "cancelled" and record["error"] == "cancelled by the user"
-    assert not (settings.run_paths("waiting").checkpoints).exists()
+    record = read_run(paths_of("waiting"))
+    assert record.status == "cancelled" and record.error == "cancelled by the user"
+    assert not (paths_of("waiting").checkpoints).exists()
 
 
 def test_a_second_job_starts_when_the_slot_frees(job_data, monkeypatch):
-    monkeypatch.setattr(jobs, "POLL_SECONDS", 0.1)
+    fast_polls(monkeypatch, 0.1)
     first = jobs.submit_training("demo", "first", epochs=1)
     second = jobs.submit_training("demo", "second", epochs=1)
     thread_1, outcome_1, _ = _run_in_thread(first)
-    wait_for(lambda: job_is_active(settings.run_paths("first"), "job"), 60, "the first job to start")
+    wait_for(lambda: job_is_active(paths_of("first"), "job"), 60, "the first job to start")
     thread_2, outcome_2, reports_2 = _run_in_thread(second)
     wait_for(lambda: reports_2, 60, "the second job's first report")
     assert reports_2[0][1] == "queued: waiting for a free job slot"
@@ -82,36 +95,36 @@ def test_a_second_job_starts_when_the_slot_frees(job_data, monkeypatch):
 def test_cancel_stops_a_training_job_and_marks_the_run_cancelled(job_data):
     job = jobs.submit_training("demo", "stopme", epochs=50)
     thread, outcome, _ = _run_in_thread(job)
-    paths = settings.run_paths("stopme")
-    wait_for(lambda: ((read_run(paths).get("progress") or {}).get("epoch") or 0) >= 1, 120, "the first epoch")
+    paths = paths_of("stopme")
+    wait_for(lambda: (read_run(paths).progress.epoch or 0) >= 1, 120, "the first epoch")
     jobs.request_cancel("stopme")
     thread.join(60)
     assert outcome["status"] == "cancelled"
     record = read_run(paths)
-    assert record["status"] == "cancelled" and record["progress"]["epoch"] < 50
+    assert record.status == "cancelled" and record.progress.epoch < 50
     assert not job_is_active(paths, "training") and not paths.cancel_request.exists()
 
 
 def test_a_job_that_fails_records_its_error_in_the_run(job_data):
     job = jobs.submit_training("cifar100-resnet18", "nodata", epochs=1)  # CIFAR-100 is not in the data dir
     assert jobs.run_job(job) == "failed"
-    record = read_run(settings.run_paths("nodata"))
-    assert record["status"] == "failed" and "CIFAR-100" in record["error"]
+    record = read_run(paths_of("nodata"))
+    assert record.status == "failed" and "CIFAR-100" in record.error
 
 
 def test_an_analysis_job_brings_the_analysis_up_to_date(dashboard_data, monkeypatch):
     monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "1")
-    paths = settings.run_paths("demo")
+    paths = paths_of("demo")
     paths.layers_csv.unlink()
     (paths.analysis / "manifest.json").unlink()
     job = jobs.submit_analysis("demo", "fast")
-    assert read_run(paths)["analysis"]["status"] == "queued"
+    assert read_run(paths).analysis.status == "queued"
     assert jobs.run_job(job) == "completed"
     assert {row["epoch"] for row in read_csv(paths.layers_csv)} == {"0", "1", "2", "3"}
 
 
 def test_a_run_with_a_live_job_refuses_another(dashboard_data):
-    with job_lock(settings.run_paths("demo"), "job"):
+    with job_lock(paths_of("demo"), "job"):
         with pytest.raises(UserError, match="already has a job"):
             jobs.submit_analysis("demo")
 
@@ -119,7 +132,7 @@ def test_a_run_with_a_live_job_refuses_another(dashboard_data):
 def test_detached_jobs_outlive_their_starter_and_the_watcher_follows_them(job_data):
     job = jobs.submit_training("demo", "detached", epochs=1)
     jobs.start_detached(job)
-    paths = settings.run_paths("detached")
+    paths = paths_of("detached")
     # the lock is taken a moment before the holder's pid is written into it
     holder = int(wait_for(lambda: job_is_active(paths, "job") and paths.job_lock("job").read_text().strip(), 30,
                           "the detached job to start"))
@@ -141,38 +154,38 @@ def test_submitted_overrides_become_the_cli_flags(job_data):
     job = jobs.submit_training("demo", "flags", epochs=3, lr=0.05, flip=True, nesterov=False)
     assert job.args == ("--preset", "demo", "--run-id", "flags", "--epochs", "3", "--lr", "0.05", "--flip",
                         "--no-nesterov")
-    record = read_run(settings.run_paths("flags"))
-    assert record["config"]["flip"] is True and record["config"]["nesterov"] is False
+    record = read_run(paths_of("flags"))
+    assert record.config["flip"] is True and record.config["nesterov"] is False
 
 
 def test_analysing_an_up_to_date_run_completes_every_time(dashboard_data, monkeypatch):
     monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "1")
     for _ in range(2):
         assert jobs.run_job(jobs.submit_analysis("demo")) == "completed"
-        analysis = read_run(settings.run_paths("demo"))["analysis"]
-        assert analysis["status"] == "completed" and not analysis.get("error")
+        analysis = read_run(paths_of("demo")).analysis
+        assert analysis.status == "completed" and not analysis.error
 
 
 def test_a_job_runner_that_fails_records_it_in_the_run(job_data, monkeypatch):
     job = jobs.submit_training("demo", "broken", epochs=1)
     monkeypatch.setenv("SPECTRASCOPE_MAX_JOBS", "abc")  # the runner cannot even take a slot
-    assert jobs.main([job.to_json()]) == 1
-    record = read_run(settings.run_paths("broken"))
-    assert record["status"] == "failed" and "SPECTRASCOPE_MAX_JOBS must be a positive integer" in record["error"]
-    assert not job_is_active(settings.run_paths("broken"), "job")
+    assert supervisor.main([job.to_json()]) == 1
+    record = read_run(paths_of("broken"))
+    assert record.status == "failed" and "SPECTRASCOPE_MAX_JOBS must be a positive integer" in record.error
+    assert not job_is_active(paths_of("broken"), "job")
 
 
 def test_a_failed_training_reports_its_own_lines_of_the_log(job_data):
-    paths = settings.run_paths("nodata2")
+    paths = paths_of("nodata2")
     job = jobs.submit_training("cifar100-resnet18", "nodata2", epochs=1)
     paths.job_log.write_text("an older job's last words\n")
     assert jobs.run_job(job) == "failed"
-    error = read_run(paths)["error"]
+    error = read_run(paths).error
     assert "CIFAR-100" in error and "older job" not in error
 
 
 def test_waiting_jobs_get_the_slot_first_come_first_served(job_data, monkeypatch):
-    monkeypatch.setattr(jobs, "POLL_SECONDS", 0.05)
+    fast_polls(monkeypatch, 0.05)
     slots = job_data / "jobs"
     slots.mkdir(parents=True)
     busy = os.open(slots / "slot-0.lock", os.O_RDWR | os.O_CREAT)
@@ -180,7 +193,7 @@ def test_waiting_jobs_get_the_slot_first_come_first_served(job_data, monkeypatch
     order, threads = [], []
 
     def take_slot(run_id: str) -> None:
-        with jobs._job_slot(settings.run_paths(run_id), lambda *report: None) as got:
+        with job_queue.job_slot(run_id, lambda: False, lambda *report: None) as got:  # never cancelled
             order.append((run_id, got))
 
     dead_waiter = slots / f"{1:020d}-dead.wait"  # queued first, but its process is gone
@@ -202,5 +215,5 @@ def test_a_waiter_still_locking_its_ticket_is_not_taken_for_a_dead_one(tmp_path)
     draft.touch()  # created, not yet locked
     ticket = tmp_path / f"{2:020d}-second.wait"
     ticket.touch()
-    assert jobs._first_in_line(ticket)
+    assert job_queue._first_in_line(ticket)
     assert draft.exists(), "the draft was cleared away as a dead waiter's ticket"

@@ -1,4 +1,4 @@
-"""The run format module: ids, atomic writes, run.json updates, locks, tables."""
+"""The run format package (spectrascope.runs): ids, atomic writes, run.json updates, locks, tables."""
 import fcntl
 import json
 import multiprocessing
@@ -10,13 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from analysis import run_format
-from analysis.run_format import (
-    FORMAT_VERSION, RunBusyError, RunFormatError, atomic_write, checkpoint_epochs, ensure_writable_dir, job_is_active,
-    job_lock, list_runs,
-    new_run_record, read_histograms, read_metrics, read_run, run_paths, update_run, validate_run_id,
-    write_histograms, write_metrics, write_run,
+from spectrascope.runs import (
+    FORMAT_VERSION, RunBusyError, RunFormatError, RunPaths, atomic_write, checkpoint_epochs, ensure_writable_dir,
+    job_is_active, job_lock, list_runs, new_run_record, read_histograms, read_metrics, read_run, run_paths, update_run,
+    validate_run_id, write_histograms, write_metrics, write_run,
 )
+from spectrascope.runs import locks
 
 
 @pytest.mark.parametrize("run_id", ["a/b", "..", "a..b", "/abs", "", ".hidden", "x" * 129, "sp ace"])
@@ -56,17 +55,17 @@ def test_update_run_merges_progress_and_keeps_other_fields(tmp_path):
     paths = _new_run(tmp_path)
     update_run(paths, status="running", progress={"epoch": 1})
     record = update_run(paths, progress={"phase": "training"})
-    assert record["status"] == "running"
-    assert record["progress"] == {"epoch": 1, "total_epochs": 3, "phase": "training"}
-    assert record["format_version"] == FORMAT_VERSION
-    assert json.loads(paths.run_json.read_text()) == record
+    assert record.status == "running"
+    assert record.progress.to_dict() == {"epoch": 1, "total_epochs": 3, "phase": "training"}
+    assert record.format_version == FORMAT_VERSION
+    assert json.loads(paths.run_json.read_text()) == record.to_dict()
 
 
 def test_update_run_rejects_an_unknown_status(tmp_path):
     paths = _new_run(tmp_path)
     with pytest.raises(RunFormatError, match="unknown status"):
         update_run(paths, status="exploded")
-    assert read_run(paths)["status"] == "queued"
+    assert read_run(paths).status == "queued"
 
 
 def test_reading_an_unknown_run_names_it(tmp_path):
@@ -79,11 +78,11 @@ def test_list_runs_is_newest_first_and_skips_broken_folders(tmp_path):
     update_run(first, created="2026-01-01T00:00:00+00:00")
     _new_run(tmp_path, "second")
     for broken, contents in (("broken", b"{not json"), ("binary", b"\xff\xfe\x00garbage"), ("a-list", b"[1]"),
-                             ("newer", json.dumps({**read_run(first), "format_version": 99}).encode())):
+                             ("newer", json.dumps({**read_run(first).to_dict(), "format_version": 99}).encode())):
         (tmp_path / "runs" / broken).mkdir()
         (tmp_path / "runs" / broken / "run.json").write_bytes(contents)
     (tmp_path / "runs" / "a-file").write_text("not a run folder")
-    assert [r["id"] for r in list_runs(tmp_path)] == ["second", "first"]
+    assert [r.id for r in list_runs(tmp_path)] == ["second", "first"]
 
 
 @pytest.mark.parametrize("contents, message", [
@@ -130,8 +129,6 @@ def test_histograms_round_trip(tmp_path):
 
 
 def _hold_lock(root, ready, release):
-    from analysis.run_format import RunPaths
-
     with job_lock(RunPaths(root)):
         ready.set()
         release.wait(10)
@@ -139,7 +136,7 @@ def _hold_lock(root, ready, release):
 
 def test_a_job_starting_while_the_dashboard_looks_at_its_lock_is_not_refused(tmp_path, monkeypatch):
     """job_is_active() looks by taking a shared lock for an instant; a job starting in that instant waits."""
-    monkeypatch.setattr(run_format, "PROBE_GRACE_SECONDS", 10.0)  # the look below lasts 50 ms, however busy the CPU
+    monkeypatch.setattr(locks, "PROBE_GRACE_SECONDS", 10.0)  # the look below lasts 50 ms, however busy the CPU
     paths = _new_run(tmp_path)
     look = os.open(paths.job_lock("analysis"), os.O_RDWR | os.O_CREAT)
     fcntl.flock(look, fcntl.LOCK_SH)  # a look caught mid-way

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.run_format import RunBusyError, RunFormatError, job_is_active, run_paths
 from helpers import METRICS_HEADER, checkpoint_files, read_metrics_csv, read_run_json, run_dir
+from spectrascope.runs import RunBusyError, RunFormatError, job_is_active, run_paths
 from training.recorder import RunRecorder
 
 

@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from analysis.run_format import job_is_active, run_paths, update_run
 from helpers import (
     METRICS_HEADER, checkpoint_files, read_metrics_csv, read_run_json, run_dir, spectrascope, start_spectrascope,
     stderr_of, wait_for,
 )
+from spectrascope.runs import job_is_active, run_paths, update_run
 from training.config import PRESETS
 from training.recorder import RunRecorder
 

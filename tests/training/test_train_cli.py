@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from analysis.run_format import run_paths, write_run
 from helpers import REPO, SPECTRASCOPE, cli_env, read_run_json, run_dir, snapshot_tree, spectrascope
+from spectrascope.runs import run_paths
 from training.config import MAX_SEED, PRESETS
 from training.loop import epoch_generators
 from training.recorder import RunRecorder
@@ -44,8 +44,8 @@ BAD_INPUT = {
     "data-dir-empty": (["--preset", "demo", "--data-dir", ""], ["--data-dir must not be empty"]),
     "no-preset": (["--run-id", "x"], ["--preset is required"]),
     "resume-missing-run": (["--resume", "--run-id", "ghost"], ["no run 'ghost'"]),
-    "lr-inf": (["--preset", "demo", "--lr", "inf"], ["lr must be a finite positive number"]),
-    "lr-nan": (["--preset", "demo", "--lr", "nan"], ["lr must be a finite positive number"]),
+    "lr-inf": (["--preset", "demo", "--lr", "inf"], ["lr must be a positive number of at most 10"]),
+    "lr-nan": (["--preset", "demo", "--lr", "nan"], ["lr must be a positive number of at most 10"]),
     "weight-decay-inf": (["--preset", "demo", "--weight-decay", "inf"], ["weight-decay must be a finite number"]),
     "mixup-alpha-inf": (["--preset", "demo", "--mixup-alpha", "inf"], ["mixup-alpha must be a finite number"]),
     "seed-negative": (["--preset", "demo", "--seed", "-1"], [f"seed must be from 0 to 2**44 - 1 ({MAX_SEED})"]),
@@ -62,7 +62,7 @@ def bad_input_results(tmp_path_factory):
     started = {}
     for name, (args, _) in BAD_INPUT.items():
         folder = tmp_path_factory.mktemp(name)
-        command = [str(SPECTRASCOPE), "train", "--data-dir", str(folder / "data"), *args]
+        command = [*SPECTRASCOPE, "train", "--data-dir", str(folder / "data"), *args]
         started[name] = (folder, subprocess.Popen(command, cwd=folder, env=cli_env(), stdout=subprocess.PIPE,
                                                   stderr=subprocess.PIPE, text=True))
     results = {}
@@ -119,7 +119,7 @@ RESUME_REFUSED = {
     "config-lr-text": (lambda record: record["config"].update(lr="fast"), [],
                        ["run.json has a config that cannot be trained", "lr must be a number, not 'fast'"]),
     "config-lr-infinite": (lambda record: record["config"].update(lr=float("inf")), [],
-                           ["run.json", "lr must be a finite positive number"]),
+                           ["run.json", "lr must be a positive number of at most 10"]),
     "config-unknown-key": (lambda record: record["config"].update(dropout=0.5), [],
                            ["run.json", "unknown hyper-parameters dropout"]),
     "changed-lr": (lambda record: None, ["--lr", "0.5"], ["own config; drop --lr"]),
@@ -138,7 +138,7 @@ def completed_run_with_a_damaged_checkpoint(data_dir, edit) -> None:
     paths.checkpoint(2).write_bytes(b"garbage")
     record = json.loads(paths.run_json.read_text())
     edit(record)
-    write_run(paths, record)
+    paths.run_json.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")  # as a hand edit leaves it
 
 
 @pytest.mark.parametrize("case", list(RESUME_REFUSED))
