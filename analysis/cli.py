@@ -52,7 +52,7 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="run id to analyse")
+    parser.add_argument("--run-id", "--run", dest="run", required=True, help="run id to analyse")
     parser.add_argument("--epochs", type=epoch_list, help="only these epochs, e.g. 0,5,10 (default: every checkpoint)")
     add_analysis_arguments(parser)
 

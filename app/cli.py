@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import socket
 import sys
@@ -71,6 +72,12 @@ def _bind_failure(exc: OSError) -> str:
     return f"{exc.strerror}; check --host and --port"
 
 
+def _quiet_requests(debug: bool) -> None:
+    """One line per request (the page polls every 2 s) only in --debug; errors and job starts always."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("werkzeug").setLevel(logging.INFO if debug else logging.WARNING)
+
+
 def start_demo() -> None:
     jobs.start_detached(jobs.submit_training("demo", DEMO_RUN_ID))
     print(f"started the demo run {DEMO_RUN_ID!r}: watch it fill in on the page")
@@ -91,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             start_demo()
     from app.factory import create_app
 
+    _quiet_requests(args.debug)
     print(f"spectrascope dashboard on http://{_address(args.host, args.port)}  "
           f"(data: {args.data_dir}; Ctrl-C stops it)")
     create_app().run(host=args.host, port=args.port, debug=args.debug)

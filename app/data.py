@@ -56,7 +56,7 @@ def _file_key(path: Path) -> tuple | None:
 
 def redo_analysis(run_id: str) -> str:
     """The fix for missing analysis files: the analysis rebuilds them, and damaged tables, from the checkpoints."""
-    return f"press “Analyse” (or run `spectrascope analyze --run {run_id}`) to rebuild them from the checkpoints"
+    return f"press “Analyse” (or run `spectrascope analyze --run-id {run_id}`) to rebuild them from the checkpoints"
 
 
 def unreadable_file(path: Path, exc: Exception) -> str:
@@ -164,6 +164,19 @@ def layers(run_id: str) -> pd.DataFrame:
 
 def weight_stats(run_id: str) -> pd.DataFrame:
     return memoised(paths(run_id).weight_stats_csv, weight_stats_frame, run_id, default=pd.DataFrame())
+
+
+def non_finite_from(run_id: str) -> int | None:
+    """The first epoch whose loss or weights are NaN/Inf: as training recorded it, else (an imported run,
+    a user's own loop) the first the analysis counted NaN/Inf values in."""
+    record = run(run_id)
+    if record is not None and record.non_finite_from is not None:
+        return record.non_finite_from
+    stats = weight_stats(run_id)
+    if stats.empty or "nan_count" not in stats:
+        return None
+    bad = stats.loc[(stats["nan_count"] + stats["inf_count"]) > 0, "epoch"]
+    return int(bad.min()) if len(bad) else None
 
 
 def layer_names(run_id: str) -> list[str]:

@@ -49,8 +49,9 @@ def empty(message: str) -> go.Figure:
 # --- Training ------------------------------------------------------------------------------------
 
 
-def training_curves(metrics: pd.DataFrame) -> go.Figure:
-    """Accuracy, loss and learning rate per epoch, train and test side by side."""
+def training_curves(metrics: pd.DataFrame, non_finite_from: int | None = None) -> go.Figure:
+    """Accuracy, loss and learning rate per epoch, train and test side by side; from the epoch whose values
+    went NaN/Inf on, a marked band (those points cannot be drawn)."""
     figure = make_subplots(rows=1, cols=3, subplot_titles=("Accuracy", "Loss", "Learning rate"),
                            horizontal_spacing=0.08)
     for column, panel in (("acc", 1), ("loss", 2)):
@@ -67,6 +68,14 @@ def training_curves(metrics: pd.DataFrame) -> go.Figure:
                                     line=dict(color=ACCENT), showlegend=False), row=1, col=3)
     _epoch_ticks(figure, metrics["epoch"])
     figure.update_yaxes(rangemode="tozero")
+    if non_finite_from is not None:
+        last = max(int(metrics["epoch"].max()), non_finite_from)
+        for panel in (1, 2, 3):
+            figure.add_vrect(x0=non_finite_from - 0.5, x1=last + 0.5, fillcolor=UNDER_TRAINED_COLOUR, opacity=0.12,
+                             line_width=0, row=1, col=panel)
+        figure.add_annotation(text=f"NaN/Inf from epoch {non_finite_from}", xref="x2", yref="paper",
+                              x=non_finite_from, y=1.0, yanchor="bottom", showarrow=False,
+                              font=dict(color=UNDER_TRAINED_COLOUR))
     return _layout(figure, height=380, legend=dict(orientation="h", y=-0.2))
 
 
@@ -180,7 +189,7 @@ def alpha_heatmap(layers: pd.DataFrame) -> go.Figure:
                       ticktext=["0", "2", "6", "≥10"]),
         hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
     ))
-    figure.update_yaxes(autorange="reversed", title_text=None)
+    figure.update_yaxes(autorange="reversed", title_text=None, type="category")  # layer "0" is a name
     _epoch_ticks(figure, alpha.columns)
     return _layout(figure, height=max(360, 18 * len(order) + 120), title="alpha per layer (click a cell for its ESD)")
 

@@ -2,6 +2,7 @@
 jobs with progress and cancel, and the background callback that follows the job this page started."""
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
@@ -15,6 +16,7 @@ from spectrascope.errors import UserError
 from spectrascope.runs import RunRecord
 from training.config import HYPERPARAMETERS, PRESETS
 
+log = logging.getLogger("spectrascope.dashboard")
 FORM_FIELDS = (  # (TrainConfig field, label, input type)
     ("epochs", "Epochs", "number"), ("batch_size", "Batch size", "number"), ("lr", "Peak learning rate", "number"),
     ("width", "Width (channels of the first stage)", "number"), ("mixup_alpha", "Mixup alpha (0 = off)", "number"),
@@ -136,6 +138,7 @@ def submit_new_run(n_clicks, preset, run_id, *values):
     except UserError as exc:
         return no_update, str(exc), True, no_update, no_update
     jobs.start_detached(job)
+    log.info("started training %s: spectrascope train %s", job.run_id, " ".join(job.args))
     return False, "", False, asdict(job), job.run_id
 
 
@@ -151,6 +154,7 @@ def submit_analysis(n_clicks, run_id, backend, randomize):
     except UserError as exc:
         return no_update, str(exc), True, no_update
     jobs.start_detached(job)
+    log.info("started analysing %s: spectrascope analyze %s", job.run_id, " ".join(job.args))
     return False, "", False, asdict(job)
 
 
@@ -204,6 +208,7 @@ def cancel_job(n_clicks):
     if not ctx.triggered_id or not any(n_clicks):
         return no_update
     jobs.request_cancel(ctx.triggered_id["run"])
+    log.info("asked the job of %s to stop", ctx.triggered_id["run"])
     return f"Cancelling the job of {ctx.triggered_id['run']}…"
 
 

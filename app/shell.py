@@ -4,9 +4,9 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
-from app import data, jobs_panel
+from app import data, delete_run, jobs_panel
 from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
-from app.tabs.common import unreadable_files_shown
+from app.tabs.common import non_finite_note, unreadable_files_shown
 from app.tabs import alpha, esd, metrics, training, weights
 from spectrascope.runs import ACTIVE_STATUSES, RunRecord
 
@@ -26,12 +26,14 @@ def layout() -> html.Div:
             html.Small(id=RUN_PROBLEMS, className="d-block mt-1 text-warning"),
         ], className="me-auto ms-3"),
         jobs_panel.buttons(),
+        delete_run.button(),
     ], fluid=True), color="dark", dark=True, className="mb-2")
     return html.Div([
         header,
         dbc.Container([
             html.Div(id=RUN_STATUS),
             jobs_panel.layout(),
+            delete_run.modal(),
             dbc.Tabs([dbc.Tab(tab.layout(), label=tab.LABEL, tab_id=tab.TAB_ID) for tab in TABS],
                      id=TAB_STRIP, active_tab=training.TAB_ID),
         ], fluid=True),
@@ -109,6 +111,9 @@ def run_status(run_id, version):
     elif status == "interrupted":
         messages.append(dbc.Alert("This run was queued but its job never started or died while it waited "
                                   "(see job.log in the run folder). Start a new run.", color="warning"))
+    non_finite = data.non_finite_from(run_id)
+    if non_finite is not None and status != "failed":  # a failed run's error already says it
+        messages.append(dbc.Alert(non_finite_note(non_finite), color="danger"))
     if analysis.status == "failed" and analysis.error:
         messages.append(dbc.Alert(f"The analysis failed: {analysis.error}", color="danger"))
     if analysis.errors:
@@ -129,3 +134,4 @@ def register(app) -> None:
     for tab in TABS:
         tab.register(app)
     jobs_panel.register(app)
+    delete_run.register(app)

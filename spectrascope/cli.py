@@ -9,9 +9,10 @@ from analysis import cli as analysis_cli
 from analysis import import_cli
 from app import cli as app_cli
 from spectrascope import command
+from spectrascope.runs import cli as runs_cli
 from training import cli as training_cli
 
-COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli, "serve": app_cli}
+COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli, "rm": runs_cli, "serve": app_cli}
 JOBS = {"train", "analyze", "import"}  # stopped by SIGTERM like Ctrl-C, so they record what they had done
 
 

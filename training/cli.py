@@ -57,6 +57,9 @@ def _resumed_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
     if record.kind == "imported":
         raise RunFormatError(f"run {args.run_id!r} was imported, not trained by spectrascope: it cannot be resumed")
     config = replace(_stored_config(record, paths), **_overrides(args)).validated()
+    if record.non_finite_from is not None:
+        raise RunFormatError(f"run {args.run_id!r} diverged at epoch {record.non_finite_from} (NaN/Inf): resuming "
+                             "would go on from NaN weights; train a new run with a smaller --lr")
     if record.status == "completed":
         raise RunFormatError(f"run {args.run_id!r} is already complete ({config.epochs}/{config.epochs} epochs); "
                              "nothing to resume")
@@ -65,7 +68,7 @@ def _resumed_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
 
 def _stored_config(record: RunRecord, paths: RunPaths) -> TrainConfig:
     """The config a run was trained with, as its run.json records it."""
-    if not isinstance(record.config, dict):
+    if not isinstance(record.config, dict) or not record.config:  # a run.json without one reads as {}
         raise ConfigError(f"{paths.run_json} has no training config (a \"config\" object): "
                           f"run {paths.run_id!r} cannot be resumed")
     try:

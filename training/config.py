@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from spectrascope.errors import UserError
 
 DATASETS = ("cifar100", "digits")
+DATASET_SHAPES = {"cifar100": (3, 100), "digits": (1, 10)}  # (image channels, classes)
+MAX_LR = 10.0  # SGD diverges far below this on these models (the flagship's peak is 0.1)
 # training.loop seeds each epoch's torch generator with seed * 1_000_003 + epoch, which torch takes only
 # below 2**64; numpy's generators take no negative seed
 MAX_SEED = 2**44 - 1
@@ -72,7 +75,8 @@ class TrainConfig:
             (self.epochs > 0, "epochs must be positive"),
             (self.batch_size > 0, "batch-size must be positive"),
             (self.eval_batch_size > 0, "eval-batch-size must be positive"),
-            (math.isfinite(self.lr) and self.lr > 0, "lr must be a finite positive number"),
+            (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR,
+             f"lr must be a positive number of at most {MAX_LR:g} (the flagship's peak is 0.1)"),
             (0 < self.pct_start < 1, "pct-start must be between 0 and 1"),
             (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
             (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
@@ -93,6 +97,35 @@ class TrainConfig:
         if problems:
             raise ConfigError("; ".join(problems))
         return self
+
+
+def resnet18_parameters(width: int, in_channels: int, classes: int) -> int:
+    """The parameter count of training.model.ResNet18, without building it (tests compare the two)."""
+    def block(inputs: int, outputs: int, stride: int) -> int:
+        shortcut = inputs * outputs + 2 * outputs if stride != 1 or inputs != outputs else 0
+        return 9 * inputs * outputs + 9 * outputs * outputs + 4 * outputs + shortcut
+
+    count, channels = 9 * in_channels * width + 2 * width, width
+    for stage, stride in ((width, 1), (2 * width, 2), (4 * width, 2), (8 * width, 2)):
+        count += block(channels, stage, stride) + block(stage, stage, 1)
+        channels = stage
+    return count + channels * classes + classes
+
+
+def check_fits_in_memory(config: TrainConfig, available_bytes: int, where: str) -> None:
+    """Refuse a width whose float32 weights, gradients and momentum alone exceed `available_bytes`, before
+    allocating any of it: too large an allocation fails with a traceback, or is granted and then kills
+    the process."""
+    copies = 3 if config.momentum > 0 else 2
+    needed = copies * 4 * resnet18_parameters(config.width, *DATASET_SHAPES[config.dataset])
+    if needed > available_bytes:
+        raise ConfigError(f"width {config.width} is too large for {where} {available_bytes / 2**30:.3g} GiB of "
+                          f"memory: its weights, gradients and optimizer state alone need {needed / 2**30:.3g} GiB; "
+                          "choose a smaller --width")
+
+
+def machine_memory_bytes() -> int:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -118,4 +151,12 @@ def preset_config(name: str, **overrides) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     changes = {key: value for key, value in overrides.items() if value is not None}
-    return replace(PRESETS[name], **changes).validated()
+    config = replace(PRESETS[name], **changes).validated()
+    if config.device == "cpu" or (config.device == "auto" and not _has_gpu_driver()):
+        check_fits_in_memory(config, machine_memory_bytes(), "this machine's")  # a GPU's is checked on it
+    return config
+
+
+def _has_gpu_driver() -> bool:
+    """Whether "auto" may pick a GPU, told without importing torch (what the web process may not)."""
+    return os.path.exists("/proc/driver/nvidia/version")

@@ -14,6 +14,7 @@ run.json), so a kill at any moment leaves the last complete epoch intact.
 """
 from __future__ import annotations
 
+import math
 import platform
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,12 +25,30 @@ import torch
 from torch import nn
 
 from spectrascope.checkpoints import CheckpointError, load_plain, save_checkpoint
+from spectrascope.errors import UserError
 from spectrascope.runs import (
     METRICS_COLUMNS, RunFormatError, is_reserved, remove_checkpoints_after, job_lock, new_run_record, read_metrics,
     run_paths, update_run, write_metrics, write_run,
 )
 
 METRIC_NAMES = frozenset(METRICS_COLUMNS) - {"epoch"}
+
+
+class TrainingDiverged(UserError):
+    """The loss or the weights went NaN/Inf: nothing after that epoch can be learned, so the run stops."""
+
+    def __init__(self, epoch: int, message: str):
+        super().__init__(message)
+        self.epoch = epoch
+
+
+def _non_finite(metrics: dict, weights: dict) -> list[str]:
+    """What of an epoch is NaN/Inf: its losses by name, and how many of the model's tensors."""
+    found = [name for name in ("train_loss", "test_loss")
+             if metrics.get(name) is not None and not math.isfinite(metrics[name])]
+    tensors = [t for t in weights.values() if torch.is_tensor(t) and t.is_floating_point()]
+    bad = int(sum(not torch.isfinite(t).all() for t in tensors))
+    return found + ([f"{bad} of the model's {len(tensors)} tensors"] if bad else [])
 
 
 def _snapshot(value):
@@ -101,6 +120,9 @@ class RunRecorder:
             elif isinstance(failure, KeyboardInterrupt):
                 update_run(self.paths, status="cancelled", error="cancelled by the user",
                            progress={"phase": "cancelled"})
+            elif isinstance(failure, TrainingDiverged):
+                update_run(self.paths, status="failed", error=str(failure), non_finite_from=failure.epoch,
+                           progress={"phase": "failed"})
             else:
                 message = "".join(traceback.format_exception_only(type(failure), failure)).strip()
                 update_run(self.paths, status="failed", error=message, progress={"phase": "failed"})
@@ -114,17 +136,26 @@ class RunRecorder:
 
     def log_epoch(self, epoch: int, model: nn.Module | dict, *, training_state: dict | None = None,
                   **metrics: float | None) -> None:
-        """Record one epoch: the model's weights, its metrics row and (optionally) state for resuming."""
+        """Record one epoch: the model's weights, its metrics row and (optionally) state for resuming.
+        An epoch whose loss or weights are NaN/Inf is recorded too, then stops the run (TrainingDiverged)."""
         unknown = set(metrics) - METRIC_NAMES
         if unknown:
             raise ValueError(f"unknown metrics {sorted(unknown)}; allowed: {sorted(METRIC_NAMES)}")
-        weights = _snapshot(model.state_dict() if isinstance(model, nn.Module) else model)
+        live = model.state_dict() if isinstance(model, nn.Module) else model
+        weights = _snapshot(live)
         state = _snapshot(training_state) if training_state is not None else None
         copied = None
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             copied = torch.cuda.Event()
             copied.record()
         self._submit(self._write_epoch, epoch, weights, state, {"epoch": epoch, **metrics}, copied)
+        non_finite = _non_finite(metrics, live)
+        if non_finite:
+            lr = self.config.get("lr")
+            cause = f" (peak {lr:g})" if isinstance(lr, (int, float)) else ""
+            raise TrainingDiverged(epoch, f"training diverged at epoch {epoch}: {', '.join(non_finite)} NaN/Inf; "
+                                          f"the learning rate{cause} is the likely cause: train a new run with a "
+                                          "smaller one")
 
     def resume_point(self) -> dict | None:
         """The training state of the last complete epoch, with its weights under "model" (None if no

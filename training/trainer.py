@@ -8,7 +8,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from training.config import ConfigError, TrainConfig
+from training.config import ConfigError, TrainConfig, check_fits_in_memory, machine_memory_bytes
 from training.data import ImageDataset, load_dataset
 from training.loop import evaluate, memory_format, steps_per_epoch, train_epoch
 from training.model import ResNet18
@@ -30,7 +30,7 @@ def build_training(config: TrainConfig, dataset: ImageDataset, device: torch.dev
     if steps == 0:
         raise ConfigError(f"batch-size {config.batch_size} is larger than the {len(dataset.train_labels)} "
                           "training images")
-    _check_fits_in_memory(config, dataset, device)
+    check_fits_in_memory(config, _memory_bytes(device), "the GPU's" if device.type == "cuda" else "this machine's")
     torch.manual_seed(config.seed)
     model = ResNet18(len(dataset.classes), dataset.in_channels, config.width)
     model = model.to(device, memory_format=memory_format(device))
@@ -43,25 +43,10 @@ def build_training(config: TrainConfig, dataset: ImageDataset, device: torch.dev
     return model, optimizer, scheduler
 
 
-def _check_fits_in_memory(config: TrainConfig, dataset: ImageDataset, device: torch.device) -> None:
-    """Refuse a width whose weights, gradients and momentum alone exceed the device's memory, before allocating
-    any of it: too large an allocation fails with a traceback, or is granted and then kills the process."""
-    with torch.device("meta"):  # shapes only, no memory
-        model = ResNet18(len(dataset.classes), dataset.in_channels, config.width)
-    copies = 3 if config.momentum > 0 else 2
-    needed = copies * sum(p.numel() * p.element_size() for p in model.parameters())
-    available = _memory_bytes(device)
-    if needed > available:
-        where = "the GPU's" if device.type == "cuda" else "this machine's"
-        raise ConfigError(f"width {config.width} is too large for {where} {available / 2**30:.3g} GiB of memory: "
-                          f"its weights, gradients and optimizer state alone need {needed / 2**30:.3g} GiB; "
-                          "choose a smaller --width")
-
-
 def _memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return machine_memory_bytes()
 
 
 def train(config: TrainConfig, data_dir, run_id: str, *, preset: str | None = None, resume: bool = False) -> dict:

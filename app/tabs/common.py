@@ -40,3 +40,8 @@ def analysis_missing(run_id: str | None) -> str:
     if record.status == "running":
         return f"Run {run_id} is training; its epochs are analysed as they land."
     return f"Run {run_id} has not been analysed yet: press “Analyse”."
+
+
+def non_finite_note(epoch: int) -> str:
+    return (f"Values are NaN/Inf from epoch {epoch}: training diverged there (a learning rate too high is the "
+            "usual cause), so later epochs have nothing to draw.")

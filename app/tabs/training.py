@@ -27,7 +27,8 @@ def training_figure(run_id, version, active_tab):
         if record is not None and record.kind == "imported":
             return figures.empty("An imported run has no training metrics: see the Alpha and ESD tabs")
         return figures.empty("No epoch recorded yet: the first point appears when epoch 0 is evaluated")
-    return figures.training_curves(metrics).update_layout(uirevision=run_id)  # keeps zoom across live updates
+    figure = figures.training_curves(metrics, non_finite_from=data.non_finite_from(run_id))
+    return figure.update_layout(uirevision=run_id)  # keeps zoom across live updates
 
 
 def register(app) -> None:

@@ -6,10 +6,10 @@ import dash_bootstrap_components as dbc
 
 from app import components, data, figures
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
-from app.tabs.common import analysis_missing, unreadable_files_shown
+from app.tabs.common import analysis_missing, non_finite_note, unreadable_files_shown
 
 TAB_ID, LABEL = "weights", "Weights & biases"
-STAT_COLUMNS = ("epoch", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
+STAT_COLUMNS = ("epoch", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
 WEIGHTS_LAYER = "weights-layer"
 WEIGHTS_KIND = "weights-kind"
 WEIGHTS_VIEW = "weights-view"
@@ -65,12 +65,18 @@ def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version)
     epochs, edges, densities = tensor
     if epoch not in epochs:
         epoch = epochs[-1]
-    title = f"{layer}.{kind}"
+    title, stats = f"{layer}.{kind}", tensor_stats(run_id, layer, kind)
     if view == "ridge":
-        figure = figures.ridge(edges, densities, epochs, current=epoch, title=title, log_y=log_y)
-    else:
-        figure = figures.histogram(edges, densities[epochs.index(epoch)], title=f"{title} · epoch {epoch}", log_y=log_y)
-    return figure, tensor_stats(run_id, layer, kind)
+        return figures.ridge(edges, densities, epochs, current=epoch, title=title, log_y=log_y), stats
+    row = next((row for row in stats if row["epoch"] == epoch), {})
+    non_finite = int(row.get("nan_count", 0) + row.get("inf_count", 0))
+    if non_finite and non_finite == row.get("count"):
+        return figures.empty(f"{title} at epoch {epoch}: all {non_finite} values are NaN/Inf. "
+                             f"{non_finite_note(data.non_finite_from(run_id))}"), stats
+    if non_finite:
+        title += f" · {non_finite} NaN/Inf values not drawn"
+    density = densities[epochs.index(epoch)]
+    return figures.histogram(edges, density, title=f"{title} · epoch {epoch}", log_y=log_y), stats
 
 
 def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:

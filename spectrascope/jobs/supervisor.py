@@ -101,7 +101,7 @@ def _follow_up(job: Job, running: subprocess.Popen | None, done: set[int]) -> tu
     landed = set(checkpoint_epochs(job.paths))
     if not landed - done:
         return running, done
-    return _spawn(job.kind.follow_up, ("--run", job.run_id), job.paths), landed
+    return _spawn(job.kind.follow_up, ("--run-id", job.run_id), job.paths), landed
 
 
 def run_job(job: Job, report: Report = lambda fraction, text: None) -> str:

@@ -12,6 +12,7 @@ and so may users' own scripts. Each module owns one kind of file:
     arrays    eigenvalues (analysis/esd/) and histograms (analysis/histograms.npz)
     manifest  analysis/manifest.json
     recovery  damaged results set aside to be rebuilt
+    removal   deleting a run (`spectrascope rm`, the page's Delete)
 """
 from spectrascope.runs.arrays import (
     histogram_bins, histogram_tensors, read_eigenvalues, read_histograms, read_tensor_histogram, write_esd,
@@ -32,6 +33,7 @@ from spectrascope.runs.record import (
     list_runs, new_run_record, read_run, scan_runs, update_run, write_run,
 )
 from spectrascope.runs.recovery import set_aside_damaged_results
+from spectrascope.runs.removal import delete_run
 from spectrascope.runs.tables import (
     LAYER_COLUMNS, METRICS_COLUMNS, STAT_COLUMNS, layers_frame, metrics_frame, read_metrics, save_layer_rows,
     save_weight_stats, weight_stats_frame, weight_stats_rows, write_metrics,
@@ -41,10 +43,11 @@ __all__ = [
     "ACTIVE_STATUSES", "DAMAGED_FILE_ERRORS", "FORMAT_VERSION", "LAYER_COLUMNS", "METRICS_COLUMNS", "RUN_KINDS",
     "RUN_STATUSES", "STAT_COLUMNS", "AnalysisState", "Progress", "RunBusyError", "RunFormatError", "RunPaths",
     "RunRecord", "atomic_write", "cancel_requested", "clear_cancel_request", "job_log_tail", "open_job_log",
-    "request_cancel", "checkpoint_epochs", "checkpoint_signature", "datasets_root", "ensure_writable_dir",
+    "request_cancel", "checkpoint_epochs", "checkpoint_signature", "datasets_root", "delete_run", "ensure_writable_dir",
     "histogram_bins", "histogram_tensors", "is_locked", "is_reserved", "job_is_active", "job_lock", "jobs_root",
     "layers_frame", "list_runs", "metrics_frame", "new_run_record", "now_iso", "read_eigenvalues",
-    "read_histograms", "read_manifest", "read_metrics", "read_run", "read_tensor_histogram", "remove_checkpoints_after", "run_paths",
+    "read_histograms", "read_manifest", "read_metrics", "read_run", "read_tensor_histogram",
+    "remove_checkpoints_after", "run_paths",
     "runs_root", "save_layer_rows", "save_weight_stats", "scan_runs", "set_aside_damaged_results", "update_run",
     "validate_run_id", "weight_stats_frame", "weight_stats_rows", "write_esd", "write_histograms",
     "write_manifest", "write_metrics", "write_run",

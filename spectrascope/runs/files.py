@@ -80,5 +80,6 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
     except OSError as exc:
-        raise RunFormatError(f"data directory {path} is not writable ({exc.strerror}); choose another --data-dir") from None
+        raise RunFormatError(f"data directory {path} is not writable ({exc.strerror}); "
+                             "choose another --data-dir") from None
     return path

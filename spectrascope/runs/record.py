@@ -86,6 +86,7 @@ class RunRecord(_Record):
     updated: str = ""
     provenance: dict = field(default_factory=dict)
     analysis: AnalysisState | None = None
+    non_finite_from: int | None = None  # the epoch whose loss or weights went NaN/Inf (training stopped there)
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -98,8 +99,9 @@ class RunRecord(_Record):
 
     def to_dict(self) -> dict:
         data = super().to_dict()
-        if self.analysis is None:
-            del data["analysis"]  # as runs that were never analysed have always been written
+        for optional in ("analysis", "non_finite_from"):  # left out while empty, as 0.1.0 wrote runs
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @property

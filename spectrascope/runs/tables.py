@@ -6,6 +6,7 @@ Writers take plain row dicts; readers give the rows back as written (`*_rows`) o
 from __future__ import annotations
 
 import csv
+import math
 
 import pandas as pd
 
@@ -24,7 +25,13 @@ STAT_COLUMNS = ("epoch", "layer", "kind", "count", "mean", "std", "min", "max", 
 # --- metrics.csv ---------------------------------------------------------------------------------
 
 
+def _measured(value):
+    """A measured NaN is written `nan`: an empty cell means "not measured"."""
+    return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+
 def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
+    rows = [{key: _measured(value) for key, value in row.items()} for row in rows]
     write_csv(paths.metrics_csv, METRICS_COLUMNS, sorted(rows, key=lambda r: r["epoch"]))
 
 
@@ -78,12 +85,16 @@ def damaged_tables(paths: RunPaths) -> list:
 # --- DataFrames ----------------------------------------------------------------------------------
 
 
+TEXT_COLUMNS = {"layer": str, "layer_type": str, "kind": str, "warning": str}  # "0" is a layer name, not a number
+
+
 def _frame(path, *required: str) -> pd.DataFrame:
     """The table (empty cells NaN), or an empty frame before the file exists; a ValueError names the
-    columns a damaged file lacks."""
+    columns a damaged file lacks. Names stay text, whatever they look like (nn.Sequential's layers are
+    called 0, 1, 2...)."""
     if not path.exists():
         return pd.DataFrame()
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=TEXT_COLUMNS)
     missing = [column for column in required if column not in table]
     if missing:
         raise ValueError(f"no column {', '.join(missing)}")

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import socket
+import urllib.request
 from contextlib import contextmanager
 
 import pytest
 
 from app.factory import create_app
-from analysis.run_format import job_is_active, run_paths
-from helpers import dashboard_healthy, free_port, read_run_json, spectrascope, start_spectrascope, wait_for
+from helpers import (
+    dashboard_healthy, free_port, read_run_json, spectrascope, start_spectrascope, stderr_of, wait_for,
+)
+from spectrascope.runs import job_is_active, run_paths
 
 
 @pytest.fixture
@@ -140,3 +143,20 @@ def test_serve_demo_starts_the_demo_run_beside_the_dashboard(tmp_path):
         paths.cancel_request.touch()  # stop the demo job too
         wait_for(lambda: not job_is_active(paths, "job"), 60, "the demo job to stop", interval=0.2)
     assert read_run_json(data_dir, "demo")["status"] in ("cancelled", "completed")
+
+
+def test_serve_logs_no_line_per_request(tmp_path):
+    """The page polls every 2 s: request lines would bury job starts and errors (--debug shows them)."""
+    port = free_port()
+    server = start_spectrascope("serve", "--data-dir", tmp_path / "data", "--port", port, cwd=tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: dashboard_healthy(base), 60, "the dashboard to answer", process=server)
+        for _ in range(5):
+            urllib.request.urlopen(f"{base}/", timeout=10).read()
+    finally:
+        server.terminate()
+        server.wait(10)
+    log = stderr_of(server)
+    assert "GET /" not in log and "spectrascope dashboard on" not in log  # the banner is stdout's
+    assert "did not exist and was created" in log
