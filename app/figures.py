@@ -73,8 +73,8 @@ def training_curves(metrics: pd.DataFrame, non_finite_from: int | None = None) -
         for panel in (1, 2, 3):
             figure.add_vrect(x0=non_finite_from - 0.5, x1=last + 0.5, fillcolor=UNDER_TRAINED_COLOUR, opacity=0.12,
                              line_width=0, row=1, col=panel)
-        figure.add_annotation(text=f"NaN/Inf from epoch {non_finite_from}", xref="x2", yref="paper",
-                              x=non_finite_from, y=1.0, yanchor="bottom", showarrow=False,
+        figure.add_annotation(text=f"NaN/Inf from epoch {non_finite_from}", xref="x2", yref="y2 domain",
+                              x=non_finite_from - 0.45, y=0.98, xanchor="left", yanchor="top", showarrow=False,
                               font=dict(color=UNDER_TRAINED_COLOUR))
     return _layout(figure, height=380, legend=dict(orientation="h", y=-0.2))
 
