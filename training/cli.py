@@ -44,19 +44,23 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _resumed_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
-    """A resumed run keeps its own config; only the device may change (say, another machine)."""
+    """A resumed run keeps its own config; only the device may change (say, another machine). The original
+    command with --resume added is accepted: only flags that conflict with the stored config are refused."""
     if args.run_id is None:
         raise ConfigError("--resume needs the --run-id of the run to continue")
-    changed = [_flag(name) for name in sorted(set(_overrides(args)) - {"device"})]
-    if args.preset:
-        changed.append("--preset")
-    if changed:
-        raise ConfigError(f"--resume uses the run's own config; drop {', '.join(changed)}")
     paths = run_paths(args.data_dir, args.run_id)
     record = read_run(paths)
     if record.kind == "imported":
         raise RunFormatError(f"run {args.run_id!r} was imported, not trained by spectrascope: it cannot be resumed")
-    config = replace(_stored_config(record, paths), **_overrides(args)).validated()
+    stored = _stored_config(record, paths)
+    changed = [f"{_flag(name)} {value} (the run has {getattr(stored, name)})" for name, value in
+               sorted(_overrides(args).items()) if name != "device" and getattr(stored, name) != value]
+    if args.preset and args.preset != record.preset:
+        changed.append(f"--preset {args.preset} (the run has {record.preset})")
+    if changed:
+        raise ConfigError("--resume uses the run's own config; drop the flags that differ from it: "
+                          + "; ".join(changed))
+    config = replace(stored, **_overrides(args)).validated()
     if record.non_finite_from is not None:
         raise RunFormatError(f"run {args.run_id!r} diverged at epoch {record.non_finite_from} (NaN/Inf): resuming "
                              "would go on from NaN weights; train a new run with a smaller --lr")

@@ -1,6 +1,6 @@
 """Record a training run in the spectrascope run format, from our trainer or from any training loop.
 
-    from training.recorder import RunRecorder
+    from spectrascope import RunRecorder
 
     with RunRecorder("data", "my-run", config={"lr": 0.1}, total_epochs=10) as run:
         run.log_epoch(0, model, test_loss=loss, test_acc=acc)          # the untrained model

@@ -66,7 +66,9 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path):
     epoch_1 = run_dir(data_dir, "R") / "checkpoints" / "epoch_0001.pt"
     epoch_1_written = epoch_1.stat().st_mtime_ns
 
-    resumed = spectrascope("train", "--resume", "--run-id", "R", "--data-dir", data_dir, cwd=interrupted, timeout=300)
+    # the original command with --resume added, as users type it: flags equal to the run's config are fine
+    resumed = spectrascope("train", *SMALL_DEMO, "--resume", "--run-id", "R", "--data-dir", data_dir, cwd=interrupted,
+                           timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert epoch_1.stat().st_mtime_ns == epoch_1_written  # continued, not retrained from the start
     assert f"epoch 1/{EPOCHS}  train_loss" in uninterrupted.stderr

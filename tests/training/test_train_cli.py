@@ -122,9 +122,12 @@ RESUME_REFUSED = {
                            ["run.json", "lr must be a positive number of at most 10"]),
     "config-unknown-key": (lambda record: record["config"].update(dropout=0.5), [],
                            ["run.json", "unknown hyper-parameters dropout"]),
-    "changed-lr": (lambda record: None, ["--lr", "0.5"], ["own config; drop --lr"]),
-    "changed-preset": (lambda record: None, ["--preset", "demo", "--batch-size", "8"],
-                       ["own config; drop --batch-size, --preset"]),
+    "changed-lr": (lambda record: None, ["--lr", "0.5"],
+                   ["own config; drop the flags that differ from it: --lr 0.5 (the run has 0.1)"]),
+    "changed-batch-size": (lambda record: None, ["--preset", "demo", "--lr", "0.1", "--batch-size", "8"],
+                           ["differ from it: --batch-size 8 (the run has 64)"]),
+    "changed-preset": (lambda record: None, ["--preset", "cifar100-resnet18"],
+                       ["differ from it: --preset cifar100-resnet18 (the run has demo)"]),
 }
 
 
