@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import torch
 
-from spectrascope.checkpoints import CHECKPOINT_SUFFIXES, load_state_dict, save_checkpoint
+from spectrascope.checkpoints import CHECKPOINT_SUFFIXES, load_state_dict, read_state_dict, save_checkpoint
 from spectrascope.errors import UserError
 from spectrascope.runs import (
     RunFormatError, RunPaths, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run, write_run,
@@ -48,8 +49,10 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
     if paths.root.exists():
         raise RunFormatError(f"run {run_id!r} already exists at {paths.root}: choose another --run-id")
     checkpoints = find_checkpoints(Path(source))
-    for path in checkpoints.values():
-        load_state_dict(path)
+    wrappers = {read_state_dict(path)[1] for path in checkpoints.values()} - {None}
+    for key in sorted(wrappers):
+        print(f"the weights are read from the {key!r} entry of the checkpoints; their other entries (optimizer "
+              "state, step, ...) are not imported", file=sys.stderr)
     ensure_writable_dir(data_dir)
     paths.root.mkdir(parents=True)
     try:

@@ -14,8 +14,9 @@ from spectrascope.runs import atomic_write
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-_FORBIDDEN_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")  # common {"state_dict": ..., "optimizer": ...} files
+_FORBIDDEN_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # "Unsupported global: GLOBAL x.y", "unsupported GLOBAL x.y whose"
+# common {"state_dict": ..., "optimizer": ...} files; failing these, the one key whose value holds tensors
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "model_state")
 
 
 class CheckpointError(UserError):
@@ -52,15 +53,23 @@ def why_unreadable(exc: Exception, path: Path) -> str:
     if head != b"PK" and head[:1] != b"\x80":
         return "not a PyTorch checkpoint (torch.save writes a zip archive; this file is neither that nor a pickle)"
     message = _plain(exc)
-    forbidden = _FORBIDDEN_GLOBAL.search(message)
-    if forbidden:
-        return (f"it holds a pickled object ({forbidden.group(1)}), not only tensors, and is refused unexecuted; "
-                "save model.state_dict() instead")
     if message.startswith("Weights only load failed"):
-        detail = " ".join(message.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0].split())
-        return (f"not a plain-tensor file torch.load(weights_only=True) can read ({detail[:120]}); "
-                "save it with torch.save(model.state_dict(), path)")
+        forbidden = _FORBIDDEN_GLOBAL.search(message)
+        if forbidden:
+            return (f"refused: the file holds a pickled object ({forbidden.group(1)}), not plain tensors; nothing "
+                    "was run. Save model.state_dict() instead")
+        return (f"refused: not a plain-tensor file ({_weights_only_detail(message)}); nothing was run. Save it "
+                "with torch.save(model.state_dict(), path)")
     return f"a torch.save file that is truncated or damaged ({_first_sentence(exc)})"
+
+
+def _weights_only_detail(message: str) -> str:
+    """What torch's weights_only loader tripped over, without its page of advice around it (the advice
+    changes between torch releases; the specific paragraph is the one that is neither)."""
+    paragraphs = [" ".join(part.split()) for part in message.split("\n\n") if part.strip()]
+    specific = [part.removeprefix("WeightsUnpickler error: ") for part in paragraphs
+                if not part.startswith(("Weights only load failed", "Check the documentation"))]
+    return specific[0] if specific else "it holds more than tensors"
 
 
 def load_plain(path: Path):
@@ -78,19 +87,31 @@ def load_plain(path: Path):
         raise CheckpointError(why_unreadable(exc, path)) from None
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint (unwrapped from a {"state_dict": ...} file)."""
+def _wrapper_key(loaded: dict) -> str | None:
+    """The key a training script saved the weights under, beside its optimizer state and step count."""
+    known = next((key for key in _WRAPPER_KEYS if _has_tensors(loaded.get(key))), None)
+    holding = [key for key, value in loaded.items() if _has_tensors(value)]
+    return known or (holding[0] if len(holding) == 1 else None)
+
+
+def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The tensors of a checkpoint, and the key they were unwrapped from (None: the file is the state_dict)."""
     try:
         loaded = load_plain(path)
     except CheckpointError as exc:
         raise CheckpointError(f"cannot read {path.name}: {exc}") from None
-    if isinstance(loaded, dict) and not _has_tensors(loaded):
-        loaded = next((loaded[key] for key in _WRAPPER_KEYS if _has_tensors(loaded.get(key))), loaded)
+    key = _wrapper_key(loaded) if isinstance(loaded, dict) and not _has_tensors(loaded) else None
+    if key is not None:
+        loaded = loaded[key]
     if not _has_tensors(loaded):
         found = (f"a dict with no tensor in it (keys: {', '.join(map(str, list(loaded)[:5]))})"
                  if isinstance(loaded, dict) and loaded else type(loaded).__name__)
         raise CheckpointError(f"{path.name} is not a state_dict (a dict of tensors); found {found}")
-    return {key: value for key, value in loaded.items() if torch.is_tensor(value)}
+    return {name: value for name, value in loaded.items() if torch.is_tensor(value)}, key
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    return read_state_dict(path)[0]
 
 
 def save_checkpoint(path: Path, obj) -> None:

@@ -42,6 +42,30 @@ VARIED = {
 }
 
 
+@pytest.mark.parametrize("key", ["model_state", "weights_ema"])  # a known wrapper key, and any other single one
+def test_a_training_script_checkpoint_is_unwrapped_saying_which_key_was_used(folder, tmp_path, key):
+    for epoch in (0, 1):
+        model = TinyNet()
+        model.load_state_dict(tiny_state_dict(epoch))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for parameter in model.parameters():
+            parameter.grad = torch.ones_like(parameter)
+        optimizer.step()  # momentum buffers: tensors in the optimizer state too
+        torch.save({key: model.state_dict(), "optimizer_state": optimizer.state_dict(), "step": 100 * epoch},
+                   folder / f"ckpt_{epoch}.pt")
+    result = import_cli(folder, tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert f"the weights are read from the {key!r} entry of the checkpoints" in result.stderr
+    paths = run_paths(tmp_path / "data", "imp")
+    assert torch.load(paths.checkpoint(1), weights_only=True).keys() == model.state_dict().keys()
+
+
+def test_a_checkpoint_with_weights_under_two_unknown_keys_is_refused(folder, tmp_path):
+    torch.save({"student": tiny_state_dict(0), "teacher": tiny_state_dict(1)}, folder / "ckpt_0.pt")
+    result = import_cli(folder, tmp_path / "data")
+    assert result.returncode == 2 and "is not a state_dict" in one_error_line(result)
+
+
 def written(data):
     """Every file and folder under the data dir (none if it was never created)."""
     return sorted(data.rglob("*")) if data.exists() else []
@@ -140,7 +164,9 @@ def test_a_pickled_object_among_good_files_is_refused_never_executed_and_nothing
     result = import_cli(folder, data)
     assert result.returncode == 2, result.stderr
     line = one_error_line(result)
-    assert line.startswith("spectrascope: error: cannot read evil_2.pt") and "state_dict()" in line, line
+    refusal = ("refused: not a plain-tensor file (Unsupported operand" if fmt == "raw pickle"  # not torch.save's
+               else "refused: the file holds a pickled object (io.open), not plain tensors; nothing was run")
+    assert line.startswith(f"spectrascope: error: cannot read evil_2.pt: {refusal}") and "state_dict()" in line, line
     assert "\x1b" not in line and "weights_only` set to `False`" not in line  # no advice to load it unsafely
     assert not marker.exists()
     assert not run_paths(data, "imp").root.exists() and written(data) == []
