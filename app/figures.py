@@ -86,11 +86,25 @@ def _centres(edges: np.ndarray) -> np.ndarray:
     return (edges[:-1] + edges[1:]) / 2
 
 
+def _log_range(values: np.ndarray) -> list[float]:
+    """A log axis from half a decade below the smallest non-empty bin to above the largest, so every
+    non-empty bin shows as a bar, not a stub under the axis."""
+    shown = values[values > 0]
+    low, high = (shown.min(), shown.max()) if shown.size else (1.0, 1.0)
+    return [float(np.log10(low)) - 0.5, float(np.log10(high)) + 0.2]
+
+
 def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool = False) -> go.Figure:
-    """One epoch's normalised histogram, bars on the tensor's fixed bins."""
-    figure = go.Figure(go.Bar(x=_centres(edges), y=density, width=np.diff(edges), marker_color=TRAIN_COLOUR,
+    """One epoch's normalised histogram, bars on the tensor's fixed bins; on a log axis, empty bins are
+    left out and ticks fall on whole decades."""
+    heights = np.where(density > 0, density, np.nan) if log_y else density
+    figure = go.Figure(go.Bar(x=_centres(edges), y=heights, width=np.diff(edges), marker_color=TRAIN_COLOUR,
                               marker_line_width=0, hovertemplate="value %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
-    figure.update_yaxes(type="log" if log_y else "linear", title_text="density")
+    if log_y:
+        figure.update_yaxes(type="log", range=_log_range(density), dtick=1, exponentformat="power",
+                            title_text="density (log)")
+    else:
+        figure.update_yaxes(title_text="density")
     figure.update_xaxes(title_text="value", range=[float(edges[0]), float(edges[-1])])
     return _layout(figure, title=title, height=380, bargap=0)
 
@@ -206,7 +220,8 @@ def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame) -> go.Figure:
         figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["test_acc"], mode="lines+markers", name="test accuracy",
                                     line=dict(color=TEST_COLOUR)), secondary_y=True)
     figure.update_yaxes(title_text="mean alpha", secondary_y=False)
-    figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[0, 1.02], tickformat=".0%")
+    figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[-0.02, 1.02], tickformat=".0%",
+                        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
     _epoch_ticks(figure, mean.index)
     return _layout(figure, height=360, legend=dict(orientation="h", y=-0.25))
 

@@ -15,11 +15,20 @@ ALPHA_HEATMAP = "alpha-heatmap"
 ALPHA_SUMMARY = "alpha-summary"
 
 
+def _swatch(background: str) -> html.Span:
+    return html.Span(className="d-inline-block me-1 border align-middle",
+                     style={"width": "2.2em", "height": "0.9em", "background": background})
+
+
 def layout() -> html.Div:
-    bands = ((figures.OVER_TRAINED_COLOUR, "alpha < 2: over-trained"), (figures.HEALTHY_COLOURS[1], "2–6: healthy"),
+    """The legend's swatches are the heatmap's own colours: the healthy band shades from light (alpha 2)
+    to dark (alpha 6), and so does its swatch."""
+    light, dark = figures.HEALTHY_COLOURS
+    bands = ((figures.OVER_TRAINED_COLOUR, "alpha < 2: over-trained"),
+             (f"linear-gradient(to right, {light}, {dark})", "2 → 6: healthy"),
              (figures.UNDER_TRAINED_COLOUR, "alpha > 6: under-trained"), ("#ffffff", "blank: fit failed"))
-    legend = html.Small([html.Span([html.Span("■ ", style={"color": colour}), text], className="me-3")
-                         for colour, text in bands], className="text-muted")
+    legend = html.Small([html.Span([_swatch(colour), text], className="me-3") for colour, text in bands],
+                        className="text-muted")
     return html.Div([
         dbc.Row([
             dbc.Col([dcc.Graph(id=ALPHA_HEATMAP, config={"displaylogo": False}), legend], lg=8),

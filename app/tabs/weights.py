@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dash import Input, Output, State, dash_table, dcc, html, no_update
+from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
 from app import components, data, figures
@@ -10,6 +11,8 @@ from app.tabs.common import analysis_missing, non_finite_note, unreadable_files_
 
 TAB_ID, LABEL = "weights", "Weights & biases"
 STAT_COLUMNS = ("epoch", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
+COUNT_COLUMNS = ("epoch", "count", "nan_count", "inf_count")
+FIXED = Format(precision=6, scheme=Scheme.fixed)  # every value to the same decimals, so they line up
 WEIGHTS_LAYER = "weights-layer"
 WEIGHTS_KIND = "weights-kind"
 WEIGHTS_VIEW = "weights-view"
@@ -35,9 +38,12 @@ def layout() -> html.Div:
         components.epoch_player(WEIGHTS_PLAYER),
         dcc.Graph(id=WEIGHTS_HISTOGRAM, config={"displaylogo": False}),
         html.H6("Per-epoch statistics", className="mt-3"),
-        dash_table.DataTable(id=WEIGHTS_STATS, columns=[{"name": c, "id": c} for c in STAT_COLUMNS], page_size=12,
-                             sort_action="native",
-                             style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "4px"}),
+        dash_table.DataTable(
+            id=WEIGHTS_STATS, sort_action="native", page_action="none", fixed_rows={"headers": True},
+            columns=[{"name": c, "id": c, "type": "numeric", **({} if c in COUNT_COLUMNS else {"format": FIXED})}
+                     for c in STAT_COLUMNS],
+            style_table={"overflowX": "auto", "maxHeight": "360px", "overflowY": "auto"},  # every epoch, scrolled
+            style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "var(--bs-font-monospace)", "minWidth": "90px"}),
     ], className="pt-2")
 
 
@@ -84,7 +90,7 @@ def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:
     if stats.empty:
         return []
     rows = stats[(stats["layer"] == layer) & (stats["kind"] == kind)].loc[:, list(STAT_COLUMNS)]
-    return rows.round(6).to_dict("records")
+    return rows.to_dict("records")
 
 
 def highlight_epoch(epoch):

@@ -228,3 +228,13 @@ def test_only_the_dashboard_s_own_jobs_get_a_cancel_button(dashboard_data):
         with job_lock(data.paths("demo"), "job"):  # the dashboard's job runner
             rows, _ = jobs_panel.job_list(3, shown)
             assert "cancel-job" in json.dumps(rows.to_plotly_json(), default=str)
+
+
+def test_the_statistics_table_shows_every_epoch_with_aligned_decimals(dashboard_data):
+    table = next(component for component in weights.layout()._traverse() if getattr(component, "id", None)
+                 == weights.WEIGHTS_STATS)
+    assert table.page_action == "none" and table.style_table["overflowY"] == "auto"
+    formats = {column["id"]: column.get("format") for column in table.columns}
+    assert formats["mean"] == formats["fro_norm"] == weights.FIXED and formats["epoch"] is None
+    _, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
+    assert [row["epoch"] for row in stats] == [0, 1, 2, 3] and stats[0]["count"] == 128 * 10  # fc: 128 -> 10

@@ -126,3 +126,24 @@ def test_a_long_run_s_ridge_shows_at_most_max_ridges_epochs_and_always_the_curre
 def test_training_curves_draw_what_a_user_s_metrics_file_has():
     figure = figures.training_curves(pd.DataFrame({"epoch": [0, 1], "test_acc": [0.1, 0.5]}))
     assert [trace.name for trace in figure.data] == ["test"]
+
+
+def test_a_log_y_histogram_has_decade_ticks_and_shows_every_non_empty_bin():
+    edges = np.linspace(-1, 1, 6)
+    density = np.array([0.0, 0.004, 39.411682096338296, 39.411682096338296, 2.5])
+    figure = figures.histogram(edges, density, title="t", log_y=True)
+    axis = figure.layout.yaxis
+    assert axis.type == "log" and axis.dtick == 1 and axis.exponentformat == "power"
+    assert axis.range[0] < np.log10(0.004) and axis.range[1] > np.log10(39.42)  # the smallest bar is a bar
+    heights = np.asarray(figure.data[0].y, dtype=float)
+    assert np.isnan(heights[0]) and heights[2] == heights[3]  # an empty bin is no bar; equal bins, equal bars
+    linear = figures.histogram(edges, density, title="t")
+    assert linear.layout.yaxis.type in (None, "linear") and list(linear.data[0].y) == list(density)
+
+
+def test_the_accuracy_axis_beside_mean_alpha_has_round_ticks_from_0_to_100_percent():
+    layers = pd.DataFrame({"epoch": [0, 1], "layer": ["fc", "fc"], "alpha": [3.0, 4.0], "warning": ["", ""]})
+    metrics = pd.DataFrame({"epoch": [0, 1], "test_acc": [0.1, 0.93]})
+    axis = figures.alpha_summary(layers, metrics).layout.yaxis2
+    assert list(axis.tickvals) == [0, 0.2, 0.4, 0.6, 0.8, 1.0] and axis.tickformat == ".0%"
+    assert axis.range[0] < 0 and axis.range[1] > 1  # 0% and 100% points are drawn whole
