@@ -43,7 +43,8 @@ def layout() -> html.Div:
             columns=[{"name": c, "id": c, "type": "numeric", **({} if c in COUNT_COLUMNS else {"format": FIXED})}
                      for c in STAT_COLUMNS],
             style_table={"overflowX": "auto", "maxHeight": "360px", "overflowY": "auto"},  # every epoch, scrolled
-            style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "var(--bs-font-monospace)", "minWidth": "90px"}),
+            style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "var(--bs-font-monospace)",
+                        "minWidth": "90px"}),
     ], className="pt-2")
 
 
