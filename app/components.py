@@ -1,6 +1,7 @@
 """Small pieces shared by several tabs: the epoch player, message panels, slider marks."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 
 from dash import Input, Output, State, dcc, html, no_update
@@ -88,3 +89,21 @@ def register_player(app, player: PlayerIds, epochs_of: Callable[[str], list[int]
     app.callback(Output(player.epoch, "value", allow_duplicate=True), Input(player.timer, "n_intervals"),
                  State(player.epoch, "marks"), State(player.epoch, "value"),
                  prevent_initial_call=True)(next_epoch)
+
+
+def relative_time(stamp: str, now: datetime) -> html.Span:
+    """"3 min ago", the full UTC time on hover: readable at a glance, wherever the browser is."""
+    try:
+        then = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return html.Span(stamp or "—")
+    seconds = max(0.0, (now - then).total_seconds())
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            text = f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''} ago"
+            break
+    else:
+        text = "just now"
+    return html.Span(text, title=then.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                     style={"textDecoration": "underline dotted"})

@@ -186,30 +186,49 @@ def _cancel_button(run_id: str, dashboard_job: bool):
     return dbc.Button("Cancel", id={"type": CANCEL_JOB, "run": run_id}, color="danger", outline=True, size="sm")
 
 
+def job_state(run_id: str, fraction: float, ours: bool) -> tuple[str, str]:
+    """(badge text, colour): cancelling, queued with its place in line, or running."""
+    if ours and jobs.cancelling(run_id):
+        return "cancelling…", "warning"
+    place = jobs.queue_position(run_id)
+    if place is not None:
+        return ("queued: next in line" if place == 1 else f"queued: #{place} in line"), "secondary"
+    return ("starting" if fraction == 0 else "running"), "primary"
+
+
+def _job_row(run_id: str, fraction: float, text: str, ours: bool, state: tuple[str, str]) -> dbc.ListGroupItem:
+    """Run, state, the whole progress line above a thin bar (a label inside a bar is cut off), cancel."""
+    badge, colour = state
+    action = (html.Small("cancelling…", className="text-muted") if badge == "cancelling…"
+              else _cancel_button(run_id, ours))
+    return dbc.ListGroupItem(dbc.Row([
+        dbc.Col([html.B(run_id, className="me-2"), dbc.Badge(badge, color=colour)], md=4),
+        dbc.Col([html.Small(text, className="d-block text-muted"),
+                 dbc.Progress(value=100 * fraction, style={"height": "6px"}, color=colour)], md=6),
+        dbc.Col(action, md=2, className="text-end"),
+    ], className="align-items-center"))
+
+
 def job_list(n_intervals, shown):
     """The active jobs, re-sent only when they changed (a list redrawn under the pointer can swallow a click)."""
-    found = [(run_id, fraction, text, jobs.job_is_running(run_id))
-             for run_id, _, fraction, text in active_jobs(data.runs())]
+    found = []
+    for run_id, _, fraction, text in active_jobs(data.runs()):
+        ours = jobs.job_is_running(run_id)
+        found.append((run_id, fraction, text, ours, job_state(run_id, fraction, ours)))
     signature = repr(found)
     if signature == shown:
         return no_update, no_update
-    rows = [
-        dbc.ListGroupItem(dbc.Row([
-            dbc.Col(html.B(run_id), md=2),
-            dbc.Col(dbc.Progress(value=100 * fraction, label=text, striped=True, animated=True), md=8),
-            dbc.Col(_cancel_button(run_id, ours), md=2),
-        ], className="align-items-center"))
-        for run_id, fraction, text, ours in found
-    ]
+    rows = [_job_row(*job) for job in found]
     return (dbc.ListGroup(rows, className="mb-2") if rows else None), signature
 
 
 def cancel_job(n_clicks):
+    """Ask the job to stop; its row says "cancelling…" until it ends (then the row goes, message and all)."""
     if not ctx.triggered_id or not any(n_clicks):
         return no_update
     jobs.request_cancel(ctx.triggered_id["run"])
     log.info("asked the job of %s to stop", ctx.triggered_id["run"])
-    return f"Cancelling the job of {ctx.triggered_id['run']}…"
+    return None  # the list is drawn again at the next tick
 
 
 def register(app) -> None:
@@ -236,5 +255,5 @@ def register(app) -> None:
                  prevent_initial_call=True)(follow_job)
     app.callback(Output(JOB_LIST, "children"), Output(JOB_LIST_SHOWN, "data"),
                  Input(LIVE_INTERVAL, "n_intervals"), State(JOB_LIST_SHOWN, "data"))(job_list)
-    app.callback(Output(JOB_OUTCOME, "children", allow_duplicate=True),
+    app.callback(Output(JOB_LIST_SHOWN, "data", allow_duplicate=True),
                  Input({"type": CANCEL_JOB, "run": ALL}, "n_clicks"), prevent_initial_call=True)(cancel_job)

@@ -1,13 +1,16 @@
 """The frame around the tabs: run picker, run status, live refresh, and the tab strip."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
-from app import data, delete_run, jobs_panel
+from app import components, data, delete_run, jobs_panel
 from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import non_finite_note, unreadable_files_shown
 from app.tabs import alpha, esd, metrics, training, weights
+from spectrascope import jobs
 from spectrascope.runs import ACTIVE_STATUSES, RunRecord
 
 TABS = (training, weights, esd, alpha, metrics)
@@ -74,10 +77,12 @@ def refresh_version(n_intervals, run_id, current):
     return version if version != current else no_update
 
 
-def _progress_bar(done, total, label: str, colour: str, animated: bool) -> dbc.Progress:
+def _progress_bar(done, total, label: str, colour: str, animated: bool) -> html.Div:
+    """The label above a thin bar: inside the bar it is cut off (or unseen at 0%)."""
     value = 100 * done / total if total else 0
-    return dbc.Progress(value=value, label=label, color=colour, striped=animated, animated=animated,
-                        style={"height": "1.2rem"}, className="mb-1")
+    return html.Div([html.Small(label, className="text-muted"),
+                     dbc.Progress(value=value, color=colour, striped=animated, animated=animated,
+                                  style={"height": "6px"}, className="mb-1")])
 
 
 @unreadable_files_shown(lambda message: dbc.Alert(message, color="danger"))
@@ -90,7 +95,8 @@ def run_status(run_id, version):
         return dbc.Alert(f"Run {run_id} cannot be read: its run.json is missing or not valid JSON.", color="danger")
     status, progress, analysis = record.status, record.progress, record.analysis_state
     parts = [dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"), className="me-2"),
-             html.Small(f"{record.kind} · preset {record.preset or '—'} · created {record.created}",
+             html.Small([f"{record.kind} · preset {record.preset or '—'} · created ",
+                         components.relative_time(record.created, datetime.now(timezone.utc))],
                         className="text-muted")]
     bars = []
     if record.kind != "imported" and progress.total_epochs:
@@ -103,6 +109,11 @@ def run_status(run_id, version):
         bars.append(_progress_bar(analysed, checkpoints, f"analysed {analysed} of {checkpoints} checkpoints",
                                   "info", analysis.status == "running"))
     messages = []
+    if status == "queued":
+        place = jobs.queue_position(run_id)
+        where = f" (#{place} in line)" if place else ""
+        messages.append(dbc.Alert(f"Queued{where}: this run starts when a job slot is free; the jobs list above "
+                                  "shows what runs now.", color="secondary"))
     if status == "failed":
         messages.append(dbc.Alert(f"Training failed: {record.error or 'no message recorded'}", color="danger"))
     elif status == "interrupted" and checkpoints:

@@ -19,6 +19,7 @@ import platform
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from torch import nn
 from spectrascope.checkpoints import CheckpointError, load_plain, save_checkpoint
 from spectrascope.errors import UserError
 from spectrascope.runs import (
-    METRICS_COLUMNS, RunFormatError, is_reserved, remove_checkpoints_after, job_lock, new_run_record, read_metrics,
+    METRICS_COLUMNS, RunFormatError, is_reserved, read_run, remove_checkpoints_after, job_lock, new_run_record, read_metrics,
     run_paths, update_run, write_metrics, write_run,
 )
 
@@ -103,9 +104,11 @@ class RunRecorder:
 
     def _open_run(self) -> None:
         if not self.resume:
-            write_run(self.paths, new_run_record(self.paths.run_id, kind="trained", preset=self.preset,
-                                                 config=self.config, total_epochs=self.total_epochs,
-                                                 provenance=self.provenance))
+            record = new_run_record(self.paths.run_id, kind="trained", preset=self.preset, config=self.config,
+                                    total_epochs=self.total_epochs, provenance=self.provenance)
+            if self.paths.run_json.exists():  # a run the job queue reserved: it was created then, not now
+                record = replace(record, created=read_run(self.paths).created)
+            write_run(self.paths, record)
         self._rows = read_metrics(self.paths)
         update_run(self.paths, status="running", error=None,
                    progress={"phase": "training", "total_epochs": self.total_epochs})

@@ -38,6 +38,12 @@ def _first_in_line(ticket: Path) -> bool:
     return True
 
 
+def waiting_runs() -> list[str]:
+    """The runs whose jobs wait for a slot, first in line first (live waiters only)."""
+    tickets = sorted(jobs_root(settings.data_dir()).glob("[0-9]*.wait"))
+    return [ticket.stem.partition("-")[2] for ticket in tickets if is_locked(ticket)]
+
+
 @contextmanager
 def _place_in_line(slots: Path, run_id: str) -> Iterator[Path]:
     """A locked ticket; in line only once locked (renamed from a draft), so nobody takes it for a dead

@@ -8,10 +8,11 @@ from analysis.options import BACKENDS
 from spectrascope import settings
 from spectrascope.errors import UserError
 from spectrascope.jobs.commands import KINDS, JobKind, progress
+from spectrascope.jobs.queue import waiting_runs
 from spectrascope.jobs.supervisor import RUNNER_LOCK, Job
 from spectrascope.runs import (
-    ACTIVE_STATUSES, RunFormatError, RunRecord, checkpoint_epochs, clear_cancel_request, ensure_writable_dir,
-    job_is_active, new_run_record, read_run, run_paths, update_run, write_run,
+    ACTIVE_STATUSES, RunFormatError, RunRecord, cancel_requested, checkpoint_epochs, clear_cancel_request,
+    ensure_writable_dir, job_is_active, new_run_record, read_run, run_paths, update_run, write_run,
 )
 from spectrascope.runs import request_cancel as cancel_run_job
 from training.config import default_run_id, preset_config
@@ -69,6 +70,17 @@ def active_job(record: RunRecord) -> tuple[JobKind, float, str] | None:
         if kind.status(record) in ACTIVE_STATUSES:
             return (kind, *progress(record, kind))
     return None
+
+
+def queue_position(run_id: str) -> int | None:
+    """1 for the next job to start, 2 after it, ...; None when the run's job is not waiting."""
+    waiting = waiting_runs()
+    return waiting.index(run_id) + 1 if run_id in waiting else None
+
+
+def cancelling(run_id: str) -> bool:
+    """True between a cancel request and the job's end."""
+    return cancel_requested(run_paths(settings.data_dir(), run_id))
 
 
 def job_is_running(run_id: str) -> bool:

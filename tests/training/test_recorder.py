@@ -1,6 +1,8 @@
 """Recording a user's own training loop with training.recorder.RunRecorder."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -142,3 +144,17 @@ def test_refused_resume_of_a_missing_run_leaves_nothing_behind(tmp_path):
         with RunRecorder(tmp_path, "ghost", resume=True):
             pass
     assert not run_dir(tmp_path, "ghost").exists()
+
+
+def test_training_a_reserved_run_keeps_the_time_it_was_created(tmp_path):
+    """The dashboard reserves a run when the job is submitted; the job starting later does not re-create it."""
+    from spectrascope.runs import new_run_record, read_run, write_run
+
+    paths = run_paths(tmp_path, "queued")
+    paths.root.mkdir(parents=True)
+    reserved = new_run_record("queued", kind="trained", preset=None, config={}, total_epochs=1, provenance={})
+    write_run(paths, replace(reserved, created="2000-01-01T00:00:00+00:00"))
+    with RunRecorder(tmp_path, "queued", total_epochs=1) as run:
+        run.log_epoch(0, tiny_model(), test_acc=0.5)
+    record = read_run(paths)
+    assert record.created == "2000-01-01T00:00:00+00:00" and record.status == "completed"
