@@ -28,8 +28,8 @@ from torch import nn
 from spectrascope.checkpoints import CheckpointError, load_plain, save_checkpoint
 from spectrascope.errors import UserError
 from spectrascope.runs import (
-    METRICS_COLUMNS, RunFormatError, is_reserved, read_run, remove_checkpoints_after, job_lock, new_run_record, read_metrics,
-    run_paths, update_run, write_metrics, write_run,
+    METRICS_COLUMNS, RunFormatError, is_reserved, job_lock, new_run_record, read_metrics, read_run,
+    remove_checkpoints_after, run_paths, update_run, write_metrics, write_run,
 )
 
 METRIC_NAMES = frozenset(METRICS_COLUMNS) - {"epoch"}
