@@ -190,9 +190,9 @@ def job_state(run_id: str, fraction: float, ours: bool) -> tuple[str, str]:
     """(badge text, colour): cancelling, queued with its place in line, or running."""
     if ours and jobs.cancelling(run_id):
         return "cancelling…", "warning"
-    place = jobs.queue_position(run_id)
+    place = jobs.place_in_line(run_id)
     if place is not None:
-        return ("queued: next in line" if place == 1 else f"queued: #{place} in line"), "secondary"
+        return f"queued: {place}", "secondary"
     return ("starting" if fraction == 0 else "running"), "primary"
 
 

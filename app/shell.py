@@ -110,8 +110,8 @@ def run_status(run_id, version):
                                   "info", analysis.status == "running"))
     messages = []
     if status == "queued":
-        place = jobs.queue_position(run_id)
-        where = f" (#{place} in line)" if place else ""
+        place = jobs.place_in_line(run_id)
+        where = f" ({place})" if place else ""
         messages.append(dbc.Alert(f"Queued{where}: this run starts when a job slot is free; the jobs list above "
                                   "shows what runs now.", color="secondary"))
     if status == "failed":

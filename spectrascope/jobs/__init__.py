@@ -7,9 +7,9 @@
 """
 from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.submit import (
-    active_job, cancelling, job_is_running, queue_position, request_cancel, submit_analysis, submit_training,
+    active_job, cancelling, job_is_running, place_in_line, request_cancel, submit_analysis, submit_training,
 )
 from spectrascope.jobs.supervisor import Job, run_job, start_detached, watch
 
-__all__ = ["KINDS", "Job", "JobKind", "active_job", "cancelling", "job_is_running", "progress", "queue_position",
+__all__ = ["KINDS", "Job", "JobKind", "active_job", "cancelling", "job_is_running", "progress", "place_in_line",
            "request_cancel", "run_job", "start_detached", "submit_analysis", "submit_training", "watch"]

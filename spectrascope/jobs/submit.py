@@ -72,10 +72,13 @@ def active_job(record: RunRecord) -> tuple[JobKind, float, str] | None:
     return None
 
 
-def queue_position(run_id: str) -> int | None:
-    """1 for the next job to start, 2 after it, ...; None when the run's job is not waiting."""
+def place_in_line(run_id: str) -> str | None:
+    """"next in line", "#2 in line", ...; None when the run's job is not waiting for a slot."""
     waiting = waiting_runs()
-    return waiting.index(run_id) + 1 if run_id in waiting else None
+    if run_id not in waiting:
+        return None
+    place = waiting.index(run_id) + 1
+    return "next in line" if place == 1 else f"#{place} in line"
 
 
 def cancelling(run_id: str) -> bool:
