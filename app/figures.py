@@ -20,6 +20,7 @@ UNDER_TRAINED_COLOUR = "#d1495b"
 TRAIN_COLOUR, TEST_COLOUR, ACCENT = "#457b9d", "#e76f51", "#1d3557"
 ALPHA_COLOUR_RANGE = (0.0, 10.0)
 MAX_RIDGES = 60
+MIN_FIT_EIGENVALUES = 20  # below this weightwatcher itself calls the fit a small-n fit: too few to trust a line
 MESSAGE_WIDTH = 90  # characters per line of a message figure: plotly clips, never wraps, long text
 _MARGIN = dict(l=60, r=20, t=50, b=50)
 
@@ -157,7 +158,13 @@ def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80) -> go
         marker=dict(color=TRAIN_COLOUR, size=7), hovertemplate="λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
     alpha, xmin, tail = fit.get("alpha"), fit.get("xmin"), fit.get("num_pl_spikes")
     fitted = alpha is not None and alpha > 1 and xmin is not None and xmin > 0 and tail and tail > 0
-    if fitted:
+    if fitted and positive.size < MIN_FIT_EIGENVALUES:
+        figure.add_annotation(text=f"only {positive.size} eigenvalues: too few for a meaningful power-law fit, "
+                                   "so no line is drawn (alpha below is for reference)",
+                              xref="paper", yref="paper", x=0.5, y=1.0, yanchor="bottom", showarrow=False,
+                              font=dict(color="#6c757d"))
+        subtitle = f"α = {alpha:.3f} from {positive.size} eigenvalues: not meaningful"
+    elif fitted:
         x = np.geomspace(xmin, positive[-1], 40)
         y = tail / positive.size * (alpha - 1) / xmin * (x / xmin) ** -alpha
         figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"power law α={alpha:.3g}",
@@ -169,8 +176,8 @@ def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80) -> go
                     f"tail = {int(tail)} of {positive.size} eigenvalues")
     else:
         subtitle = f"power-law fit failed · {positive.size} eigenvalues"
-    figure.update_xaxes(type="log", title_text="eigenvalue λ")
-    figure.update_yaxes(type="log", title_text="density")
+    figure.update_xaxes(type="log", title_text="eigenvalue λ", dtick="D2")  # 1, 2, 5 per decade: readable
+    figure.update_yaxes(type="log", title_text="density", dtick="D2")
     return _layout(figure, title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=460,
                    legend=dict(x=0.01, y=0.01, xanchor="left", yanchor="bottom"))
 

@@ -29,7 +29,7 @@ def layout() -> html.Div:
 @unreadable_files_shown(lambda message: ([], None))
 def layer_options(run_id, version, current):
     layers = data.layer_names(run_id) if run_id else []
-    value = current if current in layers else (layers[0] if layers else None)
+    value = current if current in layers else data.layer_worth_seeing(run_id) if layers else None
     return [{"label": layer, "value": layer} for layer in layers], value
 
 

@@ -51,7 +51,9 @@ def layout() -> html.Div:
 @unreadable_files_shown(lambda message: ([], None))
 def layer_options(run_id, version, kind, current):
     tensors = [layer for layer, tensor_kind in data.histogram_tensors(run_id) if tensor_kind == kind] if run_id else []
-    value = current if current in tensors else (tensors[0] if tensors else None)
+    worth_seeing = data.layer_worth_seeing(run_id) if tensors else None
+    fallback = worth_seeing if worth_seeing in tensors else (tensors[0] if tensors else None)
+    value = current if current in tensors else fallback
     return [{"label": layer, "value": layer} for layer in tensors], value
 
 

@@ -51,7 +51,8 @@ def test_tabs_draw_the_real_run(dashboard_data):
     assert {trace.name for trace in curves.data} >= {"train", "test", "lr"}
 
     options, layer = weights.layer_options("demo", None, "weight", None)
-    assert layer == "conv1" and {"label": "fc", "value": "fc"} in options
+    assert layer == data.layer_worth_seeing("demo") != "conv1" and {"label": "fc", "value": "fc"} in options
+    assert esd.layer_options("demo", None, None)[1] == layer  # both tabs open on the same layer
     low, high, marks, epoch = components.slider_settings(weights.stat_epochs("demo"), None, 0)
     assert (low, high, epoch) == (0, 3, 3) and sorted(marks) == [0, 1, 2, 3]
     figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)

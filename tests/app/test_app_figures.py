@@ -147,3 +147,29 @@ def test_the_accuracy_axis_beside_mean_alpha_has_round_ticks_from_0_to_100_perce
     axis = figures.alpha_summary(layers, metrics).layout.yaxis2
     assert list(axis.tickvals) == [0, 0.2, 0.4, 0.6, 0.8, 1.0] and axis.tickformat == ".0%"
     assert axis.range[0] < 0 and axis.range[1] > 1  # 0% and 100% points are drawn whole
+
+
+def test_the_first_layer_shown_is_the_one_furthest_out_of_band_else_the_largest():
+    from app.data import most_telling_layer
+
+    def table(alphas: dict) -> pd.DataFrame:
+        rows = [{"epoch": epoch, "layer": layer, "alpha": alpha, "num_evals": evals}
+                for epoch in (0, 3) for layer, (alpha, evals) in alphas.items()]
+        return pd.DataFrame(rows)
+
+    healthy = {"conv1": (3.0, 9), "layer1.conv": (4.0, 144), "layer4.conv": (2.5, 1152), "fc": (3.5, 10)}
+    assert most_telling_layer(table(healthy)) == "layer4.conv"
+    assert most_telling_layer(table({**healthy, "fc": (1.2, 10), "layer1.conv": (7.5, 144)})) == "layer1.conv"  # 7.5 is 1.5 out, 1.2 is 0.8 out
+    assert most_telling_layer(table({**healthy, "fc": (0.2, 10), "layer1.conv": (7.5, 144)})) == "fc"  # 1.8 out
+    assert most_telling_layer(pd.DataFrame()) is None
+
+
+def test_an_esd_of_too_few_eigenvalues_draws_no_fitted_line_and_says_why():
+    eigenvalues = np.geomspace(0.1, 10, 9)
+    fit = {"alpha": 2.5, "xmin": 1.0, "num_pl_spikes": 5, "D": 0.1}
+    figure = figures.esd(eigenvalues, fit, title="conv1")
+    assert [trace.name for trace in figure.data] == ["ESD"]
+    assert "only 9 eigenvalues: too few for a meaningful power-law fit" in figure.layout.annotations[0].text
+    assert figure.layout.xaxis.dtick == figure.layout.yaxis.dtick == "D2"
+    many = figures.esd(np.geomspace(0.1, 10, 40), fit, title="layer1")
+    assert [trace.name for trace in many.data][1].startswith("power law")
