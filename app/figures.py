@@ -20,6 +20,7 @@ UNDER_TRAINED_COLOUR = "#d1495b"
 TRAIN_COLOUR, TEST_COLOUR, ACCENT = "#457b9d", "#e76f51", "#1d3557"
 ALPHA_COLOUR_RANGE = (0.0, 10.0)
 MAX_RIDGES = 60
+RIDGE_ROW_PIXELS = 32  # each epoch's ridge this tall: shape changes stay visible; a long run scrolls
 MIN_FIT_EIGENVALUES = 20  # below this weightwatcher itself calls the fit a small-n fit: too few to trust a line
 MESSAGE_WIDTH = 90  # characters per line of a message figure: plotly clips, never wraps, long text
 _MARGIN = dict(l=60, r=20, t=50, b=50)
@@ -87,6 +88,19 @@ def _centres(edges: np.ndarray) -> np.ndarray:
     return (edges[:-1] + edges[1:]) / 2
 
 
+def bulk_range(edges: np.ndarray, densities: np.ndarray, tails: float = 0.001) -> list[float]:
+    """The value range holding all but `tails` of the mass at each end, over every epoch, padded 5%: a few
+    outliers on fixed bins must not shrink the bulk to a sliver (zoom out to see them)."""
+    mass = (np.atleast_2d(densities) * np.diff(edges)).sum(axis=0)
+    if mass.sum() <= 0:
+        return [float(edges[0]), float(edges[-1])]
+    cumulative = np.cumsum(mass) / mass.sum()
+    low = edges[np.searchsorted(cumulative, tails)]
+    high = edges[min(np.searchsorted(cumulative, 1 - tails) + 1, len(edges) - 1)]
+    pad = 0.05 * (high - low)
+    return [float(max(edges[0], low - pad)), float(min(edges[-1], high + pad))]
+
+
 def _log_range(values: np.ndarray) -> list[float]:
     """A log axis from half a decade below the smallest non-empty bin to above the largest, so every
     non-empty bin shows as a bar, not a stub under the axis."""
@@ -95,9 +109,11 @@ def _log_range(values: np.ndarray) -> list[float]:
     return [float(np.log10(low)) - 0.5, float(np.log10(high)) + 0.2]
 
 
-def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool = False) -> go.Figure:
-    """One epoch's normalised histogram, bars on the tensor's fixed bins; on a log axis, empty bins are
-    left out and ticks fall on whole decades."""
+def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool = False,
+              x_range: list[float] | None = None) -> go.Figure:
+    """One epoch's normalised histogram, bars on the tensor's fixed bins, shown over `x_range` (the whole
+    run's bulk_range, so playing over epochs keeps one view); on a log axis, empty bins are left out and
+    ticks fall on whole decades."""
     heights = np.where(density > 0, density, np.nan) if log_y else density
     figure = go.Figure(go.Bar(x=_centres(edges), y=heights, width=np.diff(edges), marker_color=TRAIN_COLOUR,
                               marker_line_width=0, hovertemplate="value %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
@@ -106,7 +122,7 @@ def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool
                             title_text="density (log)")
     else:
         figure.update_yaxes(title_text="density")
-    figure.update_xaxes(title_text="value", range=[float(edges[0]), float(edges[-1])])
+    figure.update_xaxes(title_text="value", range=x_range or [float(edges[0]), float(edges[-1])])
     return _layout(figure, title=title, height=380, bargap=0)
 
 
@@ -137,8 +153,8 @@ def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, curren
     ticks = list(range(0, len(epochs), max(1, len(epochs) // 10)))
     figure.update_yaxes(tickvals=[len(epochs) - 1 - i for i in ticks], ticktext=[str(epochs[i]) for i in ticks],
                         title_text="epoch", showgrid=False)
-    figure.update_xaxes(title_text="value")
-    return _layout(figure, title=title, height=max(380, 14 * len(epochs) + 140), showlegend=False)
+    figure.update_xaxes(title_text="value", range=bulk_range(edges, densities))
+    return _layout(figure, title=title, height=RIDGE_ROW_PIXELS * len(epochs) + 160, showlegend=False)
 
 
 # --- ESD -----------------------------------------------------------------------------------------

@@ -85,7 +85,8 @@ def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version)
     if non_finite:
         title += f" · {non_finite} NaN/Inf values not drawn"
     density = densities[epochs.index(epoch)]
-    return figures.histogram(edges, density, title=f"{title} · epoch {epoch}", log_y=log_y), stats
+    view = figures.bulk_range(edges, densities)
+    return figures.histogram(edges, density, title=f"{title} · epoch {epoch}", log_y=log_y, x_range=view), stats
 
 
 def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:

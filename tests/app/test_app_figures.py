@@ -173,3 +173,23 @@ def test_an_esd_of_too_few_eigenvalues_draws_no_fitted_line_and_says_why():
     assert figure.layout.xaxis.dtick == figure.layout.yaxis.dtick == "D2"
     many = figures.esd(np.geomspace(0.1, 10, 40), fit, title="layer1")
     assert [trace.name for trace in many.data][1].startswith("power law")
+
+
+def test_the_view_follows_the_bulk_of_the_values_not_a_few_outliers():
+    edges = np.linspace(-30, 30, 601)  # fixed bins stretched by outliers at +-30
+    centres = (edges[:-1] + edges[1:]) / 2
+    bulk = np.exp(-centres ** 2 / 2)
+    bulk[[0, -1]] = 1e-4  # a handful of outliers at both ends
+    densities = np.stack([bulk, bulk * 0.9])
+    low, high = figures.bulk_range(edges, densities)
+    assert -5 < low < -2.5 and 2.5 < high < 5  # the bulk, not +-30
+    ridge = figures.ridge(edges, densities, [0, 1], current=1, title="t")
+    assert list(ridge.layout.xaxis.range) == [low, high]
+    single = figures.histogram(edges, densities[1], title="t", x_range=[low, high])
+    assert list(single.layout.xaxis.range) == [low, high] and len(single.data[0].x) == 600  # the bins stay
+
+
+def test_the_ridge_gives_every_epoch_room():
+    edges, epochs = np.linspace(-1, 1, 21), list(range(21))
+    ridge = figures.ridge(edges, np.random.default_rng(0).random((21, 20)), epochs, current=3, title="t")
+    assert ridge.layout.height >= 21 * 30
