@@ -1,19 +1,34 @@
-"""Metrics tab: the whole per-layer table for one epoch, sortable, downloadable as CSV."""
+"""Metrics tab: the whole per-layer table for one epoch, sortable and filterable, alpha coloured by the
+heatmap's bands, saved as `<run>-epoch-<N>-layers.csv`."""
 from __future__ import annotations
 
+import pandas as pd
 from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
-from app import components, data
+from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
+from app import components, data, figures
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, unreadable_files_shown
+from spectrascope.runs import LAYER_COLUMNS
 
 TAB_ID, LABEL = "metrics", "Metrics"
 NUMBER = Format(precision=5, scheme=Scheme.decimal_or_exponent)  # shown rounded; the CSV export keeps every digit
 METRICS_EPOCH = "metrics-epoch"
 METRICS_NOTE = "metrics-note"
 METRICS_TABLE = "metrics-table"
+METRICS_EXPORT = "metrics-export"
+METRICS_DOWNLOAD = "metrics-download"
+FROZEN = 2  # epoch and layer stay in view when the table scrolls right
+ALPHA_BANDS = [  # the heatmap's colours, as cell backgrounds
+    {"if": {"filter_query": f"{{alpha}} > 0 && {{alpha}} < {OVER_TRAINED_BELOW}", "column_id": "alpha"},
+     "backgroundColor": figures.OVER_TRAINED_COLOUR},
+    {"if": {"filter_query": f"{{alpha}} >= {OVER_TRAINED_BELOW} && {{alpha}} <= {UNDER_TRAINED_ABOVE}",
+            "column_id": "alpha"}, "backgroundColor": figures.HEALTHY_COLOURS[0]},
+    {"if": {"filter_query": f"{{alpha}} > {UNDER_TRAINED_ABOVE}", "column_id": "alpha"},
+     "backgroundColor": figures.UNDER_TRAINED_COLOUR, "color": "white"},
+]
 
 
 def layout() -> html.Div:
@@ -21,10 +36,26 @@ def layout() -> html.Div:
         dbc.Row([
             dbc.Col(dcc.Dropdown(id=METRICS_EPOCH, placeholder="epoch", clearable=False), md=2),
             dbc.Col(html.Div(id=METRICS_NOTE, className="text-muted"), className="align-self-center"),
-        ], className="my-2 g-3"),
+            dbc.Col(dbc.Button([html.I(className="bi bi-download me-1"), "Export CSV"], id=METRICS_EXPORT,
+                               color="secondary", outline=True, size="sm"), md="auto"),
+        ], className="my-2 g-3 align-items-center"),
+        dcc.Download(id=METRICS_DOWNLOAD),
         dash_table.DataTable(id=METRICS_TABLE, sort_action="native", filter_action="native", page_size=25,
-                             export_format="csv", export_headers="display", style_table={"overflowX": "auto"},
-                             style_cell={"fontSize": 13, "padding": "4px"}),
+                             columns=[{"name": name, "id": name} for name in LAYER_COLUMNS],  # fixed_columns needs them
+                             fixed_columns={"headers": True, "data": FROZEN},
+                             filter_options={"placeholder_text": "filter"},
+                             style_table={"overflowX": "auto", "minWidth": "100%"},
+                             style_filter={"backgroundColor": "#f8f9fa"},
+                             style_cell={"fontSize": 13, "padding": "4px", "minWidth": "105px", "width": "105px",
+                                         "maxWidth": "105px", "overflow": "hidden", "textOverflow": "ellipsis"},
+                             style_cell_conditional=[
+                                 *({"if": {"column_id": name}, "textAlign": "left"}
+                                   for name in ("layer", "layer_type", "warning")),
+                                 {"if": {"column_id": "layer"}, "minWidth": "220px", "width": "220px",
+                                  "maxWidth": "220px"},
+                                 {"if": {"column_id": "epoch"}, "minWidth": "75px", "width": "75px", "maxWidth": "75px"},
+                             ],
+                             style_data_conditional=ALPHA_BANDS),
     ], className="pt-2")
 
 
@@ -46,8 +77,24 @@ def metrics_table(run_id, epoch, active_tab, version):
     columns = [{"name": name, "id": name, "type": "numeric", "format": NUMBER} if rows[name].dtype.kind == "f"
                else {"name": name, "id": name, "type": "numeric" if rows[name].dtype.kind == "i" else "text"}
                for name in rows.columns]
-    note = f"{len(rows)} layers at epoch {epoch}; click a column header to sort, “Export” saves the table as CSV"
-    return rows.to_dict("records"), columns, note
+    return rows.to_dict("records"), columns, row_note(rows.to_dict("records"), None, epoch)
+
+
+def row_note(rows: list[dict], shown: list[dict] | None, epoch) -> str:
+    """How many layers the table shows, following its filter."""
+    if not rows:
+        return no_update
+    count = f"{len(rows)} layers" if shown is None or len(shown) == len(rows) else \
+        f"{len(shown)} of {len(rows)} layers (filtered)"
+    return f"{count} at epoch {epoch}; click a column header to sort, type under it to filter"
+
+
+def export_csv(n_clicks, shown, rows, run_id, epoch):
+    """The rows the table shows (filtered and sorted), every digit kept, named after run and epoch."""
+    table = pd.DataFrame(shown if shown is not None else rows or [])
+    if table.empty or run_id is None:
+        return no_update
+    return dcc.send_data_frame(table.to_csv, f"{run_id}-epoch-{epoch}-layers.csv", index=False)
 
 
 def register(app) -> None:
@@ -58,3 +105,9 @@ def register(app) -> None:
                  Output(METRICS_NOTE, "children"),
                  Input(RUN_PICKER, "value"), Input(METRICS_EPOCH, "value"), Input(TAB_STRIP, "active_tab"),
                  Input(RUN_VERSION, "data"))(metrics_table)
+    app.callback(Output(METRICS_NOTE, "children", allow_duplicate=True),
+                 Input(METRICS_TABLE, "data"), Input(METRICS_TABLE, "derived_virtual_data"),
+                 State(METRICS_EPOCH, "value"), prevent_initial_call=True)(row_note)
+    app.callback(Output(METRICS_DOWNLOAD, "data"), Input(METRICS_EXPORT, "n_clicks"),
+                 State(METRICS_TABLE, "derived_virtual_data"), State(METRICS_TABLE, "data"),
+                 State(RUN_PICKER, "value"), State(METRICS_EPOCH, "value"), prevent_initial_call=True)(export_csv)

@@ -6,7 +6,7 @@ import shutil
 
 from dash import no_update
 
-from app import components, data, jobs_panel, shell
+from app import components, data, figures, jobs_panel, shell
 from app.tabs import alpha, esd, metrics, training, weights
 from app.tabs.common import analysis_missing
 from spectrascope.runs import job_lock, update_run
@@ -239,3 +239,23 @@ def test_the_statistics_table_shows_every_epoch_with_aligned_decimals(dashboard_
     assert formats["mean"] == formats["fro_norm"] == weights.FIXED and formats["epoch"] is None
     _, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
     assert [row["epoch"] for row in stats] == [0, 1, 2, 3] and stats[0]["count"] == 128 * 10  # fc: 128 -> 10
+
+
+def test_the_metrics_table_exports_what_it_shows_under_the_run_and_epoch_name(dashboard_data):
+    rows, _, note = metrics.metrics_table("demo", 2, metrics.TAB_ID, None)
+    assert note.startswith(f"{len(rows)} layers at epoch 2;")
+    shown = [row for row in rows if row["alpha"] > 3]
+    assert metrics.row_note(rows, shown, 2).startswith(f"{len(shown)} of {len(rows)} layers (filtered) at epoch 2")
+    download = metrics.export_csv(1, shown, rows, "demo", 2)
+    assert download["filename"] == "demo-epoch-2-layers.csv"
+    lines = download["content"].splitlines()
+    assert lines[0].startswith("epoch,layer,") and len(lines) == len(shown) + 1
+    assert repr(shown[0]["alpha"]) in lines[1]  # every digit, not the table's rounded display
+    assert metrics.export_csv(1, None, rows, "demo", 2)["content"].count("\n") == len(rows) + 1
+
+
+def test_metrics_alpha_cells_take_the_heatmaps_band_colours_and_two_columns_stay_frozen():
+    table = next(c for c in metrics.layout()._traverse() if getattr(c, "id", None) == metrics.METRICS_TABLE)
+    assert table.fixed_columns == {"headers": True, "data": 2}
+    colours = [rule["backgroundColor"] for rule in table.style_data_conditional if rule["if"]["column_id"] == "alpha"]
+    assert colours == [figures.OVER_TRAINED_COLOUR, figures.HEALTHY_COLOURS[0], figures.UNDER_TRAINED_COLOUR]

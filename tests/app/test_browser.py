@@ -364,7 +364,7 @@ def test_every_tab_shows_the_analysed_run(page, browser_data):
                                       f"the Metrics table never had one row per layer ({len(layers)})")
     assert sorted(metrics_layer_cells(driver)) == layers
     assert re.match(rf"{len(layers)} layers at epoch {DEMO_EPOCHS};", _text(driver, "metrics-note"))
-    assert driver.find_element(By.CSS_SELECTOR, "#metrics-table button.export").text == "Export"  # CSV download
+    assert driver.find_element(By.ID, "metrics-export").text == "Export CSV"
 
 
 def test_a_click_on_an_alpha_cell_opens_that_layer_and_epoch_in_the_esd_tab(page):
