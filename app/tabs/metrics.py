@@ -51,9 +51,8 @@ def layout() -> html.Div:
                              style_cell_conditional=[
                                  *({"if": {"column_id": name}, "textAlign": "left"}
                                    for name in ("layer", "layer_type", "warning")),
-                                 {"if": {"column_id": "layer"}, "minWidth": "220px", "width": "220px",
-                                  "maxWidth": "220px"},
-                                 {"if": {"column_id": "epoch"}, "minWidth": "75px", "width": "75px", "maxWidth": "75px"},
+                                 *({"if": {"column_id": name}, "minWidth": width, "width": width, "maxWidth": width}
+                                   for name, width in (("layer", "220px"), ("epoch", "75px"))),
                              ],
                              style_data_conditional=ALPHA_BANDS),
     ], className="pt-2")
