@@ -125,8 +125,10 @@ class _Analysis:
     pool: Workers | None = None
 
     def note(self, phase: str, done: int) -> None:
+        """Progress; the previous analysis's errors no longer apply once this one runs."""
         update_run(self.paths, analysis={"status": "running", "phase": phase, "backend": self.backend,
-                                         "epochs_done": done, "epochs_total": self.total})
+                                         "epochs_done": done, "epochs_total": self.total, "error": None,
+                                         "errors": {str(e): m for e, m in sorted(self.report.errors.items())}})
 
     def finish(self, status: str, error: str | None = None) -> None:
         update_run(self.paths, analysis={

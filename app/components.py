@@ -97,6 +97,8 @@ def relative_time(stamp: str, now: datetime) -> html.Span:
         then = datetime.fromisoformat(stamp)
     except (TypeError, ValueError):
         return html.Span(stamp or "—")
+    if then.tzinfo is None:  # a time another tool wrote without its zone: taken as UTC, as spectrascope writes
+        then = then.replace(tzinfo=timezone.utc)
     seconds = max(0.0, (now - then).total_seconds())
     for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:

@@ -44,6 +44,7 @@ JOB_PROGRESS_BOX = "job-progress-box"
 JOB_LIST = "job-list"
 JOB_LIST_SHOWN = "job-list-shown"
 CANCEL_JOB = "cancel-job"  # the "type" of each job's cancel button id, {"type": CANCEL_JOB, "run": run_id}
+SHOW_RUN = "show-run"  # the "type" of each job's run link, {"type": SHOW_RUN, "run": run_id}
 
 
 def buttons() -> html.Div:
@@ -132,14 +133,15 @@ def form_overrides(values) -> dict:
 
 
 def submit_new_run(n_clicks, preset, run_id, *values):
-    """Validate the form and queue the run; errors stay in the form, named."""
+    """Validate the form and queue the run; errors stay in the form, named. The page stays on the run the
+    user was looking at: the new one appears in the job list, a click away."""
     try:
         job = jobs.submit_training(preset, (run_id or "").strip() or None, **form_overrides(values))
     except UserError as exc:
-        return no_update, str(exc), True, no_update, no_update
+        return no_update, str(exc), True, no_update
     jobs.start_detached(job)
     log.info("started training %s: spectrascope train %s", job.run_id, " ".join(job.args))
-    return False, "", False, asdict(job), job.run_id
+    return False, "", False, asdict(job)
 
 
 def open_analyse(n_clicks, run_id):
@@ -201,8 +203,10 @@ def _job_row(run_id: str, fraction: float, text: str, ours: bool, state: tuple[s
     badge, colour = state
     action = (html.Small("cancelling…", className="text-muted") if badge == "cancelling…"
               else _cancel_button(run_id, ours))
+    show = dbc.Button(run_id, id={"type": SHOW_RUN, "run": run_id}, color="link", title="show this run",
+                      className="p-0 me-2 fw-bold")
     return dbc.ListGroupItem(dbc.Row([
-        dbc.Col([html.B(run_id, className="me-2"), dbc.Badge(badge, color=colour)], md=4),
+        dbc.Col([show, dbc.Badge(badge, color=colour)], md=4),
         dbc.Col([html.Small(text, className="d-block text-muted"),
                  dbc.Progress(value=100 * fraction, style={"height": "6px"}, color=colour)], md=6),
         dbc.Col(action, md=2, className="text-end"),
@@ -222,6 +226,13 @@ def job_list(n_intervals, shown):
     return (dbc.ListGroup(rows, className="mb-2") if rows else None), signature
 
 
+def show_run(n_clicks):
+    """A job's run name in the list opens that run."""
+    if not ctx.triggered_id or not any(n_clicks):
+        return no_update
+    return ctx.triggered_id["run"]
+
+
 def cancel_job(n_clicks):
     """Ask the job to stop; its row says "cancelling…" until it ends (then the row goes, message and all)."""
     if not ctx.triggered_id or not any(n_clicks):
@@ -238,7 +249,6 @@ def register(app) -> None:
                  prevent_initial_call=True)(open_new_run)
     app.callback(Output(NEW_RUN_MODAL, "is_open", allow_duplicate=True), Output(NEW_RUN_ERROR, "children"),
                  Output(NEW_RUN_ERROR, "is_open"), Output(JOB_REQUEST, "data"),
-                 Output(RUN_PICKER, "value", allow_duplicate=True),
                  Input(NEW_RUN_SUBMIT, "n_clicks"), State(NEW_RUN_PRESET, "value"), State(NEW_RUN_ID, "value"),
                  *[State(field, "value") for field in NEW_RUN_FIELDS.values()],
                  prevent_initial_call=True)(submit_new_run)
@@ -257,3 +267,5 @@ def register(app) -> None:
                  Input(LIVE_INTERVAL, "n_intervals"), State(JOB_LIST_SHOWN, "data"))(job_list)
     app.callback(Output(JOB_LIST_SHOWN, "data", allow_duplicate=True),
                  Input({"type": CANCEL_JOB, "run": ALL}, "n_clicks"), prevent_initial_call=True)(cancel_job)
+    app.callback(Output(RUN_PICKER, "value", allow_duplicate=True),
+                 Input({"type": SHOW_RUN, "run": ALL}, "n_clicks"), prevent_initial_call=True)(show_run)

@@ -18,6 +18,7 @@ class JobKind:
     describe: Callable[[int, int], str]  # the progress line, from (done, total)
     record_end: Callable[[RunPaths, str, str | None], None]  # status and error of a job that ended unrecorded
     follow_up: str | None = None  # the kind of job started on each checkpoint as it lands
+    done_on_exit_0: bool = False  # may a clean exit that recorded no end be taken as completed?
 
 
 def _record_training_end(paths: RunPaths, status: str, error: str | None) -> None:
@@ -38,7 +39,7 @@ KINDS = {
         command="analyze", lock="analysis", status=lambda record: record.analysis_state.status,
         counts=lambda record: (record.analysis_state.epochs_done or 0, record.analysis_state.epochs_total or 0),
         describe=lambda done, total: f"analysing: {done} of {total} checkpoints",
-        record_end=_record_analysis_end),
+        record_end=_record_analysis_end, done_on_exit_0=True),  # an up-to-date analysis has nothing to write
 }
 QUEUED_TEXT = "queued: waiting for a free job slot"
 

@@ -63,6 +63,7 @@ def job_slot(run_id: str, cancelled: Callable[[], bool], report: Callable[[float
     """Wait in line for a free slot and hold it while inside; yields False if the job was cancelled while
     it waited."""
     slots = jobs_root(settings.data_dir())
+    slots.mkdir(parents=True, exist_ok=True)
     with _place_in_line(slots, run_id) as ticket:
         while True:
             slot = _take_free_slot(slots) if _first_in_line(ticket) else None

@@ -55,7 +55,7 @@ def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False)
     if job_is_active(paths, RUNNER_LOCK) or job_is_active(paths, KINDS["analyze"].lock):
         raise UserError(f"run {run_id!r} already has a job working on it: wait for it to finish, or cancel it")
     clear_cancel_request(paths)  # left by an earlier job that ended before it saw it
-    update_run(paths, analysis={"status": "queued", "backend": backend, "error": None})
+    update_run(paths, analysis={"status": "queued", "backend": backend, "error": None, "errors": {}})
     return Job(run_id, "analyze", ("--run-id", run_id, "--backend", backend) + (("--randomize",) if randomize else ()))
 
 

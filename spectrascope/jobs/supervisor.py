@@ -86,7 +86,7 @@ def _settle(paths: RunPaths, children: dict[str, subprocess.Popen], cancelled: b
             continue
         if cancelled:
             kind.record_end(paths, "cancelled", "cancelled by the user")
-        elif child.returncode == 0:
+        elif child.returncode == 0 and kind.done_on_exit_0:
             kind.record_end(paths, "completed", None)
         else:
             kind.record_end(paths, "failed", job_log_tail(paths, child.log_start)

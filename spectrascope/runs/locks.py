@@ -20,7 +20,8 @@ class RunBusyError(RunFormatError):
 
 @contextmanager
 def open_lock_file(path: Path) -> Iterator[int]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The lock file, created if needed, in a folder that must exist: a late lock on a deleted run must
+    not bring its folder back."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         yield fd
@@ -38,7 +39,6 @@ def held(path: Path, shared: bool = False) -> Iterator[int]:
 
 def try_lock(path: Path) -> int | None:
     """An open descriptor holding the exclusive lock on `path` (close it to let go), or None if taken."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -50,14 +50,17 @@ def try_lock(path: Path) -> int | None:
 
 def is_locked(lock: Path) -> bool:
     """True while some process holds an exclusive flock on the file."""
-    if not lock.exists():
+    try:
+        fd = os.open(lock, os.O_RDONLY)  # never creates it (nor its folder)
+    except FileNotFoundError:
         return False
-    with open_lock_file(lock) as fd:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _lock_exclusive(fd: int, grace: float) -> bool:
@@ -83,7 +86,8 @@ def job_lock(paths: RunPaths, job: str = "training") -> Iterator[None]:
     with open_lock_file(lock) as fd:
         if not _lock_exclusive(fd, PROBE_GRACE_SECONDS):
             holder = lock.read_text().strip() or "?"
-            raise RunBusyError(f"run {paths.run_id!r} is busy: another {job} job (pid {holder}) is working on it")
+            what = "dashboard job" if job == "job" else f"{job} job"
+            raise RunBusyError(f"run {paths.run_id!r} is busy: another {what} (pid {holder}) is working on it")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         yield

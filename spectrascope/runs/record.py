@@ -140,8 +140,7 @@ def _read_json(paths: RunPaths) -> dict:
 
 def read_run(paths: RunPaths) -> RunRecord:
     """The run's record; a clear RunFormatError for a missing, unreadable or newer-format run.json."""
-    data = _read_json(paths)
-    return RunRecord.from_dict({**data, "id": data.get("id") or paths.run_id})
+    return RunRecord.from_dict({**_read_json(paths), "id": paths.run_id})  # a run is its folder, copied or not
 
 
 def _write(paths: RunPaths, record: RunRecord) -> None:
@@ -161,6 +160,8 @@ def update_run(paths: RunPaths, *, progress: dict | None = None, analysis: dict 
     if "status" in changes and changes["status"] not in RUN_STATUSES:
         raise RunFormatError(f"unknown status {changes['status']!r}")
     stamp = now_iso()
+    if not paths.root.is_dir():  # deleted: say so, and do not bring its folder back
+        raise RunFormatError(f"no run {paths.run_id!r} at {paths.root}")
     with held(paths.run_json_lock):
         record = read_run(paths).merged({**changes, "updated": stamp})
         if progress:

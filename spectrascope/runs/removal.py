@@ -10,7 +10,7 @@ from contextlib import ExitStack
 from spectrascope.runs.locks import RunBusyError, job_lock
 from spectrascope.runs.paths import RunFormatError, RunPaths
 
-JOB_LOCKS = ("training", "analysis", "job")  # every lock a job of the run may hold
+JOB_LOCKS = ("job", "training", "analysis")  # every lock a job may hold; the dashboard's (which starts them) first
 
 
 def delete_run(paths: RunPaths) -> None:
@@ -25,5 +25,12 @@ def delete_run(paths: RunPaths) -> None:
                 raise RunBusyError(f"{exc}; stop that job (Cancel, or Ctrl-C where it runs) before deleting the "
                                    "run") from None
         doomed = paths.root.parent.with_name(f".deleting-{paths.run_id}-{time.time_ns()}")  # outside runs/
-        os.rename(paths.root, doomed)  # gone from runs/ at once; the locks stay held on the moved files
-    shutil.rmtree(doomed)
+        try:
+            os.rename(paths.root, doomed)  # gone from runs/ at once; the locks stay held on the moved files
+        except OSError as exc:
+            raise RunFormatError(f"cannot delete run {paths.run_id!r}: {exc.strerror} ({paths.root})") from None
+    try:
+        shutil.rmtree(doomed)
+    except OSError as exc:
+        raise RunFormatError(f"run {paths.run_id!r} is gone from the runs, but {doomed} could not be removed "
+                             f"({exc.strerror}); delete that folder by hand") from None

@@ -5,13 +5,17 @@ Writers take plain row dicts; readers give the rows back as written (`*_rows`) o
 (`*_frame`) for the dashboard and users' own notebooks."""
 from __future__ import annotations
 
+from __future__ import annotations
+
 import csv
 import math
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from spectrascope.runs.files import DAMAGED_FILE_ERRORS, read_csv, write_csv
 from spectrascope.runs.paths import RunPaths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
 LAYER_COLUMNS = (
@@ -92,9 +96,13 @@ def _frame(path, *required: str) -> pd.DataFrame:
     """The table (empty cells NaN), or an empty frame before the file exists; a ValueError names the
     columns a damaged file lacks. Names stay text, whatever they look like (nn.Sequential's layers are
     called 0, 1, 2...)."""
+    import pandas as pd  # here, not above: every job process imports the run format, few read frames
+
     if not path.exists():
         return pd.DataFrame()
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=TEXT_COLUMNS)
+    header = pd.read_csv(path, nrows=0).columns
+    missing_cells = {column: ["", "nan"] for column in header if column not in TEXT_COLUMNS}  # a measured NaN
+    table = pd.read_csv(path, keep_default_na=False, na_values=missing_cells, dtype=TEXT_COLUMNS)
     missing = [column for column in required if column not in table]
     if missing:
         raise ValueError(f"no column {', '.join(missing)}")

@@ -75,3 +75,9 @@ def test_times_read_as_how_long_ago_with_the_full_time_on_hover():
 def test_the_status_line_shows_created_as_time_ago(dashboard_data):
     update_run(data.paths("demo"), created=(datetime.now(timezone.utc) - timedelta(minutes=7)).isoformat())
     assert "7 min ago" in _text(shell.run_status("demo", None))
+
+
+def test_a_time_written_without_its_zone_reads_as_utc():
+    now = datetime(2026, 12, 1, 21, 30, tzinfo=timezone.utc)
+    assert components.relative_time("2026-12-01T21:00:00", now).children == "30 min ago"
+    assert components.relative_time("2026-12-01", now).children == "21 h ago"

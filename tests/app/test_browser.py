@@ -433,13 +433,22 @@ def start_demo_from_form(driver, run_id: str, epochs: int) -> None:
     open_new_run_form(driver)
     set_input(driver, "new-run-epochs", str(epochs))
     set_input(driver, "new-run-id", run_id)
+    shown_before = _text(driver, "run-picker-value")
     driver.find_element(By.ID, "new-run-submit").click()
     try:
         WebDriverWait(driver, WAIT).until(lambda d: not form_is_open(d))
     except Exception as exc:
         raise AssertionError(f"the form stayed open: {_text(driver, 'new-run-error')!r}") from exc
-    WebDriverWait(driver, WAIT).until(lambda d: _text(d, "run-picker-value").startswith(run_id),
-                                      "the run picker did not switch to the new run")
+    assert _text(driver, "run-picker-value") == shown_before  # Start leaves the user where they were
+
+    def open_from_job_list(d) -> bool:  # the job list is redrawn as progress changes: a redraw may eat a click
+        if _text(d, "run-picker-value").startswith(run_id):
+            return True
+        d.find_element(By.CSS_SELECTOR, f"#job-list button[id*='show-run'][id*='{run_id}']").click()
+        return False
+
+    WebDriverWait(driver, WAIT, poll_frequency=1, ignored_exceptions=CLICK_MISSED).until(
+        open_from_job_list, "the new run's link in the job list did not open it")
 
 
 def wait_for_job_report(driver, run_id: str) -> None:
@@ -495,7 +504,7 @@ def test_cancel_stops_a_running_job_and_the_run_says_cancelled(page, browser_dat
         def cancel_requested(d) -> bool:  # the job list is redrawn as progress changes: a redraw may eat a click
             if paths.cancel_request.exists() or not job_is_active(paths, "job"):
                 return True
-            d.find_element(By.CSS_SELECTOR, f"#job-list button[id*='{run_id}']").click()
+            d.find_element(By.CSS_SELECTOR, f"#job-list button[id*='cancel-job'][id*='{run_id}']").click()
             return False
 
         WebDriverWait(driver, WAIT, poll_frequency=1, ignored_exceptions=CLICK_MISSED).until(
@@ -505,8 +514,9 @@ def test_cancel_stops_a_running_job_and_the_run_says_cancelled(page, browser_dat
         record = read_run_json(browser_data, run_id)
         assert record["status"] == "cancelled" and record["progress"]["epoch"] < epochs
         wait_for(lambda: not job_is_active(paths, "job"), 30, "the cancelled job to exit", interval=0.2)
-        WebDriverWait(driver, WAIT).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#job-list button"),
-                                          "the job list still offers a Cancel button")
+        WebDriverWait(driver, WAIT).until(
+            lambda d: not d.find_elements(By.CSS_SELECTOR, "#job-list button[id*='cancel-job']"),
+            "the job list still offers a Cancel button")
     finally:
         if job_is_active(paths, "job"):
             paths.cancel_request.touch()

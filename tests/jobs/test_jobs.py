@@ -12,7 +12,7 @@ from spectrascope import jobs, settings
 from spectrascope.errors import UserError
 from spectrascope.jobs import queue as job_queue
 from spectrascope.jobs import supervisor
-from spectrascope.runs import RunPaths, job_is_active, job_lock, read_run, run_paths
+from spectrascope.runs import RunPaths, job_is_active, job_lock, read_run, run_paths, update_run
 from spectrascope.runs.files import read_csv
 
 pytestmark = pytest.mark.slow
@@ -217,3 +217,11 @@ def test_a_waiter_still_locking_its_ticket_is_not_taken_for_a_dead_one(tmp_path)
     ticket.touch()
     assert job_queue._first_in_line(ticket)
     assert draft.exists(), "the draft was cleared away as a dead waiter's ticket"
+
+
+def test_a_new_analysis_clears_the_last_ones_errors(dashboard_data):
+    paths = paths_of("demo")
+    update_run(paths, analysis={"status": "failed", "errors": {"2": "non-finite values"}, "error": "boom"})
+    jobs.submit_analysis("demo")
+    state = read_run(paths).analysis
+    assert (state.status, state.errors, state.error) == ("queued", {}, None)

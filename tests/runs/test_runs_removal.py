@@ -50,3 +50,20 @@ def test_rm_deletes_each_run_named_and_refuses_a_busy_one(tmp_path):
         process = spectrascope("rm", "c", "--data-dir", tmp_path)
     assert process.returncode == 2 and "is busy" in process.stderr
     assert run_paths(tmp_path, "c").run_json.exists()
+
+
+def test_nothing_late_brings_a_deleted_runs_folder_back(tmp_path):
+    from spectrascope.runs import is_locked, update_run
+
+    paths = make_run(tmp_path, "gone")
+    delete_run(paths)
+    assert not is_locked(paths.job_lock("training"))  # a poll of the page after the delete
+    with pytest.raises(RunFormatError, match="no run 'gone'"):
+        update_run(paths, status="failed")  # a job's last word after the delete
+    assert not paths.root.exists()
+
+
+def test_a_busy_dashboard_job_is_named_in_words(tmp_path):
+    paths = make_run(tmp_path, "busy")
+    with job_lock(paths, "job"), pytest.raises(RunBusyError, match="another dashboard job \\(pid"):
+        delete_run(paths)

@@ -82,3 +82,13 @@ def test_a_width_beyond_the_memory_and_a_wild_lr_are_refused_before_any_run_exis
         process = spectrascope("train", "--preset", "demo", "--run-id", "x", "--data-dir", tmp_path, *flags)
         assert process.returncode == 2 and process.stderr.count("\n") == 1, process.stderr
     assert not (tmp_path / "runs" / "x").exists()
+
+
+def test_a_diverged_runs_metrics_load_as_numbers(tmp_path):
+    from spectrascope import metrics_frame
+
+    with pytest.raises(TrainingDiverged):
+        record_until_nan(tmp_path, nan_loss)
+    frame = metrics_frame(run_paths(tmp_path, "nan"))
+    assert frame["train_loss"].dtype.kind == "f" and math.isnan(frame["train_loss"].iloc[2])
+    assert frame["train_loss"].iloc[:2].tolist() == [1.0, 0.5]
