@@ -1,7 +1,6 @@
 """Train a preset end to end into a run directory: epoch 0 evaluated untrained, then one checkpoint per epoch."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 
