@@ -271,9 +271,11 @@ def show_run(driver, run_id: str) -> None:
 
 
 def metrics_layer_cells(driver) -> list[str]:
+    """The layer names the table shows. The layer column is frozen: DataTable draws its cells twice, filled
+    in the frozen fragment and empty in the scrolling one."""
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('#metrics-table td.dash-cell[data-dash-column=\"layer\"]'))"
-        ".map(td => td.innerText.trim());")
+        ".map(td => td.innerText.trim()).filter(name => name);")
 
 
 def set_input(driver, element_id: str, text: str) -> None:
