@@ -198,7 +198,7 @@ def most_telling_layer(table: pd.DataFrame) -> str | None:
     outside = (OVER_TRAINED_BELOW - alpha).clip(lower=0) + (alpha - UNDER_TRAINED_ABOVE).clip(lower=0)
     if len(outside) and outside.max() > 0:
         return str(fitted.loc[outside.idxmax(), "layer"])
-    largest = latest["num_evals"].idxmax() if "num_evals" in latest else latest.index[0]
+    largest = latest["num_evals"].fillna(0).idxmax() if "num_evals" in latest else latest.index[0]
     return str(latest.loc[largest, "layer"])
 
 
