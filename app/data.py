@@ -106,15 +106,15 @@ def _seconds_since(stamp: str | None) -> float:
 def with_live_status(record: RunRecord, run: RunPaths) -> RunRecord:
     """The record with statuses a page can trust: a job recorded as running (or queued) that no process
     holds the lock of has died, and reads 'interrupted'."""
-    runner_alive = job_is_running(run.run_id)
     status = record.status
     if status == "running" and not job_is_active(run, "training"):
         status = "interrupted"
-    elif (status == "queued" and not runner_alive and not job_is_active(run, "training")
+    elif (status == "queued" and not job_is_running(run.run_id) and not job_is_active(run, "training")
           and _seconds_since(record.updated) > STALE_QUEUED_SECONDS):
         status = "interrupted"
-    analysis = record.analysis
-    if analysis and analysis.status in ACTIVE_STATUSES and not (job_is_active(run, "analysis") or runner_alive):
+    analysis = record.analysis  # the locks are probed only for what is active: the picker polls every run
+    if (analysis and analysis.status in ACTIVE_STATUSES and not job_is_active(run, "analysis")
+            and not job_is_running(run.run_id)):
         analysis = replace(analysis, status="interrupted")
     return replace(record, status=status, analysis=analysis)
 
