@@ -144,11 +144,16 @@ def checkpoint_count(run_id: str) -> int:
 
 
 def version(run_id: str) -> str:
-    """Changes whenever anything the tabs show changes; cheap enough to poll every couple of seconds. A
-    short digest: a browser cannot hold nanosecond times exactly, and need not see server paths."""
+    """Changes whenever anything the tabs show changes, the live statuses too (a job that died changes no
+    file, yet the picker's label says 'interrupted' and the status line must follow it); cheap enough to poll
+    every couple of seconds. A short digest: a browser cannot hold nanosecond times exactly, and need not see
+    server paths."""
     run_dir = paths(run_id)
     files = (run_dir.run_json, run_dir.metrics_csv, run_dir.layers_csv, run_dir.weight_stats_csv, run_dir.histograms)
-    return hashlib.blake2b(repr([_file_key(path) for path in files]).encode(), digest_size=8).hexdigest()
+    record = run(run_id)
+    live = (record.status, record.analysis_state.status) if record else None
+    key = repr(([_file_key(path) for path in files], live))
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 # --- tables --------------------------------------------------------------------------------------

@@ -259,3 +259,24 @@ def test_metrics_alpha_cells_take_the_heatmaps_band_colours_and_two_columns_stay
     assert table.fixed_columns == {"headers": True, "data": 2}
     colours = [rule["backgroundColor"] for rule in table.style_data_conditional if rule["if"]["column_id"] == "alpha"]
     assert colours == [figures.OVER_TRAINED_COLOUR, figures.HEALTHY_COLOURS[0], figures.UNDER_TRAINED_COLOUR]
+
+
+def _badge(status_line) -> str:
+    return next(component.children for component in status_line._traverse()
+                if type(component).__name__ == "Badge")
+
+
+def test_a_job_that_dies_redraws_the_status_line_and_badge_and_picker_agree(dashboard_data):
+    """A job that dies changes no file: the version must still move, or the badge keeps 'running' while the
+    picker's label says 'interrupted'."""
+    update_run(data.paths("demo"), status="running")
+    with job_lock(data.paths("demo"), "training"):
+        running = shell.refresh_version(1, "demo", None)
+        options, _, _ = shell.refresh_runs(1, "demo", [], None)
+        assert options[0]["label"].startswith("demo — running")
+        assert _badge(shell.run_status("demo", running)) == "running"
+    died = shell.refresh_version(2, "demo", running)
+    assert died not in (no_update, running)
+    options, _, _ = shell.refresh_runs(2, "demo", options, None)
+    assert options[0]["label"].startswith("demo — interrupted")
+    assert _badge(shell.run_status("demo", died)) == "interrupted"
