@@ -13,7 +13,7 @@ from spectrascope.runs import cli as runs_cli
 from training import cli as training_cli
 
 COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli, "rm": runs_cli, "serve": app_cli}
-JOBS = {"train", "analyze", "import"}  # stopped by SIGTERM like Ctrl-C, so they record what they had done
+JOBS = {"train", "analyze", "import"}  # long, heavy commands (spectrascope.command.add_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=command.Parser)
     for name, module in COMMANDS.items():
         command.add_command(commands.add_parser(name, help=module.HELP, description=module.HELP), module,
-                            stops_like_ctrl_c=name in JOBS)
+                            job=name in JOBS)
     return parser
 
 

@@ -7,6 +7,7 @@ Each sub-command is defined next to the code it runs: a module with HELP, `add_a
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from types import ModuleType
@@ -20,12 +21,13 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
-def add_command(parser: argparse.ArgumentParser, module: ModuleType, stops_like_ctrl_c: bool) -> None:
-    """The module's flags and handler, with the --data-dir every command takes."""
+def add_command(parser: argparse.ArgumentParser, module: ModuleType, job: bool) -> None:
+    """The module's flags and handler, with the --data-dir every command takes. A `job` (train, analyze,
+    import) is long and heavy: see _cancel_on_sigterm and _share_cores."""
     parser.add_argument("--data-dir", default=str(settings.data_dir()),
                         help="data root holding runs/ and datasets/ (default: $SPECTRASCOPE_DATA_DIR or ./data)")
     module.add_arguments(parser)
-    parser.set_defaults(handler=module.run, stops_like_ctrl_c=stops_like_ctrl_c)
+    parser.set_defaults(handler=module.run, job=job)
 
 
 def _cancel_on_sigterm() -> None:
@@ -37,14 +39,22 @@ def _cancel_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _share_cores() -> None:
+    """Passive OpenMP threads, unless the user chose a policy: by default each of torch's threads spins on
+    its core between parallel regions, and beside one busy process on 2 cores a demo training took 60x as
+    long (benchmarks/busy_neighbour.py). OpenMP reads the policy when torch loads, after this."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse and run one command; its exit status."""
     try:
         args = parser.parse_args(argv)
         if not args.data_dir:  # Path("") would quietly mean the current folder
             raise UserError("--data-dir must not be empty; name a folder, or leave the flag out for the default")
-        if args.stops_like_ctrl_c:
+        if args.job:
             _cancel_on_sigterm()
+            _share_cores()
         return args.handler(args) or 0
     except UserError as exc:
         print(f"spectrascope: error: {exc}", file=sys.stderr)
@@ -57,5 +67,5 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
 def main_for(name: str, module: ModuleType) -> int:
     """`python -m PACKAGE ...`: the same as `spectrascope NAME ...`."""
     parser = Parser(prog=f"spectrascope {name}", description=module.HELP)
-    add_command(parser, module, stops_like_ctrl_c=True)
+    add_command(parser, module, job=True)
     return run(parser)

@@ -57,8 +57,8 @@ class Job:
 
 def _spawn(command: str, args: tuple[str, ...], paths: RunPaths) -> subprocess.Popen:
     """The CLI in a child process, its output appended to job.log (`log_start` marks where its own lines
-    begin); passive OpenMP threads, so two jobs on one CPU do not spin against each other."""
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
+    begin). Its OpenMP threads wait passively (spectrascope.command), so two jobs share the cores."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open_job_log(paths, f"spectrascope {command} {' '.join(args)}") as log:
         child = subprocess.Popen([sys.executable, "-m", "spectrascope", command, "--data-dir",
                                   str(settings.data_dir()), *args], stdout=log, stderr=subprocess.STDOUT,
