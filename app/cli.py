@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import logging
 import os
 import socket
@@ -14,6 +15,7 @@ from werkzeug.serving import select_address_family
 from spectrascope import jobs, settings
 from spectrascope.errors import UserError
 from spectrascope.runs import ensure_writable_dir, list_runs
+from spectrascope.users import read_users
 
 HELP = "serve the dashboard (http://127.0.0.1:8050 by default)"
 DEMO_RUN_ID = "demo"
@@ -25,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true",
                         help="when the data directory has no runs, start training the demo run beside the server")
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloads on code changes)")
+    parser.add_argument("--no-login", action="store_true",
+                        help=f"serve on a non-loopback --host without ${settings.USERS_ENV} (anyone who reaches the "
+                             "port may start and delete jobs)")
 
 
 def _address(host: str, port: int) -> str:
@@ -72,6 +77,25 @@ def _bind_failure(exc: OSError) -> str:
     return f"{exc.strerror}; check --host and --port"
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def _check_login(host: str, no_login: bool) -> None:
+    """Login on (a readable users file) or the page reachable from this machine only, unless asked for."""
+    users_file = settings.users_file()
+    if users_file is not None:
+        read_users(users_file)  # a missing or malformed users file is reported now, not on every request
+        print(f"spectrascope: login on: the users in {users_file}", file=sys.stderr)
+    elif not _is_loopback(host) and not no_login:
+        raise UserError(f"--host {host} opens the dashboard to other machines, and without login anyone who "
+                        f"reaches it may start and delete jobs: set ${settings.USERS_ENV} to a users file "
+                        "(`spectrascope user add NAME --role runner`), or pass --no-login if that is what you want")
+
+
 def _quiet_requests(debug: bool) -> None:
     """One line per request (the page polls every 2 s) only in --debug; errors and job starts always."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -92,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"spectrascope: {Path(args.data_dir).resolve()} did not exist and was created (no runs in it yet)",
               file=sys.stderr)
     settings.max_jobs()  # a bad SPECTRASCOPE_MAX_JOBS is reported now, not when the first job starts
+    _check_login(args.host, args.no_login)
     if not os.environ.get("WERKZEUG_RUN_MAIN"):  # not in --debug's reloaded child: its parent did this
         _check_can_listen(args.host, args.port)
         if args.demo and not list_runs(args.data_dir):

@@ -7,7 +7,7 @@ import logging
 from dash import Input, Output, State, html, no_update
 import dash_bootstrap_components as dbc
 
-from app import data
+from app import auth, data
 from app.ids import RUN_PICKER
 from spectrascope.runs import RunFormatError, delete_run
 
@@ -42,6 +42,8 @@ def open_delete(n_clicks, run_id):
 
 def confirm_delete(n_clicks, run_id):
     """Delete, close the dialog and let the picker choose another run; a refusal stays in the dialog."""
+    if refused := auth.refusal():
+        return no_update, refused, True, no_update
     if not run_id:
         return no_update, "Choose a run first", True, no_update
     try:

@@ -1,4 +1,5 @@
-"""The Dash app: offline theme, shared secret key, background-callback manager, layout and callbacks."""
+"""The Dash app: offline theme, shared secret key, background-callback manager, login, /health, layout
+and callbacks."""
 from __future__ import annotations
 
 import gc
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import flask_bootstrap
 from dash import Dash
-from flask import send_from_directory
+from flask import jsonify, send_from_directory
 
-from app import background, figures, shell
+from app import auth, background, figures, health, shell
 from spectrascope import settings
 
 THEME = "litera"  # a Bootswatch theme that imports no web fonts, so it looks right offline
@@ -47,12 +48,18 @@ def _warm_up() -> None:
     gc.freeze()
 
 
+def _health():
+    body, status = health.report()
+    return jsonify(body), status
+
+
 def create_app() -> Dash:
     settings.max_jobs()  # a bad SPECTRASCOPE_MAX_JOBS stops the server now, not each job later
     app = Dash(__name__, title="spectrascope", update_title=None, external_stylesheets=STYLESHEETS,
-               background_callback_manager=background.manager(), health_endpoint="health",
-               serve_locally=True)
+               background_callback_manager=background.manager(), serve_locally=True)
     app.server.secret_key = secret_key()
+    auth.install(app.server)
+    app.server.add_url_rule("/health", "spectrascope_health", _health)
     app.server.add_url_rule(f"{CSS_ROUTE}/<path:filename>", "spectrascope_css",
                             lambda filename: send_from_directory(CSS_DIR, filename, max_age=86400))
     app.layout = shell.layout

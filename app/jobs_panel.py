@@ -9,7 +9,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
 from analysis.options import BACKENDS
-from app import data
+from app import auth, data
 from app.ids import LIVE_INTERVAL, RUN_PICKER
 from spectrascope import jobs
 from spectrascope.errors import UserError
@@ -135,6 +135,8 @@ def form_overrides(values) -> dict:
 def submit_new_run(n_clicks, preset, run_id, *values):
     """Validate the form and queue the run; errors stay in the form, named. The page stays on the run the
     user was looking at: the new one appears in the job list, a click away."""
+    if refused := auth.refusal():
+        return no_update, refused, True, no_update
     try:
         job = jobs.submit_training(preset, (run_id or "").strip() or None, **form_overrides(values))
     except UserError as exc:
@@ -149,6 +151,8 @@ def open_analyse(n_clicks, run_id):
 
 
 def submit_analysis(n_clicks, run_id, backend, randomize):
+    if refused := auth.refusal():
+        return no_update, refused, True, no_update
     if not run_id:
         return no_update, "Choose a run to analyse first", True, no_update
     try:
@@ -185,6 +189,8 @@ def _cancel_button(run_id: str, dashboard_job: bool):
     """Only the dashboard's own jobs listen for a cancel request; a job started from a shell is stopped there."""
     if not dashboard_job:
         return html.Small("started outside the dashboard", className="text-muted")
+    if auth.refusal():
+        return None
     return dbc.Button("Cancel", id={"type": CANCEL_JOB, "run": run_id}, color="danger", outline=True, size="sm")
 
 
@@ -235,7 +241,7 @@ def show_run(n_clicks):
 
 def cancel_job(n_clicks):
     """Ask the job to stop; its row says "cancelling…" until it ends (then the row goes, message and all)."""
-    if not ctx.triggered_id or not any(n_clicks):
+    if not ctx.triggered_id or not any(n_clicks) or auth.refusal():
         return no_update
     jobs.request_cancel(ctx.triggered_id["run"])
     log.info("asked the job of %s to stop", ctx.triggered_id["run"])

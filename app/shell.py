@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
-from app import components, data, delete_run, jobs_panel
+from app import auth, components, data, delete_run, jobs_panel
 from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import non_finite_note, unreadable_files_shown
 from app.tabs import alpha, esd, metrics, training, weights
@@ -21,6 +21,14 @@ RUN_PROBLEMS = "run-problems"
 RUN_STATUS = "run-status"
 
 
+def _who_is_logged_in() -> html.Small | None:
+    user = auth.current_user()
+    if user is None:
+        return None
+    return html.Small([html.I(className="bi bi-person me-1"), f"{user.name} · {user.role}"],
+                      className="text-light ms-3")
+
+
 def layout() -> html.Div:
     header = dbc.Navbar(dbc.Container([
         dbc.NavbarBrand([html.I(className="bi bi-activity me-2"), "spectrascope"], className="fw-bold"),
@@ -28,8 +36,9 @@ def layout() -> html.Div:
             dcc.Dropdown(id=RUN_PICKER, placeholder="no runs yet", clearable=False, style={"minWidth": "22rem"}),
             html.Small(id=RUN_PROBLEMS, className="d-block mt-1 text-warning"),
         ], className="me-auto ms-3"),
-        jobs_panel.buttons(),
-        delete_run.button(),
+        html.Div([jobs_panel.buttons(), delete_run.button()],
+                 className="d-none" if auth.refusal() else "d-flex"),  # a viewer's clicks would be refused
+        _who_is_logged_in(),
     ], fluid=True), color="dark", dark=True, className="mb-2")
     return html.Div([
         header,

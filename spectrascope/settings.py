@@ -11,6 +11,7 @@ from spectrascope.errors import UserError
 DATA_DIR_ENV = "SPECTRASCOPE_DATA_DIR"
 MAX_JOBS_ENV = "SPECTRASCOPE_MAX_JOBS"
 REDIS_URL_ENV = "REDIS_URL"
+USERS_ENV = "SPECTRASCOPE_USERS"
 
 
 def data_dir() -> Path:
@@ -36,3 +37,10 @@ def max_jobs() -> int:
 
 def redis_url() -> str | None:
     return os.environ.get(REDIS_URL_ENV) or None
+
+
+def users_file() -> Path | None:
+    """$SPECTRASCOPE_USERS: the users file that turns login on (spectrascope.users); None: no login, for one
+    person on their own machine."""
+    value = os.environ.get(USERS_ENV)
+    return Path(value) if value else None

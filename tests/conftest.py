@@ -74,3 +74,23 @@ def dashboard_data(analysed_demo_run, tmp_path, monkeypatch):
     shutil.copytree(analysed_demo_run, tmp_path / "dashboard")
     monkeypatch.setenv("SPECTRASCOPE_DATA_DIR", str(tmp_path / "dashboard"))
     return tmp_path / "dashboard"
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """A real redis-server (Debian package redis-server) on a free port, without persistence; its URL."""
+    import subprocess
+    from pathlib import Path
+
+    from helpers import free_port, listens, wait_for
+
+    assert Path("/usr/bin/redis-server").exists(), "these tests need redis-server (Debian package redis-server)"
+    port = free_port()
+    server = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: listens(port), 20, "redis-server to listen", interval=0.05, process=server)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)

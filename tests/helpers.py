@@ -92,11 +92,11 @@ def cli_env() -> dict:
     return env
 
 
-def spectrascope(*args: str, cwd: Path | None = None, timeout: float = 120,
-                 env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `spectrascope ARGS` to completion (with `env` added), capturing its output as text."""
+def spectrascope(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict | None = None,
+                 input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `spectrascope ARGS` to completion (with `env` added, `input` on stdin), capturing its output as text."""
     return subprocess.run([*SPECTRASCOPE, *map(str, args)], cwd=cwd, env={**cli_env(), **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, input=input)
 
 
 def start_spectrascope(*args: str, cwd: Path) -> subprocess.Popen:

@@ -20,13 +20,14 @@ from spectrascope.runs.paths import RunFormatError
 DAMAGED_FILE_ERRORS = (ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], None], mode: int = 0o644) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file.
+    `mode` 0o644 by default: mkstemp's 0600 would hide runs from a web server user."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 would hide runs from a web server user
+            os.fchmod(handle.fileno(), mode)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -36,8 +37,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda handle: handle.write(text.encode()))
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode()), mode)
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
