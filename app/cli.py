@@ -116,9 +116,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"spectrascope: {Path(args.data_dir).resolve()} did not exist and was created (no runs in it yet)",
               file=sys.stderr)
     settings.max_jobs()  # a bad SPECTRASCOPE_MAX_JOBS is reported now, not when the first job starts
-    _check_login(args.host, args.no_login)
     if not os.environ.get("WERKZEUG_RUN_MAIN"):  # not in --debug's reloaded child: its parent did this
         _check_can_listen(args.host, args.port)
+        _check_login(args.host, args.no_login)
         if args.demo and not list_runs(args.data_dir):
             start_demo()
     from app.factory import create_app
