@@ -1,4 +1,5 @@
-"""Spectral analysis of one state_dict: rows for layers.csv and the eigenvalues each fit used.
+"""Spectral analysis of one state_dict: rows for layers.csv, the eigenvalues each fit used and, with
+randomize, those of each layer's shuffled weights.
 
 `fast` (default) is our own: Gram matrices + batched eigvalsh in float64 and the pruned vectorised fit.
 `weightwatcher` runs weightwatcher 0.7.7's analyze() with its defaults: the reference and test oracle.
@@ -16,13 +17,9 @@ import torch
 
 from analysis.layers import analysable_layers
 from analysis.metrics import layer_row, warning_for
-from analysis.options import BACKENDS
+from analysis.options import BACKENDS, AnalysisError
 from analysis.powerlaw import fit_power_law
 from analysis.spectrum import eigenvalues
-from spectrascope.errors import UserError
-
-class AnalysisError(UserError):
-    """A checkpoint that cannot be analysed; the message says why."""
 
 
 def _all_finite(tensor: torch.Tensor) -> bool:
@@ -38,20 +35,23 @@ def check_finite(state_dict: dict) -> None:
         raise AnalysisError(f"non-finite (NaN/Inf) values in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
 
 
-def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False,
-                 seed: int = 0) -> tuple[list[dict], dict[str, np.ndarray]]:
+Spectra = tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]  # rows, ESDs, randomized ESDs by layer
+
+
+def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False, seed: int = 0) -> Spectra:
     if randomize:  # imported here: its SciPy and scikit-learn imports add 0.7 s to every worker's start
         from analysis.randomize import randomized_metrics
     rng = np.random.default_rng(seed)
-    rows, esd = [], {}
+    rows, esd, randomized = [], {}, {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for layer in analysable_layers(state_dict, device):
             evals = eigenvalues(layer)
             rows.append(layer_row(layer.name, layer.layer_type, layer.N, layer.M, evals, fit_power_law(evals)))
             if randomize:
-                rows[-1].update(randomized_metrics(layer, evals, rng))
+                metrics, randomized[layer.name] = randomized_metrics(layer, evals, rng)
+                rows[-1].update(metrics)
             esd[layer.name] = evals
-    return rows, esd
+    return rows, esd, randomized
 
 
 def _import_weightwatcher():
@@ -79,19 +79,24 @@ def _float(value) -> float:
 _WW_TYPES = {"LAYER_TYPE.DENSE": "dense", "LAYER_TYPE.CONV2D": "conv2d"}
 
 
-def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> tuple[list[dict], dict[str, np.ndarray]]:
+def _keeping(apply, kept: dict[str, np.ndarray], attribute: str):
+    """A WeightWatcher apply_* step that also keeps the eigenvalues it leaves on the layer (`evals`,
+    `rand_evals`) by longname: analyze() returns only the table."""
+    def apply_and_keep(ww_layer, params=None):
+        result = apply(ww_layer, params)
+        kept[ww_layer.longname] = np.sort(np.asarray(getattr(ww_layer, attribute), dtype=np.float64))
+        return result
+    return apply_and_keep
+
+
+def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> Spectra:
     weightwatcher = _import_weightwatcher()
     model = {key: value.detach().cpu() for key, value in state_dict.items() if torch.is_tensor(value)}
     watcher = weightwatcher.WeightWatcher(model=model, log_level=logging.ERROR)
     esd: dict[str, np.ndarray] = {}
-    apply_esd = watcher.apply_esd
-
-    def apply_esd_and_keep(ww_layer, params=None):  # keep the exact eigenvalues each fit used
-        result = apply_esd(ww_layer, params)
-        esd[ww_layer.longname] = np.sort(np.asarray(ww_layer.evals, dtype=np.float64))
-        return result
-
-    watcher.apply_esd = apply_esd_and_keep
+    randomized: dict[str, np.ndarray] = {}
+    watcher.apply_esd = _keeping(watcher.apply_esd, esd, "evals")
+    watcher.apply_random_esd = _keeping(watcher.apply_random_esd, randomized, "rand_evals")
     with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         details = watcher.analyze(randomize=randomize)
@@ -108,21 +113,21 @@ def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> tuple[li
             **({"max_rand_eval": float(record["max_rand_eval"]), "rand_distance": float(record["rand_distance"]),
                 "rand_num_spikes": int(record["rand_num_spikes"])} if randomize else {}),
         })
-    return rows, esd
+    return rows, esd, randomized
 
 
 def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu",
-                       randomize: bool = False) -> tuple[list[dict], dict]:
+                       randomize: bool = False) -> Spectra:
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_finite(state_dict)
     try:
         if backend == "fast":
-            rows, esd = analyze_fast(state_dict, device, randomize)
+            spectra = analyze_fast(state_dict, device, randomize)
         else:
-            rows, esd = analyze_weightwatcher(state_dict, randomize)
+            spectra = analyze_weightwatcher(state_dict, randomize)
     except np.linalg.LinAlgError as exc:  # an eigensolver or SVD that did not converge: this checkpoint's error
         raise AnalysisError(f"linear algebra failed: {exc}") from None
-    if not rows:
+    if not spectra[0]:
         raise AnalysisError("no analysable layer (no Linear or Conv2d weight with at least 8 eigenvalues)")
-    return rows, esd
+    return spectra

@@ -36,11 +36,17 @@ def bin_count(text: str) -> int:
     return value
 
 
+def device_name(text: str) -> str:
+    if text != "cpu" and text.split(":")[0] != "cuda":
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use cpu or cuda")
+    return text
+
+
 def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `analyze` and `import`."""
     parser.add_argument("--backend", choices=BACKENDS, default="fast",
                         help="fast: our batched implementation (default); weightwatcher: the reference library")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (fast backend only)")
+    parser.add_argument("--device", type=device_name, default="cpu", help="cpu or cuda (fast backend only)")
     parser.add_argument("--randomize", action="store_true",
                         help="also compare each ESD with its randomized (shuffled) twin: correlation traps")
     parser.add_argument("--workers", type=positive_int,
@@ -58,12 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_device(device: str) -> str:
+    """Said before any work starts; loads torch, so only once there is work."""
     import torch
 
     if device.split(":")[0] == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
-    if device != "cpu" and device.split(":")[0] != "cuda":
-        raise UserError(f"unknown device {device!r}; use cpu or cuda")
     return device
 
 
@@ -74,9 +79,13 @@ def report(result, run_id: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.runner import analyze_run
+    """analysis.runner.analyze_run, but torch (2-4 s to import) is loaded only when there is work."""
+    from analysis.plan import planned_analysis
 
-    result = analyze_run(args.data_dir, args.run, backend=args.backend, epochs=args.epochs,
-                         device=check_device(args.device), randomize=args.randomize, workers=args.workers,
-                         bins=args.bins)
-    return report(result, args.run)
+    with planned_analysis(args.data_dir, args.run, backend=args.backend, epochs=args.epochs,
+                          randomize=args.randomize, bins=args.bins) as plan:
+        if not plan.nothing_to_do:
+            from analysis.runner import carry_out
+
+            carry_out(plan, check_device(args.device), args.workers, progress=True)
+    return report(plan.report, args.run)

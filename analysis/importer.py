@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
-from spectrascope.checkpoints import CHECKPOINT_SUFFIXES, load_state_dict, read_state_dict, save_checkpoint
+from spectrascope.checkpoints import CHECKPOINT_SUFFIXES, check_checkpoint, load_state_dict, save_checkpoint
 from spectrascope.errors import UserError
 from spectrascope.runs import (
-    RunFormatError, RunPaths, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run, write_run,
+    RunFormatError, RunPaths, atomic_copy, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run,
+    write_run,
 )
 
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
@@ -43,13 +44,23 @@ def find_checkpoints(folder: Path) -> dict[int, Path]:
     return dict(sorted(by_epoch.items()))
 
 
+def _copy_in(source: Path, target: Path, as_saved: bool) -> None:
+    """The run's own copy of a checkpoint: its bytes where they already make a run checkpoint, else its
+    tensors saved as one (unwrapped, on the CPU, in torch.save's zip format)."""
+    if as_saved:
+        atomic_copy(source, target)
+    else:
+        save_checkpoint(target, load_state_dict(source))
+
+
 def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
     """Check every file first (nothing is written if one is refused), then copy them in as plain state_dicts."""
     paths = run_paths(data_dir, run_id)
     if paths.root.exists():
         raise RunFormatError(f"run {run_id!r} already exists at {paths.root}: choose another --run-id")
     checkpoints = find_checkpoints(Path(source))
-    wrappers = {read_state_dict(path)[1] for path in checkpoints.values()} - {None}
+    checked = {epoch: check_checkpoint(path) for epoch, path in checkpoints.items()}
+    wrappers = {check.key for check in checked.values()} - {None}
     for key in sorted(wrappers):
         print(f"the weights are read from the {key!r} entry of the checkpoints; their other entries (optimizer "
               "state, step, ...) are not imported", file=sys.stderr)
@@ -61,8 +72,7 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
                                             config={"source": str(Path(source).resolve())},
                                             total_epochs=max(checkpoints), provenance={"torch": torch.__version__}))
             for epoch, path in checkpoints.items():
-                state_dict = load_state_dict(path)
-                save_checkpoint(paths.checkpoint(epoch), state_dict)
+                _copy_in(path, paths.checkpoint(epoch), checked[epoch].as_saved)
             update_run(paths, status="completed", progress={"epoch": max(checkpoints), "phase": "done"})
     except BaseException:  # a half-copied run would block its id: it was ours alone, so remove it
         shutil.rmtree(paths.root, ignore_errors=True)

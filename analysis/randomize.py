@@ -75,10 +75,12 @@ def mp_spikes(values: np.ndarray, N: int, M: int) -> int:
     return int(np.count_nonzero(scaled > bulk_max + np.sqrt(tracy_widom)))
 
 
-def randomized_metrics(layer: LayerMatrices, evals: np.ndarray, rng: np.random.Generator) -> dict:
+def randomized_metrics(layer: LayerMatrices, evals: np.ndarray, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """The RANDOMIZE_COLUMNS of the layer, and rand_evals: the ESD they were measured on, to draw."""
     replicas = shuffled_eigenvalues(layer, 5 if layer.M * layer.rf < 100 else 1, rng)  # weightwatcher's rule
     rand_evals, one_replica = np.sort(np.concatenate(replicas)), replicas[0]
     spikes = mp_spikes(rand_evals, layer.N, layer.M)
     distance = float(np.sqrt((stats.entropy(evals, (evals + one_replica) / 2)
                               + stats.entropy(one_replica, (evals + one_replica) / 2)) / 2))
-    return {"max_rand_eval": float(np.max(rand_evals)), "rand_distance": distance, "rand_num_spikes": spikes}
+    metrics = {"max_rand_eval": float(np.max(rand_evals)), "rand_distance": distance, "rand_num_spikes": spikes}
+    return metrics, rand_evals

@@ -1,42 +1,35 @@
 """Analyse a run's checkpoints: spectral rows, ESDs, weight statistics and histograms, incrementally.
 
-An epoch is redone only when its checkpoint changed (size or mtime), the backend changed, or it failed
-last time, so re-running is cheap. Checkpoints are analysed in parallel (analysis.pool); results are saved
-as they come; a checkpoint that cannot be analysed records its error and leaves everything written before
-untouched. Every file is read and written through the run format (spectrascope.runs).
+analysis.plan decides, without torch, which epochs need it, so re-running is cheap. Checkpoints are
+analysed in parallel (analysis.pool); results are saved as they come; a checkpoint that cannot be analysed
+records its error and leaves everything written before untouched. Every file is read and written through
+the run format (spectrascope.runs).
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from analysis.backends import AnalysisError, analyze_state_dict
+from analysis.backends import analyze_state_dict
 from analysis.histograms import bin_edges, covers, density, parameter_tensors, tensor_stats
-from analysis.options import BACKENDS, DEFAULT_BINS
+from analysis.options import DEFAULT_BINS, AnalysisError
+from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis
 from analysis.pool import Workers, run_tasks, worker_pool
 from spectrascope.checkpoints import CheckpointError, load_state_dict
 from spectrascope.runs import (
-    RunPaths, checkpoint_epochs, checkpoint_signature, histogram_bins, job_lock, read_histograms, read_manifest,
-    read_run, run_paths, save_layer_rows, save_weight_stats, set_aside_damaged_results, update_run,
-    weight_stats_rows, write_esd, write_histograms, write_manifest,
+    RunPaths, checkpoint_signature, read_histograms, save_layer_rows, save_weight_stats, weight_stats_rows,
+    write_esd, write_histograms, write_manifest,
 )
 
 # Smaller runs are not worth starting a worker (1.3 s): with 45 MB ResNet-18 checkpoints, 2 take 1.3 s in
 # one process and 1.8 s with a worker, 3 break even, 6 take 3.8 s and 2.4 s.
 IN_PROCESS_BELOW_BYTES = 128 << 20
 SAVE_EVERY_SECONDS = 5.0  # results reach the files (and the dashboard) at least this often
-
-
-@dataclass
-class AnalysisReport:
-    analysed: list[int] = field(default_factory=list)
-    up_to_date: list[int] = field(default_factory=list)
-    errors: dict[int, str] = field(default_factory=dict)
 
 
 # --- per checkpoint (in this process or a worker process) -----------------------------------------
@@ -51,10 +44,10 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str,
         return [], {}, str(exc)
     stats = {key: tensor_stats(values) for key, values in parameter_tensors(state_dict).items()}
     try:
-        rows, esd = analyze_state_dict(state_dict, backend, device, randomize)
+        rows, esd, randomized = analyze_state_dict(state_dict, backend, device, randomize)
     except AnalysisError as exc:
         return [], stats, str(exc)
-    write_esd(paths, epoch, esd)
+    write_esd(paths, epoch, esd, randomized)
     return rows, stats, None
 
 
@@ -67,34 +60,6 @@ def _histogram_task(checkpoint: Path, edges: dict) -> dict:
 
 
 # --- bookkeeping ---------------------------------------------------------------------------------
-
-
-def _up_to_date(entry: dict, signature: dict, randomize: bool) -> bool:
-    """Same checkpoint and backend, no error last time, and randomized metrics if they are asked for."""
-    return (entry.get("error") is None and entry.get("checkpoint") == signature
-            and entry.get("randomize", False) >= randomize)
-
-
-def _histograms_pending(entry: dict) -> bool:
-    """Spectra saved but histograms not yet counted: an analysis stopped in between."""
-    return entry.get("histograms") is False
-
-
-def _saved_state(paths: RunPaths, wanted: list[int], available: list[int]) -> tuple[dict[int, dict], list[int]]:
-    """The manifest to go by, and the epochs to bring up to date: after a results file was damaged, every
-    epoch, since what was lost is rebuilt for all of them."""
-    damaged = set_aside_damaged_results(paths)
-    for path in damaged:
-        print(f"{path} cannot be read: set aside as {path.name}.damaged and rebuilt from the checkpoints",
-              file=sys.stderr)
-    manifest = read_manifest(paths)
-    if manifest is None:
-        print(f"{paths.analysis_manifest} cannot be read; every epoch is analysed again", file=sys.stderr)
-    if manifest is None or set(damaged) - {paths.histograms}:  # every epoch's rows are made again
-        return {}, available
-    if damaged:  # only the histograms: the spectra stand, every epoch is counted again
-        return {epoch: {**entry, "histograms": False} for epoch, entry in manifest.items()}, available
-    return manifest, wanted
 
 
 def _number(cell) -> float:
@@ -111,29 +76,18 @@ def _choose_workers(paths: RunPaths, epochs: list[int], device: str, workers: in
 
 @dataclass
 class _Analysis:
-    """One analysis at work: what it was asked, where it reports, and what it has done so far."""
+    """One analysis at work: its plan, how it runs, and what it has done so far (in plan.report)."""
 
-    paths: RunPaths
-    backend: str
+    plan: Plan
     device: str
-    randomize: bool
     progress: bool
-    manifest: dict[int, dict]
-    total: int = 0  # epochs whose spectra are analysed
-    report: AnalysisReport = field(default_factory=AnalysisReport)
     pool: Workers | None = None
 
     def note(self, phase: str, done: int) -> None:
-        """Progress; the previous analysis's errors no longer apply once this one runs."""
-        update_run(self.paths, analysis={"status": "running", "phase": phase, "backend": self.backend,
-                                         "epochs_done": done, "epochs_total": self.total, "error": None,
-                                         "errors": {str(e): m for e, m in sorted(self.report.errors.items())}})
+        record_analysis(self.plan, "running", done, len(self.plan.todo), phase)
 
     def finish(self, status: str, error: str | None = None) -> None:
-        update_run(self.paths, analysis={
-            "status": status, "phase": None, "backend": self.backend, "epochs_done": len(self.report.analysed),
-            "epochs_total": self.total, "error": error,
-            "errors": {str(e): m for e, m in sorted(self.report.errors.items())}})
+        record_analysis(self.plan, status, len(self.plan.report.analysed), len(self.plan.todo), error=error)
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -143,47 +97,28 @@ def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[in
                 device: str = "cpu", randomize: bool = False, workers: int | None = None,
                 bins: int = DEFAULT_BINS, progress: bool = True) -> AnalysisReport:
     """Bring the run's analysis up to date for `epochs` (default: every checkpoint)."""
-    if backend not in BACKENDS:
-        raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    paths = run_paths(data_dir, run_id)
-    read_run(paths)  # a clear error for an unknown run
-    with job_lock(paths, "analysis"):
-        available = checkpoint_epochs(paths)
-        missing = sorted(set(epochs or []) - set(available))
-        if missing:
-            raise AnalysisError(f"run {run_id!r} has no checkpoint for epoch(s) {', '.join(map(str, missing))}; "
-                                f"it has {available[0] if available else 'none'}..{available[-1] if available else ''}")
-        if not available:
-            raise AnalysisError(f"run {run_id!r} has no checkpoints yet in {paths.checkpoints}: train it first "
-                                "(or import checkpoints)")
-        manifest, wanted = _saved_state(paths, epochs or available, available)
-        job = _Analysis(paths, backend, device, randomize, progress, manifest)
-        todo, uncounted = [], set()
-        for epoch in wanted:
-            entry = manifest.get(epoch, {})
-            if _up_to_date(entry, checkpoint_signature(paths, epoch, backend), randomize) and paths.esd(epoch).exists():
-                job.report.up_to_date.append(epoch)
-                if _histograms_pending(entry):
-                    uncounted.add(epoch)
-            else:
-                todo.append(epoch)
-        job.total = len(todo)
-        if not todo and not uncounted and histogram_bins(paths) in (None, bins):  # other bins: recount all
-            job.finish("completed")  # say so, or a job that queued this analysis would look unfinished
-            return job.report
-        processes = _choose_workers(paths, todo or sorted(uncounted) or wanted, device, workers)
-        try:
-            with worker_pool(processes, randomize) as job.pool:
-                uncounted |= _analyse_spectra(job, todo)
-                _update_histograms(job, weight_stats_rows(paths), uncounted, bins)
-        except BaseException as exc:
-            _record_stop(job, exc)
-            raise
-        for epoch in uncounted:
-            manifest[epoch]["histograms"] = True
-        write_manifest(paths, manifest)
-        job.finish("failed" if job.report.errors else "completed")
-        return job.report
+    with planned_analysis(data_dir, run_id, backend=backend, epochs=epochs, randomize=randomize, bins=bins) as plan:
+        if not plan.nothing_to_do:
+            carry_out(plan, device, workers, progress)
+        return plan.report
+
+
+def carry_out(plan: Plan, device: str, workers: int | None, progress: bool) -> None:
+    """Do what the plan says (under its lock, in analysis.plan.planned_analysis); the results go to plan.report."""
+    job = _Analysis(plan, device, progress)
+    uncounted = set(plan.uncounted)
+    processes = _choose_workers(plan.paths, plan.todo or sorted(uncounted) or plan.wanted, device, workers)
+    try:
+        with worker_pool(processes, plan.randomize) as job.pool:
+            uncounted |= _analyse_spectra(job, plan.todo)
+            _update_histograms(job, weight_stats_rows(plan.paths), uncounted, plan.bins)
+    except BaseException as exc:
+        _record_stop(job, exc)
+        raise
+    for epoch in uncounted:
+        plan.manifest[epoch]["histograms"] = True
+    write_manifest(plan.paths, plan.manifest)
+    job.finish("failed" if plan.report.errors else "completed")
 
 
 def _record_stop(job: _Analysis, exc: BaseException) -> None:
@@ -198,16 +133,17 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
     """Spectral rows and weight statistics of the epochs in `todo`, saved as they come (at least every
     SAVE_EVERY_SECONDS), so the dashboard shows them and an interrupted analysis resumes where it stopped.
     Errors go to the report and manifest. Returns the epochs whose histograms are still to be counted."""
-    paths = job.paths
-    tasks = {e: (paths, e, job.backend, job.device, job.randomize) for e in todo}
+    plan = job.plan
+    paths = plan.paths
+    tasks = {e: (paths, e, plan.backend, job.device, plan.randomize) for e in todo}
     rows, stats, entries = [], [], {}
     with_stats, finished, saved_at = set(), 0, time.monotonic()
 
     def save() -> None:  # the tables first: an epoch the manifest calls done always has its rows
         save_layer_rows(paths, {e for e, entry in entries.items() if not entry["error"]}, rows)
         save_weight_stats(paths, {row["epoch"] for row in stats}, stats)
-        job.manifest.update(entries)
-        write_manifest(paths, job.manifest)
+        plan.manifest.update(entries)
+        write_manifest(paths, plan.manifest)
         for saved in (rows, stats, entries):
             saved.clear()
 
@@ -216,13 +152,13 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
         for epoch, (epoch_rows, epoch_stats, error) in run_tasks(_spectra_task, tasks, job.pool, "spectra",
                                                                  job.progress, lambda e: job.note("spectra", finished)):
             finished += 1
-            entries[epoch] = {"checkpoint": checkpoint_signature(paths, epoch, job.backend),
-                              "randomize": job.randomize, "error": error, "histograms": False}
+            entries[epoch] = {"checkpoint": checkpoint_signature(paths, epoch, plan.backend),
+                              "randomize": plan.randomize, "error": error, "histograms": False}
             if error:
-                job.report.errors[epoch] = error
+                plan.report.errors[epoch] = error
                 print(f"epoch {epoch}: {error}", file=sys.stderr)
             else:
-                job.report.analysed.append(epoch)
+                plan.report.analysed.append(epoch)
             rows += [{"epoch": epoch, **row} for row in epoch_rows]
             stats += [{"epoch": epoch, "layer": layer, "kind": kind, **values}
                       for (layer, kind), values in epoch_stats.items()]
@@ -233,13 +169,13 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
                 saved_at = time.monotonic()
     finally:
         save()  # also when an error or Ctrl-C stops the analysis: the epochs done are kept
-    job.report.analysed.sort()
+    plan.report.analysed.sort()
     return with_stats
 
 
 def _update_histograms(job: _Analysis, all_stats: list[dict], new_epochs: set[int], bins: int) -> None:
     """Recount the new epochs, and every epoch of a tensor whose range outgrew its edges."""
-    paths = job.paths
+    paths = job.plan.paths
     old_epochs, edges, densities = read_histograms(paths)
     ranges: dict[tuple[str, str], tuple[float, float]] = {}
     for row in all_stats:

@@ -17,17 +17,18 @@ import pandas as pd
 
 from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 from spectrascope import settings
-from spectrascope.jobs import job_is_running
+from spectrascope.jobs import job_is_running, place_in_line
 from spectrascope.runs import (
     ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, RunRecord, checkpoint_epochs, job_is_active,
-    layers_frame, metrics_frame, read_eigenvalues, read_run, read_tensor_histogram, run_paths, scan_runs,
-    weight_stats_frame,
+    layers_frame, metrics_frame, read_eigenvalues, read_randomized_eigenvalues, read_run, read_tensor_histogram,
+    run_paths, scan_runs, weight_stats_frame,
 )
 from spectrascope.runs import histogram_tensors as saved_histogram_tensors
 
 _CACHE_BYTES = 512 * 2**20
 _NOTHING = "<spectrascope: nothing there>"  # a cached None (None itself reads as a cache miss)
 STALE_QUEUED_SECONDS = 60  # a queued run with no job runner for this long will never start
+RANDOMIZE_SWITCH = "also compare with randomized ESDs (correlation traps)"  # the Analyse form's, named in hints
 
 
 class RunDataError(Exception):
@@ -60,6 +61,12 @@ def redo_analysis(run_id: str) -> str:
     return f"press “Analyse” (or run `spectrascope analyze --run-id {run_id}`) to rebuild them from the checkpoints"
 
 
+def analyse_randomized(run_id: str) -> str:
+    """How to get the ESDs of the shuffled weights: the Analyse form's switch, or the command's flag."""
+    return (f"press “Analyse” with “{RANDOMIZE_SWITCH}” on (or run "
+            f"`spectrascope analyze --run-id {run_id} --randomize`)")
+
+
 def unreadable_file(path: Path, exc: Exception) -> str:
     """Name a damaged run file by its place in the data directory (a page need not see server paths),
     and a fix that works: analysis files are redone from the checkpoints (an epoch's eigenvalues once
@@ -69,6 +76,9 @@ def unreadable_file(path: Path, exc: Exception) -> str:
     problem = f"{where.as_posix()} cannot be read ({type(exc).__name__}: {exc})"
     if path.parent == run.esd_dir:
         return f"{problem}; delete that file, then {redo_analysis(run.run_id)}"
+    if path.parent == run.randomized_esd_dir:  # the analysis redoes an epoch whose ESD is gone, not this file
+        esd = (run.esd_dir / path.name).relative_to(settings.data_dir())  # the same epoch's: the same name
+        return f"{problem}; delete that file and {esd.as_posix()}, then {analyse_randomized(run.run_id)}"
     if run.analysis in path.parents:
         return f"{problem}; {redo_analysis(run.run_id)}"
     return f"{problem}; training writes it: restore it from a backup, or train a new run"
@@ -107,8 +117,8 @@ def with_live_status(record: RunRecord, run: RunPaths) -> RunRecord:
     """The record with statuses a page can trust: a job recorded as running (or queued) that no process
     holds the lock of has died, and reads 'interrupted'."""
     status = record.status
-    if status == "running" and not job_is_active(run, "training"):
-        status = "interrupted"
+    if status == "running" and not job_is_active(run, "training") and not job_is_running(run.run_id):
+        status = "interrupted"  # (a team's job on another host holds no lock here, but its worker's lease)
     elif (status == "queued" and not job_is_running(run.run_id) and not job_is_active(run, "training")
           and _seconds_since(record.updated) > STALE_QUEUED_SECONDS):
         status = "interrupted"
@@ -144,14 +154,18 @@ def checkpoint_count(run_id: str) -> int:
 
 
 def version(run_id: str) -> str:
-    """Changes whenever anything the tabs show changes, the live statuses too (a job that died changes no
-    file, yet the picker's label says 'interrupted' and the status line must follow it); cheap enough to poll
+    """Changes whenever anything the tabs show changes, the live statuses and a queued job's place in line
+    too (a job that died changes no file, yet the picker's label says 'interrupted' and the status line must
+    follow it); cheap enough to poll
     every couple of seconds. A short digest: a browser cannot hold nanosecond times exactly, and need not see
     server paths."""
     run_dir = paths(run_id)
     files = (run_dir.run_json, run_dir.metrics_csv, run_dir.layers_csv, run_dir.weight_stats_csv, run_dir.histograms)
     record = run(run_id)
-    live = (record.status, record.analysis_state.status) if record else None
+    live = None
+    if record:
+        statuses = (record.status, record.analysis_state.status)
+        live = (statuses, place_in_line(run_id) if "queued" in statuses else None)
     key = repr(([_file_key(path) for path in files], live))
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
@@ -233,3 +247,8 @@ def tensor_histogram(run_id: str, layer: str, kind: str) -> tuple[list[int], np.
 
 def eigenvalues(run_id: str, epoch: int, layer: str) -> np.ndarray | None:
     return memoised(paths(run_id).esd(epoch), read_eigenvalues, run_id, epoch, layer)
+
+
+def randomized_eigenvalues(run_id: str, epoch: int, layer: str) -> np.ndarray | None:
+    """The layer's eigenvalues with its weights shuffled; None unless the epoch was analysed with --randomize."""
+    return memoised(paths(run_id).randomized_esd(epoch), read_randomized_eigenvalues, run_id, epoch, layer)

@@ -18,6 +18,8 @@ OVER_TRAINED_COLOUR = "#f2c14e"
 HEALTHY_COLOURS = ("#a8dadc", "#1d7874")
 UNDER_TRAINED_COLOUR = "#d1495b"
 TRAIN_COLOUR, TEST_COLOUR, ACCENT = "#457b9d", "#e76f51", "#1d3557"
+RANDOMIZED_COLOUR = "#8e44ad"  # weightwatcher draws randomized ESDs in orchid
+TRAP_COLOUR = "#212529"
 ALPHA_COLOUR_RANGE = (0.0, 10.0)
 MAX_RIDGES = 60
 RIDGE_ROW_PIXELS = 32  # each epoch's ridge this tall: shape changes stay visible; a long run scrolls
@@ -160,18 +162,44 @@ def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, curren
 # --- ESD -----------------------------------------------------------------------------------------
 
 
-def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80) -> go.Figure:
-    """Log-log density of the eigenvalues, with the fitted power law over the tail and xmin marked."""
+def _log_density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(geometric bin centre, normalised density) of each non-empty log-spaced bin."""
+    counts, _ = np.histogram(values, bins=edges)
+    keep = counts > 0
+    return np.sqrt(edges[:-1] * edges[1:])[keep], (counts / (values.size * np.diff(edges)))[keep]
+
+
+def _randomized_traces(figure: go.Figure, shuffled: np.ndarray, edges: np.ndarray, low: float, high: float) -> None:
+    """The ESD of the shuffled weights on the ESD's bins, and its largest eigenvalue marked (from the lowest
+    density drawn to the highest), as weightwatcher's plot_random_esd does: real eigenvalues beyond it are
+    structure a shuffle destroys."""
+    x, y = _log_density(shuffled, edges)
+    figure.add_trace(go.Scatter(
+        x=x, y=y, mode="markers", name="randomized (shuffled weights)",
+        marker=dict(color=RANDOMIZED_COLOUR, size=8, symbol="diamond-open", line=dict(width=1.5)),
+        hovertemplate="shuffled λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
+    figure.add_trace(go.Scatter(x=[shuffled[-1]] * 2, y=[min(low, y.min()), max(high, y.max())], mode="lines",
+                                name=f"largest shuffled λ={shuffled[-1]:.4g}",
+                                line=dict(color=RANDOMIZED_COLOUR, dash="dot")))
+
+
+def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80,
+        randomized: np.ndarray | None = None) -> go.Figure:
+    """Log-log density of the eigenvalues, with the fitted power law over the tail and xmin marked; with the
+    `randomized` (shuffled-weights) eigenvalues, their density over it, both on one set of bins."""
     positive = np.sort(eigenvalues[eigenvalues > 0])
     if positive.size < 2:
         return empty("this layer has fewer than two positive eigenvalues")
-    edges = np.geomspace(positive[0], positive[-1] * (1 + 1e-9), bins + 1)
-    counts, _ = np.histogram(positive, bins=edges)
-    density = counts / (positive.size * np.diff(edges))
-    keep = counts > 0
+    shuffled = np.sort(randomized[randomized > 0]) if randomized is not None else positive[:0]
+    both = np.concatenate([positive, shuffled])
+    edges = np.geomspace(both.min(), both.max() * (1 + 1e-9), bins + 1)
+    x, density = _log_density(positive, edges)
     figure = go.Figure(go.Scatter(
-        x=np.sqrt(edges[:-1] * edges[1:])[keep], y=density[keep], mode="markers", name="ESD",
+        x=x, y=density, mode="markers", name="ESD",
         marker=dict(color=TRAIN_COLOUR, size=7), hovertemplate="λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
+    low, high = density.min(), density.max()
+    if shuffled.size:
+        _randomized_traces(figure, shuffled, edges, low, high)
     alpha, xmin, tail = fit.get("alpha"), fit.get("xmin"), fit.get("num_pl_spikes")
     fitted = alpha is not None and alpha > 1 and xmin is not None and xmin > 0 and tail and tail > 0
     if fitted and positive.size < MIN_FIT_EIGENVALUES:
@@ -185,7 +213,6 @@ def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80) -> go
         y = tail / positive.size * (alpha - 1) / xmin * (x / xmin) ** -alpha
         figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"power law α={alpha:.3g}",
                                     line=dict(color=TEST_COLOUR, width=3)))
-        low, high = density[keep].min(), density[keep].max()
         figure.add_trace(go.Scatter(x=[xmin, xmin], y=[low, high], mode="lines", name=f"xmin={xmin:.4g}",
                                     line=dict(color=ACCENT, dash="dash")))
         subtitle = (f"α = {alpha:.3f}   D = {fit.get('D', float('nan')):.3f}   "
@@ -226,9 +253,25 @@ def alpha_heatmap(layers: pd.DataFrame) -> go.Figure:
                       ticktext=["0", "2", "6", "≥10"]),
         hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
     ))
+    traps = layers[layers["rand_num_spikes"] > 0] if "rand_num_spikes" in layers else layers.iloc[:0]
+    if len(traps):
+        figure.add_trace(_trap_markers(traps))
     figure.update_yaxes(autorange="reversed", title_text=None, type="category")  # layer "0" is a name
     _epoch_ticks(figure, alpha.columns)
-    return _layout(figure, height=max(360, 18 * len(order) + 120), title="alpha per layer (click a cell for its ESD)")
+    return _layout(figure, height=max(360, 18 * len(order) + 120), title="alpha per layer (click a cell for its ESD)",
+                   legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
+
+
+def _trap_markers(traps: pd.DataFrame) -> go.Scatter:
+    """An x on each (epoch, layer) whose randomized ESD has spikes out of its Marchenko-Pastur bulk: shuffling
+    should leave none, so they flag correlation traps (weightwatcher's rand_num_spikes)."""
+    spikes, alpha = traps["rand_num_spikes"].astype(int), traps["alpha"].to_numpy()
+    return go.Scatter(  # the marker takes the cell's hover: it says the cell's alpha too
+        x=traps["epoch"], y=traps["layer"], mode="markers", name="correlation trap", showlegend=True,
+        marker=dict(symbol="x-thin", size=9, color=TRAP_COLOUR, line=dict(width=2.5, color=TRAP_COLOUR)),
+        customdata=np.where(alpha > 0, np.char.mod("%.4f", alpha), "fit failed"),
+        text=[f"correlation trap: {n} spike{'s' * (n != 1)} in the randomized ESD" for n in spikes],
+        hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata}<br>%{text}<extra></extra>")
 
 
 def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame) -> go.Figure:
@@ -254,11 +297,13 @@ def warm_up() -> None:
     layout property on first use (a user's first figure would otherwise take twice as long)."""
     metrics = pd.DataFrame({"epoch": [0, 1], "train_loss": [np.nan, 1.0], "train_acc": [np.nan, 0.5],
                             "test_loss": [2.0, 1.0], "test_acc": [0.1, 0.5], "lr": [np.nan, 0.1]})
-    layers = pd.DataFrame({"epoch": [0, 1], "layer": ["fc", "fc"], "alpha": [3.0, 4.0], "warning": ["", ""]})
+    layers = pd.DataFrame({"epoch": [0, 1], "layer": ["fc", "fc"], "alpha": [3.0, 4.0], "warning": ["", ""],
+                           "rand_num_spikes": [0, 1]})
     edges, densities = np.linspace(-1, 1, 5), np.ones((2, 4))
     drawn = (training_curves(metrics), histogram(edges, densities[0], title=""),
              ridge(edges, densities, [0, 1], current=1, title=""),
-             esd(np.geomspace(1, 10, 20), {"alpha": 2.0, "xmin": 2.0, "num_pl_spikes": 10, "D": 0.1}, title=""),
+             esd(np.geomspace(1, 10, 20), {"alpha": 2.0, "xmin": 2.0, "num_pl_spikes": 10, "D": 0.1}, title="",
+                 randomized=np.geomspace(1, 5, 20)),
              alpha_heatmap(layers), alpha_summary(layers, metrics), empty(""))
     for figure in drawn:
         figure.to_json()

@@ -11,7 +11,8 @@ _EXPORTS = {
     "RunRecorder": "training.recorder", "TrainingDiverged": "training.recorder",
     **{name: "spectrascope.runs" for name in (
         "run_paths", "read_run", "list_runs", "metrics_frame", "layers_frame", "weight_stats_frame",
-        "read_eigenvalues", "read_tensor_histogram", "histogram_tensors", "RunRecord", "RunFormatError")},
+        "read_eigenvalues", "read_randomized_eigenvalues", "read_tensor_histogram", "histogram_tensors", "RunRecord",
+        "RunFormatError")},
 }
 __all__ = sorted(_EXPORTS)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -42,8 +44,7 @@ def why_unreadable(exc: Exception, path: Path) -> str:
     long ago a pickle). torch's weights_only refusal is a page of advice that ends in loading the file
     unsafely; say instead what was refused and how to save a checkpoint that loads."""
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(2)
+        head = _head(path)
     except OSError:
         return _first_sentence(exc)
     if not head:
@@ -72,9 +73,35 @@ def _weights_only_detail(message: str) -> str:
     return specific[0] if specific else "it holds more than tensors"
 
 
-def load_plain(path: Path):
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(2)
+
+
+def _is_zip(path: Path) -> bool:
+    """torch.save's format since torch 1.6 (a zip archive), which alone can be memory-mapped."""
+    try:
+        return path.suffix != ".safetensors" and _head(path) == b"PK"
+    except OSError:  # loading it says why
+        return False
+
+
+def _on_cpu(saved_on: set[str] | None):
+    """torch.load's map_location: every tensor on the CPU; given `saved_on`, the devices they were saved
+    from ("cpu", "cuda:0") are added to it."""
+    if saved_on is None:
+        return "cpu"
+
+    def restore(storage, location: str):
+        saved_on.add(location)
+        return storage
+    return restore
+
+
+def load_plain(path: Path, mmap: bool = False, saved_on: set[str] | None = None):
     """What a torch.save file holds, if that is only tensors and plain containers (weights_only): pickled
-    objects are refused, never executed. CheckpointError says in one line why a file cannot be read."""
+    objects are refused, never executed. `mmap` (zip archives only) maps the file instead of reading the
+    tensors' bytes. CheckpointError says in one line why a file cannot be read."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -82,7 +109,7 @@ def load_plain(path: Path):
             return load_file(path)
         with warnings.catch_warnings():  # its notes on pickle protocols; a failure is reported below
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location=_on_cpu(saved_on), weights_only=True, mmap=mmap)
     except Exception as exc:  # truncated zip, bad pickle, forbidden global: all mean "unreadable"
         raise CheckpointError(why_unreadable(exc, path)) from None
 
@@ -94,12 +121,17 @@ def _wrapper_key(loaded: dict) -> str | None:
     return known or (holding[0] if len(holding) == 1 else None)
 
 
-def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
-    """The tensors of a checkpoint, and the key they were unwrapped from (None: the file is the state_dict)."""
+@contextmanager
+def _naming(path: Path):
+    """A CheckpointError raised inside names the file."""
     try:
-        loaded = load_plain(path)
+        yield
     except CheckpointError as exc:
         raise CheckpointError(f"cannot read {path.name}: {exc}") from None
+
+
+def _state_dict_in(loaded, path: Path) -> tuple[dict, str | None]:
+    """The dict holding the weights, and the key it was unwrapped from (None: the file is the state_dict)."""
     key = _wrapper_key(loaded) if isinstance(loaded, dict) and not _has_tensors(loaded) else None
     if key is not None:
         loaded = loaded[key]
@@ -107,11 +139,41 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
         found = (f"a dict with no tensor in it (keys: {', '.join(map(str, list(loaded)[:5]))})"
                  if isinstance(loaded, dict) and loaded else type(loaded).__name__)
         raise CheckpointError(f"{path.name} is not a state_dict (a dict of tensors); found {found}")
-    return {name: value for name, value in loaded.items() if torch.is_tensor(value)}, key
+    return loaded, key
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    return read_state_dict(path)[0]
+    """The tensors of a checkpoint, unwrapped from a training script's {"state_dict": ...} if need be."""
+    with _naming(path):
+        loaded = load_plain(path)
+    state_dict, _ = _state_dict_in(loaded, path)
+    return {name: value for name, value in state_dict.items() if torch.is_tensor(value)}
+
+
+@dataclass(frozen=True)
+class CheckedCheckpoint:
+    key: str | None  # the entry the weights are read from (None: the file is the state_dict)
+    as_saved: bool  # already a run checkpoint (torch.save's zip of CPU tensors and nothing else): copy it whole
+
+
+def _load_mapped(path: Path, saved_on: set[str]):
+    """load_plain without reading the tensors' bytes where the file can be memory-mapped; read whole where
+    it cannot (an old pickle, safetensors, a filesystem without mmap), which also says why a bad file is bad."""
+    if _is_zip(path):
+        with suppress(CheckpointError):
+            return load_plain(path, mmap=True, saved_on=saved_on)
+    return load_plain(path, saved_on=saved_on)
+
+
+def check_checkpoint(path: Path) -> CheckedCheckpoint:
+    """What load_state_dict checks, mostly without reading the tensors: an import checks every file before
+    it writes anything, then copies or converts each."""
+    saved_on: set[str] = set()
+    with _naming(path):
+        loaded = _load_mapped(path, saved_on)
+    state_dict, key = _state_dict_in(loaded, path)
+    plain = key is None and all(torch.is_tensor(value) for value in state_dict.values())
+    return CheckedCheckpoint(key, plain and _is_zip(path) and saved_on == {"cpu"})
 
 
 def save_checkpoint(path: Path, obj) -> None:

@@ -1,8 +1,10 @@
-"""ESD tab: a layer's eigenvalue density on log-log axes with the fitted power law, played over epochs."""
+"""ESD tab: a layer's eigenvalue density on log-log axes with the fitted power law, played over epochs, and
+the density of the same weights shuffled when the run was analysed with --randomize."""
 from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
+import pandas as pd
 
 from app import components, data, figures
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
@@ -10,6 +12,7 @@ from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "esd", "ESD"
 FIT_FIELDS = ("alpha", "D", "xmin", "num_pl_spikes", "num_evals", "lambda_max", "stable_rank", "warning")
+RANDOMIZED_FIELDS = ("max_rand_eval", "rand_num_spikes")  # only in rows analysed with --randomize
 ESD_LAYER = "esd-layer"
 ESD_PLAYER = components.player_ids("esd")
 ESD_GRAPH = "esd-graph"
@@ -39,11 +42,22 @@ def fit_row(run_id: str, epoch: int, layer: str) -> dict | None:
     return rows.iloc[0].to_dict() if len(rows) else None
 
 
+def _cell(value) -> str:
+    """Numbers to 4 significant digits, a 0 as 0 (no correlation traps is news), no warning as a dash."""
+    return f"{value:.4g}" if isinstance(value, float) else "—" if value in ("", None) else str(value)
+
+
 def fit_summary(row: dict) -> dbc.Table:
-    cells = [html.Td(f"{row[name]:.4g}" if isinstance(row[name], float) else str(row[name] or "—"))
-             for name in FIT_FIELDS]
-    return dbc.Table([html.Thead(html.Tr([html.Th(name) for name in FIT_FIELDS])), html.Tbody(html.Tr(cells))],
+    fields = FIT_FIELDS + tuple(name for name in RANDOMIZED_FIELDS if pd.notna(row.get(name)))
+    cells = [html.Td(_cell(row[name])) for name in fields]
+    return dbc.Table([html.Thead(html.Tr([html.Th(name) for name in fields])), html.Tbody(html.Tr(cells))],
                      bordered=False, size="sm", className="w-auto")
+
+
+def randomize_note(run_id: str) -> html.Small:
+    """In place of the shuffled-weights ESD this epoch has none of: how to get it."""
+    return html.Small(f"To compare with the ESD of the same weights shuffled (correlation traps), "
+                      f"{data.analyse_randomized(run_id)}.", className="text-muted")
 
 
 @unreadable_files_shown(lambda message: (figures.empty(message), None))
@@ -59,7 +73,9 @@ def esd_view(run_id, layer, epoch, active_tab, version):
     if eigenvalues is None:
         return figures.empty(f"The eigenvalues of {layer} at epoch {epoch} are missing: "
                              f"{data.redo_analysis(run_id)}"), None
-    return figures.esd(eigenvalues, row, title=f"{layer} · epoch {epoch}"), fit_summary(row)
+    randomized = data.randomized_eigenvalues(run_id, epoch, layer)
+    figure = figures.esd(eigenvalues, row, title=f"{layer} · epoch {epoch}", randomized=randomized)
+    return figure, [fit_summary(row)] + ([randomize_note(run_id)] if randomized is None else [])
 
 
 def register(app) -> None:

@@ -9,16 +9,16 @@ and so may users' own scripts. Each module owns one kind of file:
     jobfiles  job.log and the cancel request of a run's dashboard job
     record    run.json: the typed RunRecord and update_run
     tables    metrics.csv, analysis/layers.csv, analysis/weight_stats.csv
-    arrays    eigenvalues (analysis/esd/) and histograms (analysis/histograms.npz)
+    arrays    eigenvalues (analysis/esd/, analysis/esd_randomized/) and histograms (analysis/histograms.npz)
     manifest  analysis/manifest.json
     recovery  damaged results set aside to be rebuilt
     removal   deleting a run (`spectrascope rm`, the page's Delete)
 """
 from spectrascope.runs.arrays import (
-    histogram_bins, histogram_tensors, read_eigenvalues, read_histograms, read_tensor_histogram, write_esd,
-    write_histograms,
+    histogram_bins, histogram_tensors, read_eigenvalues, read_histograms, read_randomized_eigenvalues,
+    read_tensor_histogram, write_esd, write_histograms,
 )
-from spectrascope.runs.files import DAMAGED_FILE_ERRORS, atomic_write, ensure_writable_dir, now_iso
+from spectrascope.runs.files import DAMAGED_FILE_ERRORS, atomic_copy, atomic_write, ensure_writable_dir, now_iso
 from spectrascope.runs.jobfiles import (
     cancel_requested, clear_cancel_request, job_log_tail, open_job_log, request_cancel,
 )
@@ -42,12 +42,13 @@ from spectrascope.runs.tables import (
 __all__ = [
     "ACTIVE_STATUSES", "DAMAGED_FILE_ERRORS", "FORMAT_VERSION", "LAYER_COLUMNS", "METRICS_COLUMNS", "RUN_KINDS",
     "RUN_STATUSES", "STAT_COLUMNS", "AnalysisState", "Progress", "RunBusyError", "RunFormatError", "RunPaths",
-    "RunRecord", "atomic_write", "cancel_requested", "clear_cancel_request", "job_log_tail", "open_job_log",
+    "RunRecord", "atomic_copy", "atomic_write", "cancel_requested", "clear_cancel_request", "job_log_tail",
+    "open_job_log",
     "request_cancel", "checkpoint_epochs", "checkpoint_signature", "datasets_root", "delete_run", "ensure_writable_dir",
     "histogram_bins", "histogram_tensors", "is_locked", "is_reserved", "job_is_active", "job_lock", "jobs_root",
     "layers_frame", "list_runs", "metrics_frame", "new_run_record", "now_iso", "read_eigenvalues",
-    "read_histograms", "read_manifest", "read_metrics", "read_run", "read_tensor_histogram",
-    "remove_checkpoints_after", "run_paths",
+    "read_histograms", "read_manifest", "read_metrics", "read_randomized_eigenvalues", "read_run",
+    "read_tensor_histogram", "remove_checkpoints_after", "run_paths",
     "runs_root", "save_layer_rows", "save_weight_stats", "scan_runs", "set_aside_damaged_results", "update_run",
     "validate_run_id", "weight_stats_frame", "weight_stats_rows", "write_esd", "write_histograms",
     "write_manifest", "write_metrics", "write_run",

@@ -1,6 +1,9 @@
-"""The run's arrays: each epoch's eigenvalues (analysis/esd/epoch_NNNN.npz, keyed by layer) and the
-weight/bias histograms of every tensor (analysis/histograms.npz, bin edges fixed per tensor across epochs)."""
+"""The run's arrays: each epoch's eigenvalues (analysis/esd/epoch_NNNN.npz, keyed by layer), those of the
+shuffled weights from an analysis with --randomize (analysis/esd_randomized/epoch_NNNN.npz, the same keys) and
+the weight/bias histograms of every tensor (analysis/histograms.npz, bin edges fixed per tensor across epochs)."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -13,15 +16,33 @@ Tensor = tuple[str, str]  # (layer, "weight" | "bias")
 # --- eigenvalues ---------------------------------------------------------------------------------
 
 
-def write_esd(paths: RunPaths, epoch: int, eigenvalues: dict[str, np.ndarray]) -> None:
-    """The sorted eigenvalues each layer's fit used, by layer."""
+def write_esd(paths: RunPaths, epoch: int, eigenvalues: dict[str, np.ndarray],
+              randomized: dict[str, np.ndarray] | None = None) -> None:
+    """The sorted eigenvalues each layer's fit used, by layer, and those of its shuffled weights (`randomized`,
+    from an analysis with --randomize). An epoch analysed again without them loses its old shuffled ones: they
+    were drawn from other weights."""
+    if randomized:
+        write_npz(paths.randomized_esd(epoch), randomized)
+    else:
+        paths.randomized_esd(epoch).unlink(missing_ok=True)
     write_npz(paths.esd(epoch), eigenvalues)
+
+
+def _layer_array(path: Path, layer: str) -> np.ndarray | None:
+    with np.load(path) as data:
+        return data[layer] if layer in data.files else None
 
 
 def read_eigenvalues(paths: RunPaths, epoch: int, layer: str) -> np.ndarray | None:
     """One layer's eigenvalues at one epoch (None if that layer has none); FileNotFoundError before any."""
-    with np.load(paths.esd(epoch)) as data:
-        return data[layer] if layer in data.files else None
+    return _layer_array(paths.esd(epoch), layer)
+
+
+def read_randomized_eigenvalues(paths: RunPaths, epoch: int, layer: str) -> np.ndarray | None:
+    """One layer's eigenvalues with its weights shuffled (weightwatcher's rand_evals) at one epoch; None where
+    the epoch was analysed without --randomize (or before spectrascope kept them)."""
+    path = paths.randomized_esd(epoch)
+    return _layer_array(path, layer) if path.exists() else None
 
 
 # --- histograms ----------------------------------------------------------------------------------

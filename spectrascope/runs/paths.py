@@ -103,6 +103,14 @@ class RunPaths:
         return self.esd_dir / f"epoch_{epoch:04d}.npz"
 
     @property
+    def randomized_esd_dir(self) -> Path:
+        """Beside esd/, not in it: a script reading esd/epoch_*.npz as one file per epoch stays right."""
+        return self.analysis / "esd_randomized"
+
+    def randomized_esd(self, epoch: int) -> Path:
+        return self.randomized_esd_dir / f"epoch_{epoch:04d}.npz"
+
+    @property
     def weight_stats_csv(self) -> Path:
         return self.analysis / "weight_stats.csv"
 

@@ -18,8 +18,8 @@ from training.model import ResNet18
 
 
 def both_backends(state_dict):
-    fast_rows, fast_esd = analyze_state_dict(state_dict, "fast")
-    ww_rows, ww_esd = analyze_state_dict(state_dict, "weightwatcher")
+    fast_rows, fast_esd, _ = analyze_state_dict(state_dict, "fast")
+    ww_rows, ww_esd, _ = analyze_state_dict(state_dict, "weightwatcher")
     return fast_rows, fast_esd, ww_rows, ww_esd
 
 
@@ -118,7 +118,7 @@ def test_a_failed_fit_matches_weightwatcher_in_both_backends():
     torch.manual_seed(7)
     state_dict = {"ok.weight": torch.randn(30, 20), "tiny.weight": 1e-4 * torch.randn(40, 20),
                   "rank_one.weight": torch.cat([torch.zeros(39, 20), torch.ones(1, 20)])}
-    fast_rows, _ = analyze_state_dict(state_dict, "fast")
+    fast_rows, _, _ = analyze_state_dict(state_dict, "fast")
     reference = ww_details(state_dict).set_index("longname")
     for row in fast_rows[1:]:
         expected = reference.loc[row["layer"]]
@@ -126,7 +126,7 @@ def test_a_failed_fit_matches_weightwatcher_in_both_backends():
         for key in ("lambda_max", "log_norm", "alpha_weighted", "stable_rank"):
             assert row[key] == pytest.approx(expected[key], rel=1e-6), key
     # the weightwatcher backend must report the same rows, not crash on the fit's missing xmax
-    ww_rows, _ = analyze_state_dict(state_dict, "weightwatcher")
+    ww_rows, _, _ = analyze_state_dict(state_dict, "weightwatcher")
     assert [(r["layer"], r["num_pl_spikes"]) for r in ww_rows] == [(r["layer"], r["num_pl_spikes"]) for r in fast_rows]
     assert [r["alpha"] for r in ww_rows] == pytest.approx([r["alpha"] for r in fast_rows], rel=1e-6)
     assert all(math.isnan(r["xmax"]) for r in ww_rows[1:])
@@ -138,7 +138,7 @@ def test_an_all_zero_layer_is_reported_like_weightwatcher_not_a_crash():
     state_dict = {"ok.weight": torch.randn(30, 20), "zero.weight": torch.zeros(40, 20)}
     reference = ww_details(state_dict).set_index("longname").loc["zero"]
     assert reference["num_pl_spikes"] == -1
-    rows, _ = analyze_state_dict(state_dict, "fast")
+    rows, _, _ = analyze_state_dict(state_dict, "fast")
     zero = {r["layer"]: r for r in rows}["zero"]
     assert (zero["alpha"], zero["num_pl_spikes"], zero["lambda_max"]) == (-1, -1, reference["lambda_max"])
 
@@ -148,7 +148,7 @@ def test_esds_are_the_eigenvalues_weightwatcher_fits():
     torch.manual_seed(8)
     state_dict = nn.ModuleDict({"a": nn.Linear(64, 128), "b": nn.Conv2d(16, 32, 3)}).state_dict()
     reference = ww_details(state_dict).set_index("longname")
-    _, fast_esd = analyze_state_dict(state_dict, "fast")
+    _, fast_esd, _ = analyze_state_dict(state_dict, "fast")
     for name, evals in fast_esd.items():
         assert len(evals) == reference.loc[name, "num_evals"]
         assert evals.max() == pytest.approx(reference.loc[name, "lambda_max"], rel=1e-10)
@@ -159,7 +159,7 @@ def test_finite_weights_whose_sum_overflows_are_accepted():
     # float16 sums past 65504 to inf: that alone must not make the weights non-finite
     state_dict = {"a.weight": torch.full((300, 300), 60000.0, dtype=torch.float16)}
     assert torch.isinf(state_dict["a.weight"].sum())
-    rows, _ = analyze_state_dict(state_dict, "fast")
+    rows, _, _ = analyze_state_dict(state_dict, "fast")
     assert [row["layer"] for row in rows] == ["a"]
 
 

@@ -1,7 +1,9 @@
 """`spectrascope import`: a folder of the user's own checkpoints becomes an analysed `imported` run; files that are
 not plain tensors are refused (never executed) and nothing is written; bad folders and names are one-line errors."""
 
+import errno
 import io
+import os
 import pickle
 
 import pytest
@@ -285,3 +287,63 @@ def test_an_import_that_fails_while_copying_leaves_no_run_behind(folder, tmp_pat
     with pytest.raises(OSError):
         import_checkpoints(folder, data, "imp")
     assert not run_paths(data, "imp").root.exists()
+
+
+def saved_on(path) -> set[str]:
+    """The devices a torch.save file's tensors were saved from."""
+    locations = set()
+    torch.load(path, weights_only=True, map_location=lambda storage, location: locations.add(location) or storage)
+    return locations
+
+
+def test_a_plain_state_dict_is_copied_byte_for_byte_and_stays_apart_from_the_original(folder, tmp_path):
+    torch.save(tiny_state_dict(1), folder / "epoch_1.pt")
+    original = (folder / "epoch_1.pt").read_bytes()
+    paths = import_checkpoints(folder, tmp_path / "data", "imp")
+    copy = paths.checkpoint(1)
+    assert copy.read_bytes() == original  # copied (cloned where it can be), not loaded and saved again
+    assert copy.stat().st_ino != (folder / "epoch_1.pt").stat().st_ino and copy.stat().st_nlink == 1
+    torch.save(tiny_state_dict(2), folder / "epoch_1.pt")  # rewrites the user's file in place
+    assert copy.read_bytes() == original
+
+
+def test_a_checkpoint_saved_from_a_gpu_or_holding_more_than_tensors_is_saved_again_as_a_plain_one(
+        folder, tmp_path, monkeypatch):
+    torch.save({**tiny_state_dict(1), "step": 7}, folder / "epoch_1.pt")
+    with monkeypatch.context() as patched:  # as torch.save writes tensors that were on a GPU
+        patched.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(tiny_state_dict(2), folder / "epoch_2.pt")
+    assert saved_on(folder / "epoch_2.pt") == {"cuda:0"}
+    paths = import_checkpoints(folder, tmp_path / "data", "imp")
+    assert "step" not in load(paths.checkpoint(1)) and sorted(load(paths.checkpoint(1))) == sorted(tiny_state_dict(1))
+    assert saved_on(paths.checkpoint(2)) == {"cpu"}  # loads where there is no GPU
+    assert all(torch.equal(load(paths.checkpoint(2))[k], v) for k, v in tiny_state_dict(2).items())
+
+
+def test_where_the_kernel_cannot_copy_a_file_it_is_copied_by_reading_it(folder, tmp_path, monkeypatch):
+    torch.save(tiny_state_dict(1), folder / "epoch_1.pt")
+    kernel_copy, calls = os.copy_file_range, []
+
+    def copy_a_little_then_refuse(source, target, count):  # as across filesystems on some kernels
+        calls.append(count)
+        if len(calls) > 1:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return kernel_copy(source, target, 1000)
+
+    monkeypatch.setattr(os, "copy_file_range", copy_a_little_then_refuse)
+    paths = import_checkpoints(folder, tmp_path / "data", "imp")
+    assert len(calls) == 2 and paths.checkpoint(1).read_bytes() == (folder / "epoch_1.pt").read_bytes()
+
+
+def test_where_checkpoints_cannot_be_memory_mapped_they_are_read_whole(folder, tmp_path, monkeypatch):
+    torch.save(tiny_state_dict(1), folder / "epoch_1.pt")
+    torch_load = torch.load
+
+    def load_without_mmap(*args, mmap=None, **kwargs):  # as on a filesystem that cannot map files
+        if mmap:
+            raise OSError(errno.ENODEV, "No such device")
+        return torch_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load_without_mmap)
+    paths = import_checkpoints(folder, tmp_path / "data", "imp")
+    assert paths.checkpoint(1).read_bytes() == (folder / "epoch_1.pt").read_bytes()

@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from analysis.backends import analyze_state_dict
 from analysis.layers import analysable_layers
 from analysis.randomize import mp_spikes, randomized_metrics, shuffled_eigenvalues
+from analysis.runner import analyze_run
 from analysis.spectrum import eigenvalues
-from analysis_helpers import record_tiny_run, single_threaded, spectrascope, weightwatcher
+from analysis_helpers import EPOCHS, RUN_ID, record_tiny_run, single_threaded, spectrascope, weightwatcher
+from spectrascope.runs import layers_frame, read_randomized_eigenvalues, run_paths
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,11 +60,12 @@ def test_shuffling_keeps_each_matrix_entries_and_frobenius_norm():
 def test_randomized_metrics_separate_structure_from_noise():
     dense, square, conv, small = _trained_like_layers()
     rng = np.random.default_rng(2)
-    structured = randomized_metrics(dense, eigenvalues(dense), rng)
+    structured, _ = randomized_metrics(dense, eigenvalues(dense), rng)
     assert structured["max_rand_eval"] < eigenvalues(dense).max() / 2  # the low-rank signal does not survive a shuffle
     assert 0 < structured["rand_distance"] <= 1
-    small_metrics = randomized_metrics(small, eigenvalues(small), rng)  # 10 eigenvalues: 5 replicas pooled
+    small_metrics, rand_evals = randomized_metrics(small, eigenvalues(small), rng)  # 10 eigenvalues: 5 replicas
     assert small_metrics["rand_num_spikes"] >= 0
+    assert len(rand_evals) == 50 and rand_evals.max() == small_metrics["max_rand_eval"]  # the ESD measured
 
 
 def test_randomize_flag_fills_the_columns_and_a_plain_rerun_keeps_them(tmp_path):
@@ -74,3 +78,30 @@ def test_randomize_flag_fills_the_columns_and_a_plain_rerun_keeps_them(tmp_path)
     again = spectrascope("analyze", "--data-dir", str(tmp_path), "--run", "tiny")
     assert again.returncode == 0 and "0 epoch(s)" in again.stdout, again.stdout
     assert list(csv.DictReader(layers_csv.open())) == rows
+
+
+@pytest.mark.parametrize("backend", ["fast", "weightwatcher"])
+def test_a_randomized_analysis_returns_the_shuffled_eigenvalues_it_measured(backend):
+    torch.manual_seed(4)
+    state_dict = {"fc.weight": torch.randn(120, 110), "small.weight": torch.randn(40, 20),
+                  "conv.weight": torch.randn(8, 4, 3, 3)}
+    rows, esd, randomized = analyze_state_dict(state_dict, backend, randomize=True)
+    assert list(randomized) == list(esd) == ["fc", "small", "conv"]
+    for row in rows:
+        evals, shuffled = esd[row["layer"]], randomized[row["layer"]]
+        replicas = 5 if len(evals) < 100 else 1  # weightwatcher pools 5 shuffles of a small layer
+        assert len(shuffled) == replicas * len(evals) and np.all(np.diff(shuffled) >= 0), row["layer"]
+        assert shuffled.sum() == pytest.approx(replicas * evals.sum(), rel=1e-9)  # a shuffle keeps every entry
+        assert shuffled.max() == row["max_rand_eval"]
+    assert analyze_state_dict(state_dict, backend)[2] == {}
+
+
+def test_a_randomized_analysis_saves_the_shuffled_eigenvalues_of_every_epoch(data_dir):
+    analyze_run(data_dir, RUN_ID, randomize=True, progress=False)
+    paths = run_paths(data_dir, RUN_ID)
+    rows = layers_frame(paths)
+    for epoch in EPOCHS:
+        with np.load(paths.esd(epoch)) as esd, np.load(paths.randomized_esd(epoch)) as shuffled:
+            assert shuffled.files == esd.files
+        for row in rows[rows["epoch"] == epoch].itertuples():
+            assert read_randomized_eigenvalues(paths, epoch, row.layer).max() == row.max_rand_eval

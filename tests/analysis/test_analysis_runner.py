@@ -80,7 +80,7 @@ def test_layers_csv_keeps_full_precision(data_dir, paths):
     from analysis.backends import analyze_state_dict
 
     analyse(data_dir)
-    expected, _ = analyze_state_dict(load(paths.checkpoint(2)), "fast")
+    expected, _, _ = analyze_state_dict(load(paths.checkpoint(2)), "fast")
     written = [r for r in layer_rows(paths) if r["epoch"] == "2"]
     for got, want in zip(written, expected, strict=True):
         for key in COMPARED:
@@ -209,6 +209,7 @@ def test_a_run_without_checkpoints_is_a_clear_error(tmp_path):
     (["--epochs", "0,,1"], "expected comma-separated epoch numbers"),
     (["--bins", "5000"], "at most 1000 bins"),
     (["--bins", "0"], "expected a positive integer"),
+    (["--device", "tpu"], "unknown device 'tpu'; use cpu or cuda"),
 ])
 def test_bad_analysis_arguments_are_one_line_and_exit_2(data_dir, args, message):
     result = spectrascope("analyze", "--run", RUN_ID, "--data-dir", str(data_dir), *args)
@@ -233,6 +234,17 @@ def test_rerunning_changes_nothing(data_dir, paths):
     assert all(open(f, "rb").read() == data for f, data in contents.items())
     report = analyse(data_dir)
     assert report.analysed == [] and report.up_to_date == list(EPOCHS)
+
+
+def test_an_up_to_date_run_is_reported_without_importing_torch(data_dir, paths):
+    analyse(data_dir)
+    code = ("import sys; from spectrascope.cli import main; status = main(sys.argv[1:]); "
+            "print('torch imported:', 'torch' in sys.modules); sys.exit(status)")
+    result = subprocess.run([sys.executable, "-c", code, "analyze", "--run", RUN_ID, "--data-dir", str(data_dir)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "analysed 0 epoch(s), 4 already up to date" in result.stdout and "torch imported: False" in result.stdout
+    assert read_run(paths).analysis.status == "completed"
 
 
 @pytest.mark.parametrize("how", ["rewritten with other weights", "touched"])

@@ -193,3 +193,50 @@ def test_the_ridge_gives_every_epoch_room():
     edges, epochs = np.linspace(-1, 1, 21), list(range(21))
     ridge = figures.ridge(edges, np.random.default_rng(0).random((21, 20)), epochs, current=3, title="t")
     assert ridge.layout.height >= 21 * 30
+
+
+def _integral(trace) -> float:
+    """Area under a density drawn at the geometric centres of log bins of one width."""
+    centres = np.asarray(trace.x, dtype=float)
+    ratio = np.exp(np.diff(np.log(centres)).min())
+    return float(np.sum(np.asarray(trace.y) * centres * (ratio - 1) / np.sqrt(ratio)))
+
+
+def test_the_shuffled_weights_esd_is_drawn_over_the_real_one_on_the_same_bins():
+    rng = np.random.default_rng(3)
+    eigenvalues = np.sort(rng.pareto(2.5, 500) + 1)
+    randomized = np.sort(rng.uniform(0.5, 4.0, 2500))  # a bulk reaching below the ESD, its largest value 4
+    fit = {"alpha": 3.5, "xmin": float(eigenvalues[300]), "num_pl_spikes": 200, "D": 0.05}
+    figure = figures.esd(eigenvalues, fit, title="fc · epoch 3", randomized=randomized)
+    traces = {trace.name: trace for trace in figure.data}
+    real, shuffled = traces["ESD"], traces["randomized (shuffled weights)"]
+    steps = np.diff(np.log(np.concatenate([real.x, shuffled.x])))
+    step = np.diff(np.log(real.x)).min()
+    assert np.allclose(np.round(steps / step), steps / step)  # both on one grid of log bins
+    assert min(shuffled.x) < min(real.x) and _integral(real) == pytest.approx(1) == _integral(shuffled)
+    largest = traces[f"largest shuffled λ={randomized[-1]:.4g}"]
+    assert list(largest.x) == [randomized[-1]] * 2 and max(largest.y) >= max(shuffled.y)
+    assert figure.layout.xaxis.type == figure.layout.yaxis.type == "log"
+
+
+def test_an_esd_without_shuffled_eigenvalues_draws_only_the_real_one():
+    names = [trace.name for trace in figures.esd(np.geomspace(0.1, 10, 40), {}, title="fc").data]
+    assert names == ["ESD"]
+
+
+def test_alpha_heatmap_marks_the_cells_with_correlation_traps():
+    layers = _layers({(0, "0"): 3.0, (0, "2"): 4.0, (1, "0"): 3.5, (1, "2"): 5.0}).assign(
+        rand_num_spikes=[0, 3, np.nan, 1])
+    heatmap, traps = figures.alpha_heatmap(layers).data
+    assert list(heatmap.y) == ["0", "2"]  # the layer axis stays categorical: "2" is a name
+    assert list(zip(traps.x, traps.y)) == [(0, "2"), (1, "2")] and traps.name == "correlation trap"
+    assert list(traps.text) == ["correlation trap: 3 spikes in the randomized ESD",
+                                "correlation trap: 1 spike in the randomized ESD"]
+    assert list(traps.customdata) == ["4.0000", "5.0000"]  # the hover the marker takes from its cell
+    assert traps.marker.symbol == "x-thin" and traps.showlegend
+
+
+def test_alpha_heatmap_without_correlation_traps_has_no_markers():
+    layers = _layers({(0, "fc"): 3.0, (1, "fc"): 4.0})
+    assert len(figures.alpha_heatmap(layers).data) == 1  # analysed without --randomize
+    assert len(figures.alpha_heatmap(layers.assign(rand_num_spikes=[0, 0])).data) == 1

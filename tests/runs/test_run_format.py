@@ -12,8 +12,9 @@ import pytest
 
 from spectrascope.runs import (
     FORMAT_VERSION, RunBusyError, RunFormatError, RunPaths, atomic_write, checkpoint_epochs, ensure_writable_dir,
-    job_is_active, job_lock, list_runs, new_run_record, read_histograms, read_metrics, read_run, run_paths, update_run,
-    validate_run_id, write_histograms, write_metrics, write_run,
+    job_is_active, job_lock, list_runs, new_run_record, read_eigenvalues, read_histograms, read_metrics,
+    read_randomized_eigenvalues, read_run, run_paths, update_run, validate_run_id, write_esd, write_histograms,
+    write_metrics, write_run,
 )
 from spectrascope.runs import locks
 
@@ -126,6 +127,29 @@ def test_histograms_round_trip(tmp_path):
     assert epochs == [0, 3]
     np.testing.assert_array_equal(edges_back[("layer1.0.conv1", "weight")], edges[("layer1.0.conv1", "weight")])
     np.testing.assert_array_equal(density_back[("layer1.0.conv1", "weight")], density[("layer1.0.conv1", "weight")])
+
+
+ODD_LAYER_NAMES = ("0", "2", "layers.0.attn.out_proj", "x" * 200, "file", "allow_pickle")  # any module path
+
+
+def test_eigenvalues_and_shuffled_eigenvalues_round_trip_under_their_exact_layer_names(tmp_path):
+    paths = _new_run(tmp_path)
+    esd = {name: np.sort(np.random.default_rng(i).random(5 + i)) for i, name in enumerate(ODD_LAYER_NAMES)}
+    randomized = {name: 2 * values for name, values in esd.items()}
+    write_esd(paths, 3, esd, randomized)
+    for name in ODD_LAYER_NAMES:
+        np.testing.assert_array_equal(read_eigenvalues(paths, 3, name), esd[name])
+        np.testing.assert_array_equal(read_randomized_eigenvalues(paths, 3, name), randomized[name])
+    assert read_eigenvalues(paths, 3, "fc") is None and read_randomized_eigenvalues(paths, 3, "fc") is None
+
+
+def test_an_epoch_analysed_without_randomize_has_no_shuffled_eigenvalues(tmp_path):
+    paths = _new_run(tmp_path)
+    write_esd(paths, 0, {"fc": np.ones(3)})  # also what a run analysed before they were kept reads as
+    assert read_randomized_eigenvalues(paths, 0, "fc") is None
+    write_esd(paths, 1, {"fc": np.ones(3)}, {"fc": np.ones(3)})
+    write_esd(paths, 1, {"fc": np.arange(3.0)}, {})  # analysed again, changed weights, without --randomize
+    assert read_randomized_eigenvalues(paths, 1, "fc") is None and not paths.randomized_esd(1).exists()
 
 
 def _hold_lock(root, ready, release):
