@@ -1,21 +1,13 @@
-"""The Dash background-callback manager: Celery + Redis when REDIS_URL is set (production), else a
-diskcache under DATA_DIR/cache that every gunicorn worker shares."""
+"""The Dash background-callback manager: Celery + Redis when REDIS_URL is set (a team; the same Celery app
+as the jobs, spectrascope.jobs.team), else a diskcache under DATA_DIR/cache that every gunicorn worker
+shares."""
 from __future__ import annotations
-
-from functools import lru_cache
 
 import diskcache
 from dash import CeleryManager, DiskcacheManager
 
 from spectrascope import settings
-
-
-@lru_cache(maxsize=None)
-def celery_app(url: str):
-    """One Celery app per Redis URL, shared by the Dash app and `celery -A app.worker worker`."""
-    from celery import Celery
-
-    return Celery("spectrascope", broker=url, backend=url)
+from spectrascope.jobs.team import celery_app
 
 
 def manager():

@@ -102,9 +102,12 @@ def _quiet_requests(debug: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.INFO if debug else logging.WARNING)
 
 
-def start_demo() -> None:
-    jobs.start_detached(jobs.submit_training("demo", DEMO_RUN_ID))
-    print(f"started the demo run {DEMO_RUN_ID!r}: watch it fill in on the page")
+def start_demo_if_empty() -> bool:
+    """The demo run, when the data dir has no runs (a first start shows something); whether it started."""
+    if list_runs(settings.data_dir()):
+        return False
+    jobs.start(jobs.submit_training("demo", DEMO_RUN_ID))
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     if not os.environ.get("WERKZEUG_RUN_MAIN"):  # not in --debug's reloaded child: its parent did this
         _check_can_listen(args.host, args.port)
         _check_login(args.host, args.no_login)
-        if args.demo and not list_runs(args.data_dir):
-            start_demo()
+        if args.demo and start_demo_if_empty():
+            print(f"started the demo run {DEMO_RUN_ID!r}: watch it fill in on the page")
     from app.factory import create_app
 
     _quiet_requests(args.debug)

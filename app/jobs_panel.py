@@ -83,7 +83,7 @@ def _analyse_modal() -> dbc.Modal:
         html.P(id=ANALYSE_TARGET, className="text-muted"),
         dbc.Label("Backend"),
         dbc.RadioItems(id=ANALYSE_BACKEND, options=list(BACKENDS), value="fast", inline=True),
-        dbc.Switch(id=ANALYSE_RANDOMIZE, label="also compare with randomized ESDs (correlation traps)", value=False),
+        dbc.Switch(id=ANALYSE_RANDOMIZE, label=data.RANDOMIZE_SWITCH, value=False),
         dbc.Alert(id=ANALYSE_ERROR, color="danger", is_open=False, className="mt-2 mb-0"),
     ]
     return dbc.Modal([
@@ -141,7 +141,7 @@ def submit_new_run(n_clicks, preset, run_id, *values):
         job = jobs.submit_training(preset, (run_id or "").strip() or None, **form_overrides(values))
     except UserError as exc:
         return no_update, str(exc), True, no_update
-    jobs.start_detached(job)
+    jobs.start(job)
     log.info("started training %s: spectrascope train %s", job.run_id, " ".join(job.args))
     return False, "", False, asdict(job)
 
@@ -159,7 +159,7 @@ def submit_analysis(n_clicks, run_id, backend, randomize):
         job = jobs.submit_analysis(run_id, backend, bool(randomize))
     except UserError as exc:
         return no_update, str(exc), True, no_update
-    jobs.start_detached(job)
+    jobs.start(job)
     log.info("started analysing %s: spectrascope analyze %s", job.run_id, " ".join(job.args))
     return False, "", False, asdict(job)
 

@@ -121,8 +121,9 @@ def run_status(run_id, version):
     if status == "queued":
         place = jobs.place_in_line(run_id)
         where = f" ({place})" if place else ""
-        messages.append(dbc.Alert(f"Queued{where}: this run starts when a job slot is free; the jobs list above "
-                                  "shows what runs now.", color="secondary"))
+        why = f" ({record.error})" if record.error else ""  # a team job whose worker was lost says so
+        messages.append(dbc.Alert(f"Queued{where}: this run starts when a job slot is free{why}; the jobs list "
+                                  "above shows what runs now.", color="secondary"))
     if status == "failed":
         messages.append(dbc.Alert(f"Training failed: {record.error or 'no message recorded'}", color="danger"))
     elif status == "interrupted" and checkpoints:

@@ -16,6 +16,10 @@ from spectrascope import settings
 from spectrascope.errors import UserError
 
 
+PARENT_PID_ENV = "SPECTRASCOPE_SUPERVISOR_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         raise UserError(f"{self.prog}: {message} (see --help)")
@@ -46,6 +50,18 @@ def _share_cores() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Be killed when the process `parent_pid` (this one's parent) dies, however it dies: a job's processes
+    must not run on unsupervised after a `kill -9` of their worker (Linux; elsewhere a no-op)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # it died before the line above: nobody would send the signal
+        os._exit(1)
+
+
 def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse and run one command; its exit status."""
     try:
@@ -55,6 +71,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
         if args.job:
             _cancel_on_sigterm()
             _share_cores()
+            if os.environ.get(PARENT_PID_ENV):  # started by a job supervisor: end with it
+                die_with_parent(int(os.environ[PARENT_PID_ENV]))
         return args.handler(args) or 0
     except UserError as exc:
         print(f"spectrascope: error: {exc}", file=sys.stderr)

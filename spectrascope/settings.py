@@ -12,6 +12,8 @@ DATA_DIR_ENV = "SPECTRASCOPE_DATA_DIR"
 MAX_JOBS_ENV = "SPECTRASCOPE_MAX_JOBS"
 REDIS_URL_ENV = "REDIS_URL"
 USERS_ENV = "SPECTRASCOPE_USERS"
+LEASE_SECONDS_ENV = "SPECTRASCOPE_LEASE_SECONDS"
+VISIBILITY_TIMEOUT_ENV = "SPECTRASCOPE_VISIBILITY_TIMEOUT"
 
 
 def data_dir() -> Path:
@@ -44,3 +46,26 @@ def users_file() -> Path | None:
     person on their own machine."""
     value = os.environ.get(USERS_ENV)
     return Path(value) if value else None
+
+
+def _positive_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name) or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise UserError(f"{name} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def lease_seconds() -> float:
+    """How long a team worker's job lease lasts unrenewed: a lost worker's run reads `interrupted`, and
+    its job is submitted again, within about 1.5 times this (default 30 s)."""
+    return _positive_seconds(LEASE_SECONDS_ENV, 30)
+
+
+def visibility_timeout_seconds() -> float:
+    """How long the broker waits for a job's acknowledgement before delivering it again: above the
+    longest job (default 7 days), or Redis would hand a running job to a second worker."""
+    return _positive_seconds(VISIBILITY_TIMEOUT_ENV, 7 * 24 * 3600)

@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run from its last complete epoch (with its own config; only "
                              "--device may change)")
     parser.add_argument("--download", action="store_true", help="download CIFAR-100 if it is not in DATA_DIR/datasets")
+    add_hyperparameter_arguments(parser)
+
+
+def add_hyperparameter_arguments(parser: argparse.ArgumentParser) -> None:
+    """A flag for every hyper-parameter (`spectrascope train` and `spectrascope submit train`)."""
     group = parser.add_argument_group("hyper-parameters (default: the preset's)")
     for spec in HYPERPARAMETERS:
         flag = _flag(spec.name)
@@ -39,7 +44,8 @@ def _preset_values(name: str) -> str:
     return ", ".join(f"{preset}: {getattr(config, name)}" for preset, config in PRESETS.items())
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def overrides(args: argparse.Namespace) -> dict:
+    """The hyper-parameters given on the command line, by name."""
     return {spec.name: getattr(args, spec.name) for spec in HYPERPARAMETERS if getattr(args, spec.name) is not None}
 
 
@@ -54,13 +60,13 @@ def _resumed_config(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
         raise RunFormatError(f"run {args.run_id!r} was imported, not trained by spectrascope: it cannot be resumed")
     stored = _stored_config(record, paths)
     changed = [f"{_flag(name)} {value} (the run has {getattr(stored, name)})" for name, value in
-               sorted(_overrides(args).items()) if name != "device" and getattr(stored, name) != value]
+               sorted(overrides(args).items()) if name != "device" and getattr(stored, name) != value]
     if args.preset and args.preset != record.preset:
         changed.append(f"--preset {args.preset} (the run has {record.preset})")
     if changed:
         raise ConfigError("--resume uses the run's own config; drop the flags that differ from it: "
                           + "; ".join(changed))
-    config = replace(stored, **_overrides(args)).validated()
+    config = replace(stored, **overrides(args)).validated()
     if record.non_finite_from is not None:
         raise RunFormatError(f"run {args.run_id!r} diverged at epoch {record.non_finite_from} (NaN/Inf): resuming "
                              "would go on from NaN weights; train a new run with a smaller --lr")
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.preset is None:
             raise ConfigError(f"--preset is required; choose one of {', '.join(PRESETS)}")
-        config, preset = preset_config(args.preset, **_overrides(args)), args.preset
+        config, preset = preset_config(args.preset, **overrides(args)), args.preset
         if args.run_id is None:  # an empty --run-id is refused as invalid by run_paths, not replaced
             args.run_id = default_run_id(preset)
         paths = run_paths(args.data_dir, args.run_id)

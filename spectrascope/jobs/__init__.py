@@ -3,13 +3,16 @@
     commands    the kinds of job, one table entry each
     queue       slots and first-come-first-served waiting
     supervisor  run, follow, cancel and settle one job (`python -m spectrascope.jobs`)
-    submit      what a front end calls: submit, cancel, list
+    submit      what a front end calls: submit, start, cancel, list
+    leases      a team's shared job state in Redis: current jobs, leases, the line
+    team        jobs on Celery workers (REDIS_URL), and failover when a worker is lost
 """
 from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.submit import (
-    active_job, cancelling, job_is_running, place_in_line, request_cancel, submit_analysis, submit_training,
+    active_job, cancelling, job_is_running, place_in_line, request_cancel, start, submit_analysis, submit_training,
+    watch,
 )
-from spectrascope.jobs.supervisor import Job, run_job, start_detached, watch
+from spectrascope.jobs.supervisor import Job, run_job, start_detached
 
 __all__ = ["KINDS", "Job", "JobKind", "active_job", "cancelling", "job_is_running", "progress", "place_in_line",
-           "request_cancel", "run_job", "start_detached", "submit_analysis", "submit_training", "watch"]
+           "request_cancel", "run_job", "start", "start_detached", "submit_analysis", "submit_training", "watch"]

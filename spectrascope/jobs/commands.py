@@ -19,6 +19,7 @@ class JobKind:
     record_end: Callable[[RunPaths, str, str | None], None]  # status and error of a job that ended unrecorded
     follow_up: str | None = None  # the kind of job started on each checkpoint as it lands
     done_on_exit_0: bool = False  # may a clean exit that recorded no end be taken as completed?
+    resume_args: tuple[str, ...] = ()  # added to go on where a lost job stopped
 
 
 def _record_training_end(paths: RunPaths, status: str, error: str | None) -> None:
@@ -34,7 +35,7 @@ KINDS = {
         command="train", lock="training", status=lambda record: record.status,
         counts=lambda record: (record.progress.epoch or 0, record.progress.total_epochs or 0),
         describe=lambda done, total: f"training: epoch {done} of {total}",
-        record_end=_record_training_end, follow_up="analyze"),
+        record_end=_record_training_end, follow_up="analyze", resume_args=("--resume",)),
     "analyze": JobKind(
         command="analyze", lock="analysis", status=lambda record: record.analysis_state.status,
         counts=lambda record: (record.analysis_state.epochs_done or 0, record.analysis_state.epochs_total or 0),

@@ -1,15 +1,19 @@
-"""What the dashboard (or any front end) asks of the jobs: submit a training or an analysis, cancel, list.
+"""What the dashboard (or any front end) asks of the jobs: submit a training or an analysis, start it,
+cancel, list.
 
 Submitting checks the request with the commands' own rules and records the job in the run at once
-(`queued`), so every page shows it before its process starts."""
+(`queued`), so every page shows it before its process starts. Starting hands it to this machine's job
+runner, or, for a team (REDIS_URL set), to the Celery workers (spectrascope.jobs.team)."""
 from __future__ import annotations
+
+import time
 
 from analysis.options import BACKENDS
 from spectrascope import settings
 from spectrascope.errors import UserError
 from spectrascope.jobs.commands import KINDS, JobKind, progress
-from spectrascope.jobs.queue import waiting_runs
-from spectrascope.jobs.supervisor import RUNNER_LOCK, Job
+from spectrascope.jobs.queue import POLL_SECONDS, waiting_runs
+from spectrascope.jobs.supervisor import RUNNER_LOCK, START_GRACE_SECONDS, Job, Report, outcome, start_detached
 from spectrascope.runs import (
     ACTIVE_STATUSES, RunFormatError, RunRecord, cancel_requested, checkpoint_epochs, clear_cancel_request,
     ensure_writable_dir, job_is_active, new_run_record, read_run, run_paths, update_run, write_run,
@@ -52,16 +56,46 @@ def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False)
     read_run(paths)  # a clear error for an unknown run
     if not checkpoint_epochs(paths):
         raise UserError(f"run {run_id!r} has no checkpoints yet: nothing to analyse")
-    if job_is_active(paths, RUNNER_LOCK) or job_is_active(paths, KINDS["analyze"].lock):
+    if job_is_running(run_id) or job_is_active(paths, KINDS["analyze"].lock):
         raise UserError(f"run {run_id!r} already has a job working on it: wait for it to finish, or cancel it")
     clear_cancel_request(paths)  # left by an earlier job that ended before it saw it
     update_run(paths, analysis={"status": "queued", "backend": backend, "error": None, "errors": {}})
     return Job(run_id, "analyze", ("--run-id", run_id, "--backend", backend) + (("--randomize",) if randomize else ()))
 
 
+def start(job: Job) -> None:
+    """Run a submitted job: on the team's workers when REDIS_URL is set, else here, detached."""
+    if settings.redis_url():
+        from spectrascope.jobs import team
+
+        team.enqueue(job)
+    else:
+        start_detached(job)
+
+
+def _team_entry(run_id: str) -> tuple[object, dict | None]:
+    """(Redis client, the run's current team job) when REDIS_URL is set; (None, None) otherwise."""
+    if not settings.redis_url():
+        return None, None
+    from spectrascope.jobs import leases
+
+    client = leases.connect()
+    return client, leases.current(client, run_id)
+
+
 def request_cancel(run_id: str) -> None:
-    """Ask the run's job to stop; it is marked `cancelled` by the job itself within a second."""
-    cancel_run_job(run_paths(settings.data_dir(), run_id))
+    """Ask the run's job to stop; it is marked `cancelled` by the job itself within a second. A team job no
+    worker has started yet is taken out of line and marked at once."""
+    paths = run_paths(settings.data_dir(), run_id)
+    client, entry = _team_entry(run_id)
+    if entry and entry.get("started") != "1":
+        from spectrascope.jobs import leases
+
+        leases.finish(client, run_id, entry["id"])
+        leases.leave_line(client, run_id, entry["queue"])
+        Job.from_dict(leases.job_of(entry)).kind.record_end(paths, "cancelled", "cancelled by the user")
+        return
+    cancel_run_job(paths)
 
 
 def active_job(record: RunRecord) -> tuple[JobKind, float, str] | None:
@@ -73,11 +107,17 @@ def active_job(record: RunRecord) -> tuple[JobKind, float, str] | None:
 
 
 def place_in_line(run_id: str) -> str | None:
-    """"next in line", "#2 in line", ...; None when the run's job is not waiting for a slot."""
-    waiting = waiting_runs()
-    if run_id not in waiting:
+    """"next in line", "#2 in line", ...; None when the run's job is not waiting for a slot (or a worker)."""
+    client, entry = _team_entry(run_id)
+    if entry:
+        from spectrascope.jobs import leases
+
+        place = leases.place_in_line(client, run_id, entry["queue"])
+    else:
+        waiting = waiting_runs()
+        place = waiting.index(run_id) + 1 if run_id in waiting else None
+    if place is None:
         return None
-    place = waiting.index(run_id) + 1
     return "next in line" if place == 1 else f"#{place} in line"
 
 
@@ -87,5 +127,27 @@ def cancelling(run_id: str) -> bool:
 
 
 def job_is_running(run_id: str) -> bool:
-    """True while a job runner holds the run (queued or at work)."""
-    return job_is_active(run_paths(settings.data_dir(), run_id), RUNNER_LOCK)
+    """True while a job runner holds the run (queued or at work): this machine's (its lock), or for a team
+    a job in the workers' line or a worker's live lease (a lapsed lease: the worker is gone)."""
+    if job_is_active(run_paths(settings.data_dir(), run_id), RUNNER_LOCK):
+        return True
+    client, entry = _team_entry(run_id)
+    if client is None:
+        return False
+    from spectrascope.jobs import leases
+
+    return (entry is not None and entry.get("started") != "1") or leases.lease_held(client, run_id)
+
+
+def watch(job: Job, report: Report) -> str:
+    """Report a started job's progress until it ends (what a Dash background callback does), wherever it
+    runs."""
+    started, seen = time.monotonic(), False
+    while True:
+        alive = job_is_running(job.run_id)
+        seen = seen or alive
+        if not alive and (seen or time.monotonic() - started > START_GRACE_SECONDS):
+            break
+        report(*progress(read_run(job.paths), job.kind))
+        time.sleep(POLL_SECONDS)
+    return outcome(job)

@@ -14,10 +14,12 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from spectrascope import settings
+from spectrascope.command import PARENT_PID_ENV
 from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.queue import POLL_SECONDS, job_slot
 from spectrascope.runs import (
@@ -50,6 +52,11 @@ class Job:
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
+    def resumed(self) -> "Job":
+        """The same job, to go on where a lost one stopped."""
+        extra = tuple(arg for arg in self.kind.resume_args if arg not in self.args)
+        return replace(self, args=self.args + extra)
+
     @classmethod
     def from_dict(cls, data: dict) -> "Job":
         return cls(data["run_id"], data["command"], tuple(data.get("args", ())))
@@ -57,8 +64,9 @@ class Job:
 
 def _spawn(command: str, args: tuple[str, ...], paths: RunPaths) -> subprocess.Popen:
     """The CLI in a child process, its output appended to job.log (`log_start` marks where its own lines
-    begin). Its OpenMP threads wait passively (spectrascope.command), so two jobs share the cores."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    begin). Its OpenMP threads wait passively (spectrascope.command), so two jobs share the cores, and it
+    dies with this process."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_ENV: str(os.getpid())}
     with open_job_log(paths, f"spectrascope {command} {' '.join(args)}") as log:
         child = subprocess.Popen([sys.executable, "-m", "spectrascope", command, "--data-dir",
                                   str(settings.data_dir()), *args], stdout=log, stderr=subprocess.STDOUT,
@@ -104,11 +112,13 @@ def _follow_up(job: Job, running: subprocess.Popen | None, done: set[int]) -> tu
     return _spawn(job.kind.follow_up, ("--run-id", job.run_id), job.paths), landed
 
 
-def run_job(job: Job, report: Report = lambda fraction, text: None) -> str:
-    """Run a submitted job to its end and return how it ended. Cancelling sends SIGTERM (each command
-    records itself `cancelled`), then SIGKILL if a child is still there KILL_AFTER_SECONDS later."""
+def run_job(job: Job, report: Report = lambda fraction, text: None, queued: bool = True) -> str:
+    """Run a submitted job to its end and return how it ended; `queued`: wait for a job slot first (a team's
+    Celery workers have their own). Cancelling sends SIGTERM (each command records itself `cancelled`),
+    then SIGKILL if a child is still there KILL_AFTER_SECONDS later."""
     paths = job.paths
-    with job_lock(paths, RUNNER_LOCK), job_slot(job.run_id, lambda: cancel_requested(paths), report) as got_slot:
+    slot = job_slot(job.run_id, lambda: cancel_requested(paths), report) if queued else nullcontext(True)
+    with job_lock(paths, RUNNER_LOCK), slot as got_slot:
         if not got_slot or cancel_requested(paths):
             job.kind.record_end(paths, "cancelled", "cancelled by the user")
             clear_cancel_request(paths)
@@ -137,19 +147,6 @@ def run_job(job: Job, report: Report = lambda fraction, text: None) -> str:
 
 def outcome(job: Job) -> str:
     return job.kind.status(read_run(job.paths)) or "unknown"
-
-
-def watch(job: Job, report: Report) -> str:
-    """Report a detached job's progress until it ends (what a Dash background callback does)."""
-    started, seen = time.monotonic(), False
-    while True:
-        alive = job_is_active(job.paths, RUNNER_LOCK)
-        seen = seen or alive
-        if not alive and (seen or time.monotonic() - started > START_GRACE_SECONDS):
-            break
-        report(*progress(read_run(job.paths), job.kind))
-        time.sleep(POLL_SECONDS)
-    return outcome(job)
 
 
 def start_detached(job: Job) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 from dash import no_update
 
@@ -280,3 +281,17 @@ def test_a_job_that_dies_redraws_the_status_line_and_badge_and_picker_agree(dash
     options, _, _ = shell.refresh_runs(2, "demo", options, None)
     assert options[0]["label"].startswith("demo — interrupted")
     assert _badge(shell.run_status("demo", died)) == "interrupted"
+
+
+def test_the_status_line_follows_a_queued_job_s_place_in_line(dashboard_data):
+    """A place in line is in no file of the run: the version must still move when it changes."""
+    from spectrascope.runs import jobs_root
+    from spectrascope.runs.locks import held
+
+    update_run(data.paths("demo"), status="queued")
+    waiting = data.version("demo")
+    jobs_root(dashboard_data).mkdir(parents=True, exist_ok=True)
+    with held(jobs_root(dashboard_data) / f"{time.time_ns():020d}-demo.wait"):
+        in_line = data.version("demo")
+        assert in_line != waiting
+        assert "Queued (next in line)" in json.dumps(shell.run_status("demo", in_line).to_plotly_json(), default=str)

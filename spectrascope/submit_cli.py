@@ -1,0 +1,40 @@
+"""`spectrascope submit train|analyze ...`: hand a job to the job runner, as the page's Start does: to the
+team's Celery workers when REDIS_URL is set (from any machine with the same settings), else to this
+machine's runner. It returns at once; the run shows the job's progress."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from analysis.options import BACKENDS
+from spectrascope import settings
+from spectrascope.jobs.submit import start, submit_analysis, submit_training
+from training.cli import add_hyperparameter_arguments, overrides
+from training.config import PRESETS
+
+HELP = "queue a training or an analysis for the job runner (the team's workers when REDIS_URL is set)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    kinds = parser.add_subparsers(dest="kind", required=True, parser_class=type(parser))
+    train = kinds.add_parser("train", help="queue a training run")
+    train.add_argument("--preset", required=True, choices=PRESETS, help="recipe to train")
+    train.add_argument("--run-id", help="name of the run (default: <preset>-<date>-<time>)")
+    add_hyperparameter_arguments(train)
+    analyze = kinds.add_parser("analyze", help="queue an analysis of a run's checkpoints")
+    analyze.add_argument("--run-id", required=True, help="the run to analyse")
+    analyze.add_argument("--backend", choices=BACKENDS, default="fast", help="fast (default) or weightwatcher")
+    analyze.add_argument("--randomize", action="store_true", help="also compare with randomized ESDs")
+    for kind in (train, analyze):  # also after the kind: `submit analyze --run-id R --data-dir D`
+        kind.add_argument("--data-dir", default=argparse.SUPPRESS, help="as `spectrascope submit --data-dir`")
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ[settings.DATA_DIR_ENV] = args.data_dir  # where the job runner and the workers look too
+    if args.kind == "train":
+        job = submit_training(args.preset, args.run_id, **overrides(args))
+    else:
+        job = submit_analysis(args.run_id, args.backend, args.randomize)
+    start(job)
+    print(f"queued spectrascope {job.command} {' '.join(job.args)}")
+    return 0

@@ -1,0 +1,170 @@
+"""Jobs on Celery workers (REDIS_URL set), as a team runs them: a real redis-server and real Celery
+workers, one per queue, each started in its own working directory and sharing one data dir, as two hosts
+would. Jobs are submitted the way the page submits them (spectrascope.jobs.submit_* then start)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import REPO, read_metrics_csv, spectrascope, wait_for
+
+from spectrascope import jobs
+from spectrascope.jobs import leases
+from spectrascope.jobs.team import LOST_WORKER_NOTE
+from spectrascope.runs import checkpoint_epochs, job_is_active, read_run, run_paths
+
+pytestmark = pytest.mark.slow
+LEASE_SECONDS = 2  # a lost worker is noticed within about 3 s
+JOB_WAIT = 240
+
+
+class Worker:
+    """`celery -A app.worker worker -Q QUEUES` in its own folder (a host of its own), logging to a file."""
+
+    def __init__(self, home, env: dict, queues: str, name: str):
+        home.mkdir(parents=True, exist_ok=True)
+        self.log = home / "worker.log"
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "-Q", queues, "-n", f"{name}@%h",
+                 "--concurrency", "2" if "analysis" in queues else "1", "--loglevel", "info"],
+                cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(lambda: "ready." in self.log.read_text(), 90, f"the {name} worker to be ready", interval=0.1,
+                 process=self.process)
+
+    def ran(self, command: str, run_id: str) -> bool:
+        return f"running {command} of {run_id}" in self.log.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def team(redis_url, tmp_path_factory):
+    """(data dir, env, {"train": worker, "analysis": worker}); the test process submits as the page does."""
+    root = tmp_path_factory.mktemp("team")
+    data_dir = root / "shared-data"
+    env = {**os.environ, "REDIS_URL": redis_url, "SPECTRASCOPE_DATA_DIR": str(data_dir),
+           "SPECTRASCOPE_LEASE_SECONDS": str(LEASE_SECONDS), "PYTHONPATH": str(REPO)}
+    workers = {}
+    try:
+        workers["train"] = Worker(root / "gpu-box", env, "train", "train")
+        workers["analysis"] = Worker(root / "cpu-box", env, "analysis,celery", "analysis")
+        yield data_dir, env, workers
+    finally:
+        for worker in workers.values():
+            worker.stop()
+
+
+@pytest.fixture
+def submitter(team, monkeypatch):
+    """This process set up as the web front: same REDIS_URL, data dir and lease time as the workers."""
+    data_dir, env, workers = team
+    for name in ("REDIS_URL", "SPECTRASCOPE_DATA_DIR", "SPECTRASCOPE_LEASE_SECONDS"):
+        monkeypatch.setenv(name, env[name])
+    return data_dir, env, workers
+
+
+def _status(data_dir, run_id: str) -> tuple[str, str | None]:
+    """(training status, analysis status), once the job has let go of the run."""
+    if jobs.job_is_running(run_id):
+        return "job at work", None
+    record = read_run(run_paths(data_dir, run_id))
+    return record.status, record.analysis_state.status
+
+
+def test_a_training_and_an_analysis_run_on_the_workers_of_their_queues(submitter):
+    data_dir, _, workers = submitter
+    jobs.start(jobs.submit_training("demo", "on-train", epochs=2))
+    wait_for(lambda: _status(data_dir, "on-train") == ("completed", "completed"), JOB_WAIT,
+             "the training and its follow-up analysis to complete")
+    assert workers["train"].ran("train", "on-train") and not workers["analysis"].ran("train", "on-train")
+
+    submitted = spectrascope("submit", "analyze", "--run-id", "on-train", "--randomize", "--data-dir", data_dir,
+                             env={"REDIS_URL": os.environ["REDIS_URL"]})  # from any machine with the settings
+    assert submitted.returncode == 0 and "queued spectrascope analyze --run-id on-train" in submitted.stdout
+    wait_for(lambda: workers["analysis"].ran("analyze", "on-train"), 60, "the analysis worker to take the job")
+    wait_for(lambda: _status(data_dir, "on-train")[1] == "completed", JOB_WAIT, "the analysis to complete")
+    assert not workers["train"].ran("analyze", "on-train")
+    assert run_paths(data_dir, "on-train").randomized_esd(2).exists()  # the job's own flags reached the worker
+
+
+def test_a_job_waiting_for_a_worker_shows_its_place_and_cancels_at_once(submitter):
+    data_dir, _, workers = submitter
+    jobs.start(jobs.submit_training("demo", "first", epochs=4))
+    wait_for(lambda: workers["train"].ran("train", "first"), 60, "the training worker to take the first job")
+    jobs.start(jobs.submit_training("demo", "second", epochs=1))
+    assert jobs.place_in_line("second") == "next in line" and jobs.job_is_running("second")
+    jobs.request_cancel("second")
+    assert _status(data_dir, "second")[0] == "cancelled" and jobs.place_in_line("second") is None
+    wait_for(lambda: _status(data_dir, "first")[0] == "completed", JOB_WAIT, "the first training to complete")
+    wait_for(lambda: "superseded" in workers["train"].log.read_text(), 60, "the cancelled job's delivery to be dropped")
+    assert not workers["train"].ran("train", "second") and checkpoint_epochs(run_paths(data_dir, "second")) == []
+
+
+def test_a_killed_training_worker_s_job_resumes_on_a_fresh_worker_with_identical_metrics(submitter, tmp_path):
+    data_dir, env, workers = submitter
+    epochs = 8
+    reference = spectrascope("train", "--preset", "demo", "--epochs", epochs, "--run-id", "lost",
+                             "--data-dir", tmp_path / "reference", timeout=300)
+    assert reference.returncode == 0, reference.stderr
+    paths = run_paths(data_dir, "lost")
+    jobs.start(jobs.submit_training("demo", "lost", epochs=epochs))
+    wait_for(lambda: (read_run(paths).progress.epoch or 0) >= 2, JOB_WAIT, "two epochs to be trained")
+    workers["train"].process.send_signal(signal.SIGKILL)  # the GPU box is lost
+    workers["train"].process.wait()
+    killed_at = read_run(paths).progress.epoch
+    assert killed_at < epochs, "the training finished before the worker was killed: make it longer"
+    first_checkpoint = paths.checkpoint(1).stat().st_mtime_ns
+
+    # its job's processes died with it; within a minute another worker notices and submits the job again
+    wait_for(lambda: not job_is_active(paths, "training"), 30, "the training process to die with its worker")
+    wait_for(lambda: read_run(paths).error == LOST_WORKER_NOTE, 60, "the job to be submitted again")
+    assert read_run(paths).status == "queued" and jobs.place_in_line("lost") == "next in line"
+
+    workers["train"] = Worker(data_dir.parent / "gpu-box-2", env, "train", "train-2")
+    wait_for(lambda: _status(data_dir, "lost") == ("completed", "completed"), JOB_WAIT, "the resumed run to complete")
+    assert workers["train"].ran("train", "lost")
+    assert paths.checkpoint(1).stat().st_mtime_ns == first_checkpoint  # resumed, not trained again
+    header, rows = read_metrics_csv(data_dir, "lost")
+    _, reference_rows = read_metrics_csv(tmp_path / "reference", "lost")
+    assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(epochs + 1)]
+    for row, expected in zip(rows, reference_rows):
+        assert {k: v for k, v in row.items() if k != "seconds"} == {k: v for k, v in expected.items() if k != "seconds"}
+
+
+# --- the shared state in Redis, without workers ----------------------------------------------------
+
+
+def test_a_lease_is_held_by_one_worker_renewed_while_held_and_freed_after(redis_url):
+    client = leases.connect(redis_url)
+    with leases.lease(client, "r", seconds=1.5) as first:
+        with leases.lease(client, "r", seconds=1.5) as second:
+            assert first and not second
+        time.sleep(4.5)  # three lifetimes: alive only because it is renewed
+        assert leases.lease_held(client, "r")
+    assert not leases.lease_held(client, "r")
+    assert leases.take_over(client, "job-1") and not leases.take_over(client, "job-1")
+
+
+def test_a_team_job_counts_as_running_while_in_line_or_leased_not_once_its_lease_lapsed(redis_url, monkeypatch,
+                                                                                          tmp_path):
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("SPECTRASCOPE_DATA_DIR", str(tmp_path))
+    client = leases.connect()
+    leases.make_current(client, "solo", '{"run_id": "solo", "command": "train"}', "train")
+    assert jobs.job_is_running("solo") and jobs.place_in_line("solo") == "next in line"
+    leases.mark_started(client, "solo", "train")
+    with leases.lease(client, "solo", seconds=5):
+        assert jobs.job_is_running("solo") and jobs.place_in_line("solo") is None
+    assert not jobs.job_is_running("solo")  # started, and no worker renews its lease: the page says interrupted
