@@ -95,6 +95,12 @@ def _epochs_available(paths: RunPaths, epochs: list[int] | None) -> list[int]:
     return available
 
 
+def _arrays_saved(paths: RunPaths, epoch: int, randomize: bool) -> bool:
+    """The epoch's eigenvalues are on disk, and its shuffled ones when randomize asks for them (a run
+    randomized before they were kept, or whose file was deleted, gets them back)."""
+    return paths.esd(epoch).exists() and (not randomize or paths.randomized_esd(epoch).exists())
+
+
 def _plan(paths: RunPaths, backend: str, epochs: list[int] | None, randomize: bool, bins: int) -> Plan:
     available = _epochs_available(paths, epochs)
     manifest, wanted = _saved_state(paths, epochs or available, available)
@@ -102,7 +108,8 @@ def _plan(paths: RunPaths, backend: str, epochs: list[int] | None, randomize: bo
                 rebin=histogram_bins(paths) not in (None, bins), report=AnalysisReport())
     for epoch in wanted:
         entry = manifest.get(epoch, {})
-        if _up_to_date(entry, checkpoint_signature(paths, epoch, backend), randomize) and paths.esd(epoch).exists():
+        if _up_to_date(entry, checkpoint_signature(paths, epoch, backend), randomize) and _arrays_saved(paths, epoch,
+                                                                                                       randomize):
             plan.report.up_to_date.append(epoch)
             if _histograms_pending(entry):
                 plan.uncounted.add(epoch)

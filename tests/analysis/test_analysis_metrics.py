@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 
+from analysis.histograms import bin_edges, density
 from analysis.metrics import layer_row, warning_for
 from analysis.powerlaw import FAILED_FIT, PowerLawFit, fit_power_law
 from analysis_helpers import single_threaded, weightwatcher, ww_fit_powerlaw
@@ -87,3 +88,15 @@ def test_a_failed_fit_is_flagged_and_weighted_by_alpha_minus_one(evals):
     assert row["warning"] == "fit-failed"
     assert row["alpha"] == -1 and row["num_pl_spikes"] == -1
     assert row["alpha_weighted"] == pytest.approx(-math.log10(evals.max()))
+
+
+def test_histogram_counts_equal_a_search_of_the_edges_even_for_values_on_an_edge():
+    rng = np.random.default_rng(0)
+    for scale in (1e-3, 1.0, 50.0):
+        values = (rng.standard_t(3, 200_000) * scale).astype(np.float32)
+        edges = bin_edges(float(values.min()), float(values.max()), 100)
+        values = np.concatenate([values, edges.astype(np.float32), edges[[0, -1]].astype(np.float32), [np.nan]])
+        inside = values[(values >= edges[0]) & (values <= edges[-1])]
+        searched = np.bincount(np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, 99), minlength=100)
+        expected = searched / (searched.sum() * np.diff(edges))
+        assert np.array_equal(density(values, edges), expected)

@@ -105,3 +105,7 @@ def test_a_randomized_analysis_saves_the_shuffled_eigenvalues_of_every_epoch(dat
             assert shuffled.files == esd.files
         for row in rows[rows["epoch"] == epoch].itertuples():
             assert read_randomized_eigenvalues(paths, epoch, row.layer).max() == row.max_rand_eval
+    # a randomized run without the file (analysed before it was kept, or deleted) gets it back, and only it
+    paths.randomized_esd(EPOCHS[-1]).unlink()
+    report = analyze_run(data_dir, RUN_ID, randomize=True, progress=False)
+    assert report.analysed == [EPOCHS[-1]] and paths.randomized_esd(EPOCHS[-1]).exists()
