@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # spectrascope: the dashboard (gunicorn) and, with another command, the Celery job workers.
 #
 #   docker build -t spectrascope .                              # CPU-only torch (default, ~1 GB smaller)
@@ -27,8 +28,9 @@ FROM python:${PYTHON}-slim AS runtime
 # tini is PID 1: it forwards signals and reaps the job processes a worker leaves behind
 RUN apt-get update && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels "spectrascope[celery]" && rm -rf /wheels
+# the wheels are mounted, not copied: a copied layer would keep them (torch twice) after any rm
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links /wheels "spectrascope[celery]"
 RUN useradd --create-home --uid 10001 spectrascope && mkdir /data && chown spectrascope /data
 ENV SPECTRASCOPE_DATA_DIR=/data PYTHONUNBUFFERED=1
 VOLUME /data

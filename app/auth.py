@@ -23,7 +23,7 @@ def _users() -> dict[str, User] | None:
     if path is None:
         return None
     stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    key = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)  # written by rename: a new inode
     if key not in _users_memo:
         _users_memo.clear()
         _users_memo[key] = read_users(path)

@@ -84,16 +84,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_login(host: str, no_login: bool) -> None:
-    """Login on (a readable users file) or the page reachable from this machine only, unless asked for."""
+def check_login(host: str, no_login: bool, opt_out: str = "pass --no-login") -> None:
+    """Login on (a readable users file) or the page reachable from this machine only, unless asked for
+    (`opt_out` says how)."""
     users_file = settings.users_file()
     if users_file is not None:
         read_users(users_file)  # a missing or malformed users file is reported now, not on every request
         print(f"spectrascope: login on: the users in {users_file}", file=sys.stderr)
     elif not _is_loopback(host) and not no_login:
-        raise UserError(f"--host {host} opens the dashboard to other machines, and without login anyone who "
+        raise UserError(f"{host} opens the dashboard to other machines, and without login anyone who "
                         f"reaches it may start and delete jobs: set ${settings.USERS_ENV} to a users file "
-                        "(`spectrascope user add NAME --role runner`), or pass --no-login if that is what you want")
+                        f"(`spectrascope user add NAME --role runner`), or {opt_out} if that is what you want")
 
 
 def _quiet_requests(debug: bool) -> None:
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     settings.max_jobs()  # a bad SPECTRASCOPE_MAX_JOBS is reported now, not when the first job starts
     if not os.environ.get("WERKZEUG_RUN_MAIN"):  # not in --debug's reloaded child: its parent did this
         _check_can_listen(args.host, args.port)
-        _check_login(args.host, args.no_login)
+        check_login(args.host, args.no_login)
         if args.demo and start_demo_if_empty():
             print(f"started the demo run {DEMO_RUN_ID!r}: watch it fill in on the page")
     from app.factory import create_app

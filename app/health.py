@@ -1,5 +1,6 @@
 """`/health` for a container's or load balancer's health check: 200 and a small JSON when the dashboard
-can work (its data dir writable, Redis answering when one is configured), 503 naming what fails. It is
+can work (its data dir writable, Redis answering when one is configured, the users file readable when
+login is on), 503 naming what fails. It is
 open without login and says nothing a visitor could use beyond the version."""
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 from spectrascope import settings
+from spectrascope.errors import UserError
+from spectrascope.users import read_users
 
 REDIS_TIMEOUT_SECONDS = 1.0  # a health check must answer fast, even when Redis does not
 
@@ -35,12 +38,25 @@ def redis_problem(url: str | None) -> str | None:
     return None
 
 
+def users_problem(users_file: Path | None) -> str | None:
+    """Why nobody could log in (every page answers 503), or None; None also when login is off."""
+    if users_file is None:
+        return None
+    try:
+        read_users(users_file)
+    except UserError:
+        return "the users file cannot be read: add a user with `spectrascope user add NAME --role runner`"
+    return None
+
+
 def report() -> tuple[dict, int]:
     """(body, HTTP status) of a health check."""
-    url = settings.redis_url()
-    problems = {"data_dir": data_dir_problem(settings.data_dir()), "redis": redis_problem(url)}
+    url, users_file = settings.redis_url(), settings.users_file()
+    problems = {"data_dir": data_dir_problem(settings.data_dir()), "redis": redis_problem(url),
+                "login": users_problem(users_file)}
     failing = {part: why for part, why in problems.items() if why}
     body = {"status": "failing" if failing else "ok", "version": metadata.version("spectrascope"),
             "data_dir": problems["data_dir"] or "writable",
-            "redis": problems["redis"] or ("reachable" if url else "not configured")}
+            "redis": problems["redis"] or ("reachable" if url else "not configured"),
+            "login": problems["login"] or ("on" if users_file else "off")}
     return body, (503 if failing else 200)

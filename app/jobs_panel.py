@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 from analysis.options import BACKENDS
 from app import auth, data
 from app.ids import LIVE_INTERVAL, RUN_PICKER
-from spectrascope import jobs
+from spectrascope import jobs, settings
 from spectrascope.errors import UserError
 from spectrascope.runs import RunRecord
 from training.config import HYPERPARAMETERS, PRESETS
@@ -168,8 +168,11 @@ def submit_analysis(n_clicks, run_id, backend, randomize):
 
 
 def follow_job(set_progress, request):
-    """Background callback: the progress bar of the job this page started, until it ends."""
+    """Background callback: the progress bar of the job this page started, until it ends. Not for a team:
+    it would hold a Celery worker for the job's whole wait and run; the job list follows every job."""
     job = jobs.Job.from_dict(request)
+    if settings.redis_url():
+        return f"Last job from this page: {job.command} of {job.run_id} — sent to the team's workers (see the jobs)"
     status = jobs.watch(job, lambda fraction, text: set_progress((round(100 * fraction), text)))
     return f"Last job from this page: {job.command} of {job.run_id} — {status}"
 

@@ -126,6 +126,10 @@ def run_status(run_id, version):
                                   "above shows what runs now.", color="secondary"))
     if status == "failed":
         messages.append(dbc.Alert(f"Training failed: {record.error or 'no message recorded'}", color="danger"))
+    elif status == "interrupted" and jobs.job_claims_run(run_id):  # a team's lost worker: failover is coming
+        messages.append(dbc.Alert("Training stopped: the worker running it was lost. Another worker takes the "
+                                  "job over within a minute and goes on from the last complete epoch.",
+                                  color="warning"))
     elif status == "interrupted" and checkpoints:
         messages.append(dbc.Alert(["Training stopped without finishing (its process died). Continue it with ",
                                    html.Code(f"spectrascope train --resume --run-id {run_id}"), "."], color="warning"))

@@ -12,6 +12,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import bcrypt
@@ -21,6 +22,7 @@ from spectrascope.runs.files import atomic_write_text
 
 ROLES = ("viewer", "runner")
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_BYTES = 72
 _NAME = re.compile(r"[A-Za-z0-9_.@-]+")
 _PROCESS_PEPPER = secrets.token_bytes(16)  # what the verified-password memo is keyed by, never the password
 
@@ -38,7 +40,7 @@ class User:
 
 def _parse_line(line: str, number: int, path: Path) -> User:
     parts = line.split(":")
-    if len(parts) != 3 or not _NAME.fullmatch(parts[0]) or parts[2] not in ROLES:
+    if len(parts) != 3 or not _NAME.fullmatch(parts[0]) or not parts[1].startswith("$2") or parts[2] not in ROLES:
         raise UserError(f"{path}, line {number}: expected NAME:BCRYPT_HASH:ROLE with ROLE one of "
                         f"{', '.join(ROLES)}; write the file with `spectrascope user add`")
     return User(*parts)
@@ -55,6 +57,8 @@ def read_users(path: Path) -> dict[str, User]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip() and not line.lstrip().startswith("#"):
             user = _parse_line(line.strip(), number, path)
+            if user.name in users:
+                raise UserError(f"{path}, line {number}: {user.name!r} is there twice; keep one line per user")
             users[user.name] = user
     return users
 
@@ -66,6 +70,8 @@ def check_new_user(name: str, password: str, role: str) -> None:
         raise UserError(f"role {role!r}: choose one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise UserError(f"the password must have at most {MAX_PASSWORD_BYTES} bytes (bcrypt's limit)")
 
 
 def add_user(path: Path, name: str, password: str, role: str) -> bool:
@@ -82,19 +88,25 @@ def add_user(path: Path, name: str, password: str, role: str) -> bool:
 _verified: set[tuple[str, bytes]] = set()
 
 
+@lru_cache(maxsize=1)
+def _unknown_user_hash() -> bytes:
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt())
+
+
 def authenticate(users: dict[str, User], name: str, password: str) -> User | None:
     """The user whose name and password these are, else None. bcrypt takes ~0.25 s by design, and the page
     polls every 2 s, so a pair verified once is remembered (by a keyed digest, never the password itself)
     for as long as the user's hash stays the same."""
     user = users.get(name)
     if user is None:
+        bcrypt.checkpw(password.encode()[:MAX_PASSWORD_BYTES], _unknown_user_hash())  # as slow as a known name
         return None
     memo = (user.password_hash, hashlib.blake2b(password.encode(), key=_PROCESS_PEPPER).digest())
     if memo in _verified:
         return user
     try:
         matches = bcrypt.checkpw(password.encode(), user.password_hash.encode())
-    except ValueError:  # not a bcrypt hash
+    except ValueError:  # not a bcrypt hash, or a password beyond bcrypt's 72 bytes
         return None
     if matches:
         _verified.add(memo)

@@ -40,7 +40,7 @@ def test_the_image_is_multi_stage_without_compilers_and_runs_as_a_user():
     assert "AS build" in build.splitlines()[0] and "-slim" in build.splitlines()[0]
     assert "-slim" in runtime.splitlines()[0] and "build-essential" in build
     assert not re.search(r"build-essential|gcc|g\+\+", runtime)  # the runtime installs wheels only
-    assert "COPY --from=build /wheels" in runtime and "--no-index" in runtime
+    assert "--mount=type=bind,from=build,source=/wheels" in runtime and "--no-index" in runtime
     user = _instruction(runtime, "USER")
     assert user and user[-1] not in ("root", "0")
     assert _instruction(runtime, "VOLUME") == ["/data"]
@@ -102,3 +102,15 @@ def test_the_image_s_web_command_serves_the_page_and_starts_the_demo_on_an_empty
         web.wait(30)
         demo.cancel_request.touch()  # the demo job runs apart from the web server: stop it
         wait_for(lambda: not job_is_active(demo, "job"), 120, "the demo job to stop")
+
+
+@pytest.mark.slow
+def test_the_image_s_web_command_refuses_other_machines_without_login(tmp_path):
+    (_, runtime) = _stages()
+    command = json.loads(_instruction(runtime, "CMD")[0])
+    env = {**os.environ, "SPECTRASCOPE_DATA_DIR": str(tmp_path), "SPECTRASCOPE_BIND": f"0.0.0.0:{free_port()}"}
+    for name in ("REDIS_URL", "SPECTRASCOPE_USERS", "SPECTRASCOPE_NO_LOGIN", "SPECTRASCOPE_DEMO"):
+        env.pop(name, None)
+    refused = subprocess.run([sys.executable, "-m", *command], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode != 0 and "set SPECTRASCOPE_NO_LOGIN=1" in refused.stderr

@@ -100,6 +100,10 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+# what unpickling arbitrary bytes raises: a length field of 2^62 asks for that much memory, and so on
+_DAMAGED_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, OverflowError, MemoryError)
+
+
 def _md5(path: Path) -> str:
     digest = hashlib.md5()
     with path.open("rb") as handle:
@@ -116,7 +120,7 @@ def _read_pickle(folder: Path, name: str, verify: bool, keys: tuple[str, ...]) -
     try:
         with path.open("rb") as handle:
             content = _ArrayUnpickler(handle, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+    except _DAMAGED_PICKLE_ERRORS as exc:
         raise DatasetError(f"{path} is not a CIFAR-100 file ({exc}); delete {folder} and download again") from exc
     missing = [key for key in keys if not isinstance(content, dict) or key not in content]
     if missing:

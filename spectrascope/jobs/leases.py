@@ -1,14 +1,14 @@
-"""What the team's job workers share in Redis (REDIS_URL): which job is current for each run, who runs it,
-and the line of jobs waiting for a worker.
+"""What the team's job workers share in Redis (REDIS_URL): each run's current job, the lease of the worker
+running it, and the line of jobs waiting for a worker. Every change that depends on what is there is one
+Lua script, so a worker starting a job, a user cancelling it and a worker taking over a lost one never
+interleave.
 
-- The current job: `spectrascope:job:<run>` holds the id of the run's last submitted job and what it runs.
-  A delivery of any other id (a broker's late redelivery, a job superseded by its own failover) is
-  dropped, so nothing runs twice.
-- The lease: `spectrascope:lease:<run>`, set only if absent (`SET NX PX`) by the worker that starts the
-  job, renewed by it every third of its lifetime. A lease that lapsed while the job is marked started
-  means the worker is gone (`kill -9`, host lost): whoever sees it first takes the failover guard and
-  submits the job again. Flock on a volume shared between hosts does not exclude across them; the lease
-  does.
+- The current job: `spectrascope:job:<run>` = {id, job, queue, started}. A run has at most one; a new job
+  is refused while it exists (claim). A delivery whose id is not current (a broker's late redelivery, a
+  job cancelled in line, one superseded by its failover) is dropped.
+- The lease: `spectrascope:lease:<run>`, set only if absent by the worker that starts the job, renewed
+  every third of its lifetime. A worker that cannot renew it for two thirds of it stops its job before the
+  lease lapses (fencing), so when a lapsed lease lets another worker take over, the first has stopped.
 - The line: a sorted set per queue, by submission time, for "#2 in line".
 """
 from __future__ import annotations
@@ -18,21 +18,52 @@ import secrets
 import threading
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Iterator
 
-from spectrascope import settings
-
 PREFIX = "spectrascope"
+TIMEOUT_SECONDS = 5.0  # a Redis that does not answer must not hang a page or a worker
+
+# KEYS[1] job record, KEYS[2] line; ARGV: id, job, queue, run, time
+_CLAIM = """if redis.call('exists', KEYS[1]) == 1 then return 0 end
+redis.call('hset', KEYS[1], 'id', ARGV[1], 'job', ARGV[2], 'queue', ARGV[3], 'started', '0')
+redis.call('zadd', KEYS[2], ARGV[5], ARGV[4])
+return 1"""
+# KEYS[1] job record, KEYS[2] line; ARGV: id, run -> -1 not current, else how often it was started before
+_START = """if redis.call('hget', KEYS[1], 'id') ~= ARGV[1] then return -1 end
+local before = tonumber(redis.call('hget', KEYS[1], 'started'))
+redis.call('hset', KEYS[1], 'started', before + 1)
+redis.call('zrem', KEYS[2], ARGV[2])
+return before"""
+# KEYS[1] job record, KEYS[2] line; ARGV: id, run
+_CANCEL_IN_LINE = """if redis.call('hget', KEYS[1], 'id') ~= ARGV[1] or redis.call('hget', KEYS[1], 'started') ~= '0' then
+  return 0 end
+redis.call('del', KEYS[1])
+redis.call('zrem', KEYS[2], ARGV[2])
+return 1"""
+# KEYS[1] job record; ARGV: id
+_FINISH = """if redis.call('hget', KEYS[1], 'id') == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0"""
+# KEYS[1] job record, KEYS[2] lease, KEYS[3] line; ARGV: old id, new id, job, run, time
+_TAKE_OVER = """if redis.call('exists', KEYS[2]) == 1 or redis.call('hget', KEYS[1], 'id') ~= ARGV[1]
+   or redis.call('hget', KEYS[1], 'started') == '0' then return 0 end
+redis.call('hset', KEYS[1], 'id', ARGV[2], 'job', ARGV[3], 'started', '0')
+redis.call('zadd', KEYS[3], ARGV[5], ARGV[4])
+return 1"""
+# KEYS[1] lease; ARGV: token, milliseconds
 _RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0"""
 _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0"""
 
 
-def connect(url: str | None = None):
+@lru_cache(maxsize=None)
+def connect(url: str):
+    """One client (a connection pool) per Redis URL, with timeouts."""
     import redis  # the celery extra; only a team setup has a REDIS_URL
 
-    return redis.Redis.from_url(url or settings.redis_url(), decode_responses=True)
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=TIMEOUT_SECONDS,
+                                socket_connect_timeout=TIMEOUT_SECONDS, health_check_interval=30)
 
 
 def _job_key(run_id: str) -> str:
@@ -50,33 +81,44 @@ def _line_key(queue: str) -> str:
 # --- the current job of each run -----------------------------------------------------------------
 
 
-def make_current(client, run_id: str, job_json: str, queue: str) -> str:
-    """Record a newly submitted job as the run's current one, in line for its queue; its id."""
+def claim(client, run_id: str, job_json: str, queue: str) -> str | None:
+    """Make a new job the run's current one, in line for its queue: its id; None if the run has one."""
     job_id = secrets.token_hex(8)
-    client.hset(_job_key(run_id), mapping={"id": job_id, "job": job_json, "queue": queue, "started": 0})
-    client.zadd(_line_key(queue), {run_id: time.time()})
+    if not client.eval(_CLAIM, 2, _job_key(run_id), _line_key(queue), job_id, job_json, queue, run_id, time.time()):
+        return None
     return job_id
 
 
 def current(client, run_id: str) -> dict | None:
     """{"id", "job", "queue", "started"} of the run's current job, or None."""
-    entry = client.hgetall(_job_key(run_id))
-    return entry or None
+    return client.hgetall(_job_key(run_id)) or None
 
 
-def is_current(client, run_id: str, job_id: str) -> bool:
-    return client.hget(_job_key(run_id), "id") == job_id
+def start(client, run_id: str, job_id: str, queue: str) -> int | None:
+    """Mark the job started, out of line: how many times it was started before (0 the first time; more: a
+    redelivery of a job whose worker was lost, to resume); None if it is no longer current."""
+    before = client.eval(_START, 2, _job_key(run_id), _line_key(queue), job_id, run_id)
+    return None if before < 0 else before
 
 
-def mark_started(client, run_id: str, queue: str) -> None:
-    client.hset(_job_key(run_id), "started", 1)
-    client.zrem(_line_key(queue), run_id)
+def cancel_in_line(client, run_id: str, entry: dict) -> bool:
+    """Take a job no worker has started out of line (its delivery will be dropped); False if one started it."""
+    return bool(client.eval(_CANCEL_IN_LINE, 2, _job_key(run_id), _line_key(entry["queue"]), entry["id"], run_id))
 
 
 def finish(client, run_id: str, job_id: str) -> None:
-    """The job ended (however): it is no longer the run's current job."""
-    if is_current(client, run_id, job_id):
-        client.delete(_job_key(run_id))
+    """The job ended: it is no longer the run's current job (unless another replaced it)."""
+    client.eval(_FINISH, 1, _job_key(run_id), job_id)
+
+
+def take_over(client, run_id: str, entry: dict, job_json: str) -> str | None:
+    """Replace a started job whose lease lapsed by `job_json` (which goes on where it stopped), in line
+    again: the new id; None when its lease is held, or someone else took it over first. Exactly one caller
+    wins."""
+    job_id = secrets.token_hex(8)
+    taken = client.eval(_TAKE_OVER, 3, _job_key(run_id), _lease_key(run_id), _line_key(entry["queue"]),
+                        entry["id"], job_id, job_json, run_id, time.time())
+    return job_id if taken else None
 
 
 def started_runs(client) -> list[tuple[str, dict]]:
@@ -84,7 +126,7 @@ def started_runs(client) -> list[tuple[str, dict]]:
     found = []
     for key in client.scan_iter(match=_job_key("*")):
         entry = client.hgetall(key)
-        if entry.get("started") == "1":
+        if entry.get("started", "0") != "0":
             found.append((key[len(_job_key("")):], entry))
     return found
 
@@ -95,8 +137,8 @@ def place_in_line(client, run_id: str, queue: str) -> int | None:
     return None if rank is None else rank + 1
 
 
-def leave_line(client, run_id: str, queue: str) -> None:
-    client.zrem(_line_key(queue), run_id)
+def job_of(entry: dict) -> dict:
+    return json.loads(entry["job"])
 
 
 # --- leases --------------------------------------------------------------------------------------
@@ -106,34 +148,48 @@ def lease_held(client, run_id: str) -> bool:
     return bool(client.exists(_lease_key(run_id)))
 
 
-def take_over(client, job_id: str) -> bool:
-    """The failover guard: True for exactly one caller per lost job."""
-    return bool(client.set(f"{PREFIX}:failover:{job_id}", 1, nx=True, ex=24 * 3600))
+class Lease:
+    """A held lease; `lost` is set once it may have lapsed (not renewed for two thirds of its lifetime, or
+    taken): the holder must stop its job at once, before another worker takes it over."""
+
+    def __init__(self):
+        self.lost = threading.Event()
 
 
 @contextmanager
-def lease(client, run_id: str, seconds: float) -> Iterator[bool]:
-    """Hold the run's lease while inside (renewed in a thread); yields False, holding nothing, when another
+def lease(client, run_id: str, seconds: float) -> Iterator[Lease | None]:
+    """Hold the run's lease while inside (renewed in a thread); yields None, holding nothing, when another
     worker holds it."""
+    import redis
+
     token, milliseconds = secrets.token_hex(8), int(seconds * 1000)
     if not client.set(_lease_key(run_id), token, nx=True, px=milliseconds):
-        yield False
+        yield None
         return
-    stop = threading.Event()
+    held, stop = Lease(), threading.Event()
 
     def renew():
+        renewed = time.monotonic()
         while not stop.wait(seconds / 3):
-            client.eval(_RENEW, 1, _lease_key(run_id), token, milliseconds)
+            try:
+                if not client.eval(_RENEW, 1, _lease_key(run_id), token, milliseconds):
+                    held.lost.set()  # it lapsed, and maybe someone else holds it now
+                    return
+                renewed = time.monotonic()
+            except (redis.RedisError, OSError):
+                if time.monotonic() - renewed > 2 * seconds / 3:
+                    held.lost.set()
+                    return
 
     renewer = threading.Thread(target=renew, name=f"lease-{run_id}", daemon=True)
     renewer.start()
     try:
-        yield True
+        yield held
     finally:
         stop.set()
         renewer.join()
-        client.eval(_RELEASE, 1, _lease_key(run_id), token)
-
-
-def job_of(entry: dict) -> dict:
-    return json.loads(entry["job"])
+        if not held.lost.is_set():
+            try:
+                client.eval(_RELEASE, 1, _lease_key(run_id), token)
+            except (redis.RedisError, OSError):
+                pass  # it lapses by itself

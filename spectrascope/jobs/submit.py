@@ -6,11 +6,13 @@ Submitting checks the request with the commands' own rules and records the job i
 runner, or, for a team (REDIS_URL set), to the Celery workers (spectrascope.jobs.team)."""
 from __future__ import annotations
 
+import logging
 import time
 
 from analysis.options import BACKENDS
 from spectrascope import settings
 from spectrascope.errors import UserError
+from spectrascope.jobs import leases
 from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.queue import POLL_SECONDS, waiting_runs
 from spectrascope.jobs.supervisor import RUNNER_LOCK, START_GRACE_SECONDS, Job, Report, outcome, start_detached
@@ -20,6 +22,8 @@ from spectrascope.runs import (
 )
 from spectrascope.runs import request_cancel as cancel_run_job
 from training.config import default_run_id, preset_config
+
+log = logging.getLogger("spectrascope.jobs")
 
 
 def _flags(overrides: dict) -> list[str]:
@@ -56,7 +60,7 @@ def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False)
     read_run(paths)  # a clear error for an unknown run
     if not checkpoint_epochs(paths):
         raise UserError(f"run {run_id!r} has no checkpoints yet: nothing to analyse")
-    if job_is_running(run_id) or job_is_active(paths, KINDS["analyze"].lock):
+    if job_claims_run(run_id) or job_is_active(paths, KINDS["analyze"].lock):
         raise UserError(f"run {run_id!r} already has a job working on it: wait for it to finish, or cancel it")
     clear_cancel_request(paths)  # left by an earlier job that ended before it saw it
     update_run(paths, analysis={"status": "queued", "backend": backend, "error": None, "errors": {}})
@@ -66,7 +70,7 @@ def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False)
 def start(job: Job) -> None:
     """Run a submitted job: on the team's workers when REDIS_URL is set, else here, detached."""
     if settings.redis_url():
-        from spectrascope.jobs import team
+        from spectrascope.jobs import team  # Celery, only for a team
 
         team.enqueue(job)
     else:
@@ -74,13 +78,19 @@ def start(job: Job) -> None:
 
 
 def _team_entry(run_id: str) -> tuple[object, dict | None]:
-    """(Redis client, the run's current team job) when REDIS_URL is set; (None, None) otherwise."""
-    if not settings.redis_url():
+    """(Redis client, the run's current team job) when REDIS_URL is set; (None, None) otherwise, or while
+    Redis does not answer (the page then shows what the run says; /health names the problem)."""
+    url = settings.redis_url()
+    if not url:
         return None, None
-    from spectrascope.jobs import leases
+    import redis
 
-    client = leases.connect()
-    return client, leases.current(client, run_id)
+    client = leases.connect(url)
+    try:
+        return client, leases.current(client, run_id)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("Redis does not answer (%s): showing the runs without their team jobs", exc)
+        return None, None
 
 
 def request_cancel(run_id: str) -> None:
@@ -88,11 +98,7 @@ def request_cancel(run_id: str) -> None:
     worker has started yet is taken out of line and marked at once."""
     paths = run_paths(settings.data_dir(), run_id)
     client, entry = _team_entry(run_id)
-    if entry and entry.get("started") != "1":
-        from spectrascope.jobs import leases
-
-        leases.finish(client, run_id, entry["id"])
-        leases.leave_line(client, run_id, entry["queue"])
+    if entry and leases.cancel_in_line(client, run_id, entry):
         Job.from_dict(leases.job_of(entry)).kind.record_end(paths, "cancelled", "cancelled by the user")
         return
     cancel_run_job(paths)
@@ -110,8 +116,6 @@ def place_in_line(run_id: str) -> str | None:
     """"next in line", "#2 in line", ...; None when the run's job is not waiting for a slot (or a worker)."""
     client, entry = _team_entry(run_id)
     if entry:
-        from spectrascope.jobs import leases
-
         place = leases.place_in_line(client, run_id, entry["queue"])
     else:
         waiting = waiting_runs()
@@ -128,15 +132,18 @@ def cancelling(run_id: str) -> bool:
 
 def job_is_running(run_id: str) -> bool:
     """True while a job runner holds the run (queued or at work): this machine's (its lock), or for a team
-    a job in the workers' line or a worker's live lease (a lapsed lease: the worker is gone)."""
+    a job in the workers' line or a worker's live lease. A team job whose lease lapsed is not running (its
+    worker is gone: the page reads `interrupted`), though it still claims the run (job_claims_run)."""
     if job_is_active(run_paths(settings.data_dir(), run_id), RUNNER_LOCK):
         return True
     client, entry = _team_entry(run_id)
-    if client is None:
-        return False
-    from spectrascope.jobs import leases
+    return bool(entry) and (entry.get("started") == "0" or leases.lease_held(client, run_id))
 
-    return (entry is not None and entry.get("started") != "1") or leases.lease_held(client, run_id)
+
+def job_claims_run(run_id: str) -> bool:
+    """True while no other job may start on the run: one is running, or a team's job is current (in line,
+    running, or lost and about to be taken over)."""
+    return job_is_running(run_id) or _team_entry(run_id)[1] is not None
 
 
 def watch(job: Job, report: Report) -> str:

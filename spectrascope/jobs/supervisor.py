@@ -112,10 +112,13 @@ def _follow_up(job: Job, running: subprocess.Popen | None, done: set[int]) -> tu
     return _spawn(job.kind.follow_up, ("--run-id", job.run_id), job.paths), landed
 
 
-def run_job(job: Job, report: Report = lambda fraction, text: None, queued: bool = True) -> str:
+def run_job(job: Job, report: Report = lambda fraction, text: None, queued: bool = True,
+            fenced: Callable[[], bool] = lambda: False) -> str:
     """Run a submitted job to its end and return how it ended; `queued`: wait for a job slot first (a team's
     Celery workers have their own). Cancelling sends SIGTERM (each command records itself `cancelled`),
-    then SIGKILL if a child is still there KILL_AFTER_SECONDS later."""
+    then SIGKILL if a child is still there KILL_AFTER_SECONDS later. Once `fenced()` (a team worker lost
+    its lease: another may take the job over) the children are killed at once and nothing is recorded:
+    "fenced"."""
     paths = job.paths
     slot = job_slot(job.run_id, lambda: cancel_requested(paths), report) if queued else nullcontext(True)
     with job_lock(paths, RUNNER_LOCK), slot as got_slot:
@@ -127,6 +130,9 @@ def run_job(job: Job, report: Report = lambda fraction, text: None, queued: bool
         follow_up, followed, stopping_since = None, set(), None
         while True:
             finished = main.poll() is not None
+            if fenced():
+                _signal((main, follow_up), signal.SIGKILL)
+                return "fenced"
             if cancel_requested(paths):
                 if stopping_since is None:
                     stopping_since = time.monotonic()
@@ -164,9 +170,16 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.Popen([sys.executable, "-m", "spectrascope.jobs", argv[-1]], start_new_session=True,
                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         return 0
+    return 0 if run_recorded(job) == "completed" else 1
+
+
+def run_recorded(job: Job, **options) -> str:
+    """run_job, with a failure of the runner itself recorded in the run (and its traceback in job.log)."""
     try:
-        return 0 if run_job(job) == "completed" else 1
+        return run_job(job, **options)
     except BaseException as exc:
         traceback.print_exc()  # into job.log
         job.kind.record_end(job.paths, "failed", f"the job runner failed: {type(exc).__name__}: {exc}")
-        return 1
+        if not isinstance(exc, Exception):
+            raise
+        return "failed"

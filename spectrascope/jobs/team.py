@@ -6,10 +6,13 @@ never runs a job itself.
     celery -A app.worker worker -Q train --concurrency 1               # a GPU box
     celery -A app.worker worker -Q analysis,celery --concurrency 4     # a CPU box (and the page's callbacks)
 
-A worker that dies mid-job stops renewing its lease (spectrascope.jobs.leases); the other workers check
-the leases every few seconds, mark the run `interrupted` and submit the job again, which resumes it
-(`train --resume` from the last complete epoch; an analysis keeps the epochs it saved). Broker
-redelivery is a second path to the same end: a delivery of a job that is no longer current is dropped.
+A worker that dies mid-job stops renewing its lease (spectrascope.jobs.leases), and its job's processes
+die with it; the page reads the run `interrupted`. Every worker checks the leases twice per lease time:
+the first to see a lapsed one takes the job over (one Redis script, so exactly one does) and submits
+what it left to do, which goes on where it stopped (`train --resume` from the last complete epoch; an
+analysis keeps the epochs it saved). A worker that cannot renew its lease (Redis unreachable) kills its
+job before the lease lapses, so two workers never run one job. A broker's redelivery of a lost job
+resumes it the same way; a delivery of a job that is no longer current is dropped.
 """
 from __future__ import annotations
 
@@ -22,7 +25,9 @@ from functools import lru_cache
 from spectrascope import settings
 from spectrascope.command import die_with_parent
 from spectrascope.jobs import leases
-from spectrascope.jobs.supervisor import Job, run_job
+from spectrascope.jobs.commands import KINDS
+from spectrascope.jobs.supervisor import Job, run_recorded
+from spectrascope.runs import ACTIVE_STATUSES, RunBusyError, read_run
 
 TASK = "spectrascope.run_job"
 QUEUES = {"train": "train", "analyze": "analysis"}  # a job's command -> the queue of the workers that run it
@@ -43,57 +48,100 @@ def celery_app(url: str):
     app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
                     broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds()},
                     result_expires=24 * 3600, broker_connection_retry_on_startup=True)
-    app.task(name=TASK)(_run_delivered_job)
+    import redis
+
+    # a Redis that does not answer for a moment: the delivery is tried again, not lost with its job
+    app.task(name=TASK, autoretry_for=(redis.RedisError,), retry_backoff=True, max_retries=20)(_run_delivered_job)
     return app
 
 
+def _client():
+    return leases.connect(settings.redis_url())
+
+
 def enqueue(job: Job) -> None:
-    """Make the job its run's current one and send it to the queue of its kind."""
-    client = leases.connect()
+    """Make the job its run's current one and send it to the queue of its kind; refused while the run has a
+    job (in line, running, or lost and not yet taken over)."""
+    client = _client()
+    job_id = leases.claim(client, job.run_id, job.to_json(), QUEUES[job.command])
+    if job_id is None:
+        raise RunBusyError(f"run {job.run_id!r} already has a job (in line, running or being resumed): wait for "
+                           "it to finish, or cancel it")
+    try:
+        _send(job, job_id)
+    except BaseException:  # never sent: it must not hold the run
+        leases.finish(client, job.run_id, job_id)
+        raise
+
+
+def _send(job: Job, job_id: str) -> None:
     queue = QUEUES[job.command]
-    job_id = leases.make_current(client, job.run_id, job.to_json(), queue)
     celery_app(settings.redis_url()).send_task(TASK, args=(job.to_json(), job_id), queue=queue)
     log.info("sent %s of %s to the %s queue", job.command, job.run_id, queue)
 
 
 def _run_delivered_job(job_json: str, job_id: str) -> str:
-    """The task: run the job under its run's lease, unless it is no longer current or runs elsewhere."""
+    """The task: run the job under its run's lease, unless it is no longer current or another worker runs
+    it. The lease is let go before the job stops being current, so the run's next job never finds it held."""
     job = Job.from_dict(json.loads(job_json))
-    client = leases.connect()
-    if not leases.is_current(client, job.run_id, job_id):
-        return "superseded"  # cancelled before it started, or submitted again since
+    client = _client()
     with leases.lease(client, job.run_id, settings.lease_seconds()) as held:
-        if not held:
-            return "running elsewhere"
-        leases.mark_started(client, job.run_id, QUEUES[job.command])
+        if held is None:
+            return "running elsewhere"  # a second delivery of the job a worker is running
+        before = leases.start(client, job.run_id, job_id, QUEUES[job.command])
+        if before is None:
+            return "superseded"  # cancelled in line, or taken over since
+        if before:  # delivered again after its worker was lost: go on where it stopped
+            job = job.resumed()
         log.info("running %s of %s", job.command, job.run_id)
-        try:
-            return run_job(job, queued=False)
-        finally:
-            leases.finish(client, job.run_id, job_id)
+        outcome = run_recorded(job, queued=False, fenced=held.lost.is_set)
+    if outcome != "fenced":
+        leases.finish(client, job.run_id, job_id)
+    return outcome
 
 
 # --- failover ------------------------------------------------------------------------------------
 
 
+def left_to_do(job: Job) -> Job | None:
+    """What a lost job leaves to do, from the run: the job itself, going on where it stopped; its follow-up
+    alone when only that was at work (a training that completed while its analysis ran); else nothing."""
+    record = read_run(job.paths)
+    if job.kind.status(record) in ACTIVE_STATUSES:
+        return job.resumed()
+    follow_up = job.kind.follow_up
+    if follow_up and KINDS[follow_up].status(record) in ACTIVE_STATUSES:
+        return Job(job.run_id, follow_up, ("--run-id", job.run_id))
+    return None
+
+
 def fail_over(client) -> list[str]:
-    """Submit again every started job whose lease lapsed (its worker is gone), once each; the runs. Between
-    the lapse and this, the page reads the run `interrupted`; after it, `queued` with LOST_WORKER_NOTE."""
+    """Submit again what every started job whose lease lapsed (its worker is gone) left to do, exactly once
+    each; the runs. Between the lapse and this, the page reads the run `interrupted`; after it, `queued`
+    with LOST_WORKER_NOTE."""
     resumed = []
     for run_id, entry in leases.started_runs(client):
-        if leases.lease_held(client, run_id) or not leases.is_current(client, run_id, entry["id"]) \
-                or not leases.take_over(client, entry["id"]):
-            continue
-        job = Job.from_dict(leases.job_of(entry))
-        job.kind.record_end(job.paths, "queued", LOST_WORKER_NOTE)
-        enqueue(job.resumed())
-        log.warning("the worker running %s of %s was lost: submitted again to resume", job.command, run_id)
-        resumed.append(run_id)
+        try:
+            if leases.lease_held(client, run_id):
+                continue
+            job = left_to_do(Job.from_dict(leases.job_of(entry)))
+            if job is None:
+                leases.finish(client, run_id, entry["id"])  # it had done its work
+                continue
+            job_id = leases.take_over(client, run_id, entry, job.to_json())
+            if job_id is None:
+                continue  # its lease came back, or another worker took it over
+            job.kind.record_end(job.paths, "queued", LOST_WORKER_NOTE)
+            _send(job, job_id)
+            log.warning("the worker running the job of %s was lost: %s submitted again", run_id, job.command)
+            resumed.append(run_id)
+        except Exception:  # noqa: BLE001 - one run's trouble must not stop the others' failover
+            log.exception("failing over the job of %s failed", run_id)
     return resumed
 
 
 def _watch_leases(stop: threading.Event) -> None:
-    client = leases.connect()
+    client = _client()
     while not stop.wait(settings.lease_seconds() / 2):
         try:
             fail_over(client)

@@ -94,10 +94,26 @@ def test_pages_assets_and_callbacks_need_a_login_and_health_does_not(app):
     assert answer.status_code == 200 and "training-curves" in answer.get_json()["response"]
 
 
-def test_an_unreadable_users_file_keeps_the_page_shut(app, users_file):
+def test_an_unreadable_users_file_keeps_the_page_shut_and_health_says_so(app, users_file):
     users_file.write_text("rita:not-a-line\n")
-    response = app.server.test_client().get("/", headers=basic("rita", PASSWORD))
+    client = app.server.test_client()
+    response = client.get("/", headers=basic("rita", PASSWORD))
     assert response.status_code == 503 and "users file cannot be read" in response.get_data(as_text=True)
+    health = client.get("/health")
+    assert health.status_code == 503 and "spectrascope user add" in health.get_json()["login"]
+
+
+def test_duplicate_users_too_long_passwords_and_foreign_hashes_are_refused(users_file, tmp_path):
+    with pytest.raises(UserError, match="at most 72 bytes"):
+        add_user(users_file, "long", "x" * 73, "viewer")
+    twice = tmp_path / "twice"
+    twice.write_text(users_file.read_text() + users_file.read_text().splitlines()[0] + "\n")
+    with pytest.raises(UserError, match="line 3: 'rita' is there twice"):
+        read_users(twice)
+    foreign = tmp_path / "foreign"
+    foreign.write_text("ana:$argon2id$v=19$m=65536$abc:viewer\n")
+    with pytest.raises(UserError, match="line 1: expected NAME:BCRYPT_HASH:ROLE"):
+        read_users(foreign)
 
 
 def _job_buttons_hidden(client, headers) -> bool:
@@ -139,6 +155,7 @@ def test_health_reports_the_data_dir_and_redis(dashboard_data, monkeypatch, redi
     client = create_app().server.test_client()
     body = client.get("/health").get_json()
     assert body["status"] == "ok" and body["data_dir"] == "writable" and body["redis"] == "not configured"
+    assert body["login"] == "off"
     assert body["version"]
     monkeypatch.setenv("SPECTRASCOPE_DATA_DIR", str(dashboard_data / "gone"))
     gone = client.get("/health")

@@ -112,6 +112,16 @@ def test_a_job_waiting_for_a_worker_shows_its_place_and_cancels_at_once(submitte
     assert not workers["train"].ran("train", "second") and checkpoint_epochs(run_paths(data_dir, "second")) == []
 
 
+def test_cancel_stops_a_team_job_where_it_runs(submitter):
+    data_dir, _, workers = submitter
+    jobs.start(jobs.submit_training("demo", "stopped", epochs=200))
+    paths = run_paths(data_dir, "stopped")
+    wait_for(lambda: (read_run(paths).progress.epoch or 0) >= 1, JOB_WAIT, "the first epoch")
+    jobs.request_cancel("stopped")
+    wait_for(lambda: _status(data_dir, "stopped")[0] == "cancelled", 60, "the job to stop and say so")
+    assert workers["train"].ran("train", "stopped") and read_run(paths).progress.epoch < 200
+
+
 def test_a_killed_training_worker_s_job_resumes_on_a_fresh_worker_with_identical_metrics(submitter, tmp_path):
     data_dir, env, workers = submitter
     epochs = 8
@@ -150,21 +160,47 @@ def test_a_lease_is_held_by_one_worker_renewed_while_held_and_freed_after(redis_
     client = leases.connect(redis_url)
     with leases.lease(client, "r", seconds=1.5) as first:
         with leases.lease(client, "r", seconds=1.5) as second:
-            assert first and not second
+            assert first and second is None
         time.sleep(4.5)  # three lifetimes: alive only because it is renewed
-        assert leases.lease_held(client, "r")
+        assert leases.lease_held(client, "r") and not first.lost.is_set()
     assert not leases.lease_held(client, "r")
-    assert leases.take_over(client, "job-1") and not leases.take_over(client, "job-1")
+
+
+def test_a_worker_whose_lease_was_lost_is_told_to_stop(redis_url):
+    client = leases.connect(redis_url)
+    with leases.lease(client, "fenced", seconds=1.5) as held:
+        client.delete("spectrascope:lease:fenced")  # lapsed (say Redis restarted), maybe taken by another
+        assert held.lost.wait(5)
+
+
+def test_a_run_s_jobs_start_cancel_and_take_over_one_at_a_time(redis_url):
+    client = leases.connect(redis_url)
+    first = leases.claim(client, "one", '{"run_id": "one", "command": "train"}', "train")
+    assert first and leases.claim(client, "one", "{}", "train") is None  # one job per run
+    entry = leases.current(client, "one")
+    assert leases.start(client, "one", "not-current", "train") is None
+    assert leases.start(client, "one", first, "train") == 0
+    assert not leases.cancel_in_line(client, "one", entry)  # started: it is cancelled through the run
+    assert leases.start(client, "one", first, "train") == 1  # a redelivery: started once before
+    entry = leases.current(client, "one")
+    with leases.lease(client, "one", seconds=5):
+        assert leases.take_over(client, "one", entry, "{}") is None  # its worker is alive
+    takers = [leases.take_over(client, "one", entry, '{"resumed": true}') for _ in range(3)]
+    assert takers[0] and takers[1:] == [None, None]  # exactly once
+    assert leases.current(client, "one")["started"] == "0" and leases.place_in_line(client, "one", "train") == 1
+    assert leases.cancel_in_line(client, "one", leases.current(client, "one"))
+    assert leases.current(client, "one") is None and leases.place_in_line(client, "one", "train") is None
 
 
 def test_a_team_job_counts_as_running_while_in_line_or_leased_not_once_its_lease_lapsed(redis_url, monkeypatch,
                                                                                           tmp_path):
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("SPECTRASCOPE_DATA_DIR", str(tmp_path))
-    client = leases.connect()
-    leases.make_current(client, "solo", '{"run_id": "solo", "command": "train"}', "train")
+    client = leases.connect(redis_url)
+    job_id = leases.claim(client, "solo", '{"run_id": "solo", "command": "train"}', "train")
     assert jobs.job_is_running("solo") and jobs.place_in_line("solo") == "next in line"
-    leases.mark_started(client, "solo", "train")
+    leases.start(client, "solo", job_id, "train")
     with leases.lease(client, "solo", seconds=5):
         assert jobs.job_is_running("solo") and jobs.place_in_line("solo") is None
     assert not jobs.job_is_running("solo")  # started, and no worker renews its lease: the page says interrupted
+    assert jobs.job_claims_run("solo")  # yet no other job may start until it is taken over

@@ -87,10 +87,13 @@ def test_truncated_pickle_raises_dataset_error_naming_the_file(tiny_cifar):
     assert str(path) in str(error.value)
 
 
-def test_garbage_bytes_raise_dataset_error(tiny_cifar):
+@pytest.mark.parametrize("garbage", [
+    bytes(np.random.default_rng(seed).integers(0, 256, 5000, dtype=np.uint8)) for seed in range(20)
+] + [b"\x80\x04\x8e" + (2**62).to_bytes(8, "little")])  # a bytes object of 2^62 bytes: MemoryError
+def test_garbage_bytes_raise_dataset_error(tiny_cifar, garbage):
     data_dir, _ = tiny_cifar
-    (folder_of(data_dir) / "test").write_bytes(os.urandom(5000))
-    with pytest.raises(DatasetError):
+    (folder_of(data_dir) / "test").write_bytes(garbage)
+    with pytest.raises(DatasetError, match="is not a CIFAR-100 file"):
         load_cifar100(data_dir)
 
 
