@@ -7,7 +7,7 @@ import sys
 
 from spectrascope import settings
 from spectrascope.errors import UserError
-from spectrascope.users import ROLES, add_user
+from spectrascope.users import HASHES, ROLES, add_user
 
 HELP = "add a dashboard user, or change one's password or role (the users file: $SPECTRASCOPE_USERS)"
 
@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="viewer: sees every run (default); runner: also starts, cancels and deletes jobs")
     add.add_argument("--users-file", default=settings.users_file(),
                      help="the file to write (default: $SPECTRASCOPE_USERS)")
+    add.add_argument("--hash", choices=HASHES, default="bcrypt", help="how the password is hashed (default bcrypt)")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of stdin (for scripts) instead of asking")
 
@@ -39,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.users_file:
         raise UserError(f"no users file: set ${settings.USERS_ENV} or give --users-file")
     password = _password(args.password_stdin)
-    existed = add_user(args.users_file, args.name, password, args.role)
+    existed = add_user(args.users_file, args.name, password, args.role, args.hash)
     print(f"{'updated' if existed else 'added'} {args.role} {args.name!r} in {args.users_file}")
     return 0

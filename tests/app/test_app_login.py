@@ -53,7 +53,7 @@ def test_the_users_file_holds_bcrypt_hashes_only_readable_by_its_owner(users_fil
 def test_a_malformed_users_file_names_the_line(tmp_path, line):
     path = tmp_path / "users"
     path.write_text(f"# team\n\n{line}\n")
-    with pytest.raises(UserError, match=r"line 3: expected NAME:BCRYPT_HASH:ROLE"):
+    with pytest.raises(UserError, match=r"line 3: expected NAME:HASH:ROLE"):
         read_users(path)
 
 
@@ -111,9 +111,19 @@ def test_duplicate_users_too_long_passwords_and_foreign_hashes_are_refused(users
     with pytest.raises(UserError, match="line 3: 'rita' is there twice"):
         read_users(twice)
     foreign = tmp_path / "foreign"
-    foreign.write_text("ana:$argon2id$v=19$m=65536$abc:viewer\n")
-    with pytest.raises(UserError, match="line 1: expected NAME:BCRYPT_HASH:ROLE"):
+    foreign.write_text("ana:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=:viewer\n")  # htpasswd's SHA-1: not accepted
+    with pytest.raises(UserError, match="line 1: expected NAME:HASH:ROLE"):
         read_users(foreign)
+
+
+def test_argon2_hashes_log_in_as_bcrypt_ones_do(tmp_path):
+    path = tmp_path / "users"
+    added = spectrascope("user", "add", "ana", "--hash", "argon2", "--users-file", path, "--password-stdin",
+                         input=f"{PASSWORD}\n")
+    assert added.returncode == 0, added.stderr
+    assert path.read_text().startswith("ana:$argon2id$")
+    users = read_users(path)
+    assert authenticate(users, "ana", PASSWORD) and authenticate(users, "ana", "wrong horse") is None
 
 
 def _job_buttons_hidden(client, headers) -> bool:
@@ -145,7 +155,7 @@ def test_serve_refuses_other_machines_without_login(tmp_path, users_file):
     assert opened.returncode == 2 and "set $SPECTRASCOPE_USERS" in opened.stderr and "--no-login" in opened.stderr
     users_file.write_text("rita\n")
     broken = spectrascope("serve", "--data-dir", tmp_path, "--port", port, env={"SPECTRASCOPE_USERS": str(users_file)})
-    assert broken.returncode == 2 and "line 1: expected NAME:BCRYPT_HASH:ROLE" in broken.stderr
+    assert broken.returncode == 2 and "line 1: expected NAME:HASH:ROLE" in broken.stderr
 
 
 # --- /health -------------------------------------------------------------------------------------
