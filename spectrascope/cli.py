@@ -8,11 +8,10 @@ from importlib import metadata
 from analysis import cli as analysis_cli
 from analysis import import_cli
 from app import cli as app_cli
-from spectrascope import command, submit_cli, users_cli
-from spectrascope.runs import cli as runs_cli
+from spectrascope import command, rm_cli, submit_cli, users_cli
 from training import cli as training_cli
 
-COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli, "rm": runs_cli, "serve": app_cli,
+COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli, "rm": rm_cli, "serve": app_cli,
             "submit": submit_cli, "user": users_cli}
 JOBS = {"train", "analyze", "import"}  # long, heavy commands (spectrascope.command.add_command)
 

@@ -4,6 +4,7 @@ would. Jobs are submitted the way the page submits them (spectrascope.jobs.submi
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,3 +205,17 @@ def test_a_team_job_counts_as_running_while_in_line_or_leased_not_once_its_lease
         assert jobs.job_is_running("solo") and jobs.place_in_line("solo") is None
     assert not jobs.job_is_running("solo")  # started, and no worker renews its lease: the page says interrupted
     assert jobs.job_claims_run("solo")  # yet no other job may start until it is taken over
+
+
+def test_rm_refuses_a_run_a_team_job_claims(redis_url, tmp_path):
+    (tmp_path / "runs" / "claimed").mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "runs" / "data" / "run-0.1.0.json", tmp_path / "runs" / "claimed" / "run.json")
+    client = leases.connect(redis_url)
+    job_id = leases.claim(client, "claimed", '{"run_id": "claimed", "command": "train"}', "train")
+    refused = spectrascope("rm", "claimed", "--data-dir", tmp_path, env={"REDIS_URL": redis_url})
+    assert refused.returncode == 2 and "has a job in line or at work" in refused.stderr
+    assert (tmp_path / "runs" / "claimed").is_dir()
+    leases.finish(client, "claimed", job_id)
+    deleted = spectrascope("rm", "claimed", "--data-dir", tmp_path, env={"REDIS_URL": redis_url})
+    assert deleted.returncode == 0, deleted.stderr
+    assert not (tmp_path / "runs" / "claimed").exists()
