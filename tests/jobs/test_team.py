@@ -16,7 +16,7 @@ from helpers import REPO, read_metrics_csv, spectrascope, wait_for
 from spectrascope import jobs
 from spectrascope.jobs import leases
 from spectrascope.jobs.team import LOST_WORKER_NOTE
-from spectrascope.runs import checkpoint_epochs, job_is_active, read_run, run_paths
+from spectrascope.runs import checkpoint_epochs, job_is_active, read_manifest, read_run, run_paths
 
 pytestmark = pytest.mark.slow
 LEASE_SECONDS = 2  # a lost worker is noticed within about 3 s
@@ -152,6 +152,28 @@ def test_a_killed_training_worker_s_job_resumes_on_a_fresh_worker_with_identical
     assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(epochs + 1)]
     for row, expected in zip(rows, reference_rows):
         assert {k: v for k, v in row.items() if k != "seconds"} == {k: v for k, v in expected.items() if k != "seconds"}
+
+
+
+def test_a_killed_analysis_worker_s_job_goes_on_from_its_saved_epochs_on_a_fresh_worker(submitter, tmp_path):
+    data_dir, env, workers = submitter
+    trained = spectrascope("train", "--preset", "demo", "--epochs", 30, "--run-id", "long-analysis",
+                           "--data-dir", data_dir, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    paths = run_paths(data_dir, "long-analysis")
+    jobs.start(jobs.submit_analysis("long-analysis", "weightwatcher"))  # the slow backend: time to kill it
+    wait_for(lambda: len(read_manifest(paths) or {}) >= 2, JOB_WAIT, "the analysis to save two epochs")
+    workers["analysis"].process.send_signal(signal.SIGKILL)
+    workers["analysis"].process.wait()
+    saved = {epoch: paths.esd(epoch).stat().st_mtime_ns for epoch in read_manifest(paths)}
+    assert len(saved) < 31, "the analysis finished before its worker was killed: make it longer"
+
+    wait_for(lambda: not job_is_active(paths, "analysis"), 30, "the analysis process to die with its worker")
+    wait_for(lambda: read_run(paths).analysis_state.error == LOST_WORKER_NOTE, 60, "the job to be submitted again")
+    workers["analysis"] = Worker(data_dir.parent / "cpu-box-2", env, "analysis,celery", "analysis-2")
+    wait_for(lambda: _status(data_dir, "long-analysis")[1] == "completed", JOB_WAIT, "the analysis to complete")
+    assert workers["analysis"].ran("analyze", "long-analysis") and len(read_manifest(paths)) == 31
+    assert {epoch: paths.esd(epoch).stat().st_mtime_ns for epoch in saved} == saved  # not analysed again
 
 
 # --- the shared state in Redis, without workers ----------------------------------------------------
