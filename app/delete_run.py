@@ -8,7 +8,7 @@ from dash import Input, Output, State, html, no_update
 import dash_bootstrap_components as dbc
 
 from app import auth, data
-from spectrascope import jobs, settings
+from spectrascope import jobs
 from app.ids import RUN_PICKER
 from spectrascope.runs import RunFormatError, delete_run
 
@@ -47,9 +47,8 @@ def confirm_delete(n_clicks, run_id):
         return no_update, refused, True, no_update
     if not run_id:
         return no_update, "Choose a run first", True, no_update
-    if settings.redis_url() and jobs.job_claims_run(run_id):  # a team's job may hold no lock on this host
-        return no_update, f"run {run_id!r} has a job in line or at work: cancel it first", True, no_update
     try:
+        jobs.refuse_while_team_job(run_id)
         delete_run(data.paths(run_id))
     except RunFormatError as exc:
         return no_update, str(exc), True, no_update

@@ -5,7 +5,7 @@ import argparse
 import os
 
 from spectrascope import jobs, settings
-from spectrascope.runs import RunBusyError, delete_run, run_paths
+from spectrascope.runs import delete_run, run_paths
 
 HELP = "delete runs: their folders, checkpoints and analysis (refused while a job works on one)"
 
@@ -18,8 +18,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ[settings.DATA_DIR_ENV] = args.data_dir  # where the jobs look too
     for run_id in args.run_ids:
         paths = run_paths(args.data_dir, run_id)
-        if settings.redis_url() and jobs.job_claims_run(run_id):  # a team's job may hold no lock on this host
-            raise RunBusyError(f"run {run_id!r} has a job in line or at work on the team's workers: cancel it first")
+        jobs.refuse_while_team_job(run_id)
         delete_run(paths)
         print(f"deleted run {run_id} ({paths.root})")
     return 0

@@ -9,10 +9,10 @@
 """
 from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.submit import (
-    active_job, cancelling, job_claims_run, job_is_running, place_in_line, request_cancel, start, submit_analysis,
-    submit_training, watch,
+    active_job, cancelling, job_claims_run, job_is_running, place_in_line, refuse_while_team_job, request_cancel,
+    start, submit_analysis, submit_training, watch,
 )
 from spectrascope.jobs.supervisor import Job, run_job, start_detached
 
 __all__ = ["KINDS", "Job", "JobKind", "active_job", "cancelling", "job_claims_run", "job_is_running", "progress",
-           "place_in_line", "request_cancel", "run_job", "start", "start_detached", "submit_analysis", "submit_training", "watch"]
+           "place_in_line", "refuse_while_team_job", "request_cancel", "run_job", "start", "start_detached", "submit_analysis", "submit_training", "watch"]

@@ -17,7 +17,7 @@ from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.queue import POLL_SECONDS, waiting_runs
 from spectrascope.jobs.supervisor import RUNNER_LOCK, START_GRACE_SECONDS, Job, Report, outcome, start_detached
 from spectrascope.runs import (
-    ACTIVE_STATUSES, RunFormatError, RunRecord, cancel_requested, checkpoint_epochs, clear_cancel_request,
+    ACTIVE_STATUSES, RunBusyError, RunFormatError, RunRecord, cancel_requested, checkpoint_epochs, clear_cancel_request,
     ensure_writable_dir, job_is_active, new_run_record, read_run, run_paths, update_run, write_run,
 )
 from spectrascope.runs import request_cancel as cancel_run_job
@@ -140,10 +140,18 @@ def job_is_running(run_id: str) -> bool:
     return bool(entry) and (entry.get("started") == "0" or leases.lease_held(client, run_id))
 
 
+def refuse_while_team_job(run_id: str) -> None:
+    """Delete and `rm` check file locks, which a team's job (in line, or on another host) does not hold here."""
+    if settings.redis_url() and job_claims_run(run_id):
+        raise RunBusyError(f"run {run_id!r} has a job in line or at work on the team's workers: cancel it first")
+
+
 def job_claims_run(run_id: str) -> bool:
     """True while no other job may start on the run: one is running, or a team's job is current (in line,
     running, or lost and about to be taken over)."""
-    return job_is_running(run_id) or _team_entry(run_id)[1] is not None
+    if job_is_active(run_paths(settings.data_dir(), run_id), RUNNER_LOCK):
+        return True
+    return _team_entry(run_id)[1] is not None  # a leased job is current too
 
 
 def watch(job: Job, report: Report) -> str:

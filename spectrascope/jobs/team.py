@@ -42,14 +42,13 @@ def celery_app(url: str):
     for long jobs: a task is acknowledged once done (a lost worker's task is delivered again), one task
     fetched at a time, and a visibility timeout above the longest job, so the broker never hands a job
     that is still running to a second worker."""
+    import redis
     from celery import Celery
 
     app = Celery("spectrascope", broker=url, backend=url)
     app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
                     broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds()},
                     result_expires=24 * 3600, broker_connection_retry_on_startup=True)
-    import redis
-
     # a Redis that does not answer for a moment: the delivery is tried again, not lost with its job
     app.task(name=TASK, autoretry_for=(redis.RedisError,), retry_backoff=True, max_retries=20)(_run_delivered_job)
     return app

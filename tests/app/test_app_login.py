@@ -57,16 +57,20 @@ def test_a_malformed_users_file_names_the_line(tmp_path, line):
         read_users(path)
 
 
+def user_add(path, name: str, *flags: str, password: str = PASSWORD, env: dict | None = None):
+    """`spectrascope user add NAME FLAGS --users-file PATH`, the password piped in."""
+    return spectrascope("user", "add", name, *flags, *(("--users-file", path) if path else ()), "--password-stdin",
+                        input=f"{password}\n", env=env)
+
+
 def test_user_add_from_the_command_line(tmp_path):
     path = tmp_path / "users"
-    added = spectrascope("user", "add", "ana", "--role", "runner", "--users-file", path, "--password-stdin",
-                         input=f"{PASSWORD}\n")
+    added = user_add(path, "ana", "--role", "runner")
     assert added.returncode == 0, added.stderr
     assert "added runner 'ana'" in added.stdout and authenticate(read_users(path), "ana", PASSWORD).may_run_jobs
-    short = spectrascope("user", "add", "bo", "--users-file", path, "--password-stdin", input="short\n")
+    short = user_add(path, "bo", password="short")
     assert short.returncode == 2 and "at least 8 characters" in short.stderr and "bo" not in read_users(path)
-    nowhere = spectrascope("user", "add", "bo", "--password-stdin", input=f"{PASSWORD}\n",
-                           env={"SPECTRASCOPE_USERS": ""})
+    nowhere = user_add(None, "bo", env={"SPECTRASCOPE_USERS": ""})
     assert nowhere.returncode == 2 and "set $SPECTRASCOPE_USERS or give --users-file" in nowhere.stderr
 
 
@@ -118,8 +122,7 @@ def test_duplicate_users_too_long_passwords_and_foreign_hashes_are_refused(users
 
 def test_argon2_hashes_log_in_as_bcrypt_ones_do(tmp_path):
     path = tmp_path / "users"
-    added = spectrascope("user", "add", "ana", "--hash", "argon2", "--users-file", path, "--password-stdin",
-                         input=f"{PASSWORD}\n")
+    added = user_add(path, "ana", "--hash", "argon2")
     assert added.returncode == 0, added.stderr
     assert path.read_text().startswith("ana:$argon2id$")
     users = read_users(path)
