@@ -13,7 +13,6 @@ import logging
 import warnings
 
 import numpy as np
-import torch
 
 from analysis.layers import analysable_layers
 from analysis.metrics import layer_row, warning_for
@@ -22,15 +21,17 @@ from analysis.powerlaw import fit_power_law
 from analysis.spectrum import eigenvalues
 
 
-def _all_finite(tensor: torch.Tensor) -> bool:
+def _all_finite(values: np.ndarray) -> bool:
     """A finite sum proves every value finite (NaN and Inf propagate), at a fraction of isfinite's cost;
     only a sum that overflowed or met a NaN/Inf needs the element-wise check."""
-    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(values.sum())) or bool(np.isfinite(values).all())
 
 
 def check_finite(state_dict: dict) -> None:
-    bad = [key for key, value in state_dict.items()
-           if torch.is_tensor(value) and value.is_floating_point() and not _all_finite(value)]
+    arrays = {key: np.asarray(value) for key, value in state_dict.items()}
+    bad = [key for key, values in arrays.items()
+           if np.issubdtype(values.dtype, np.floating) and not _all_finite(values)]
     if bad:
         raise AnalysisError(f"non-finite (NaN/Inf) values in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
 
@@ -44,11 +45,11 @@ def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False,
     rng = np.random.default_rng(seed)
     rows, esd, randomized = [], {}, {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        for layer in analysable_layers(state_dict, device):
-            evals = eigenvalues(layer)
+        for layer in analysable_layers(state_dict):
+            evals = eigenvalues(layer, device)
             rows.append(layer_row(layer.name, layer.layer_type, layer.N, layer.M, evals, fit_power_law(evals)))
             if randomize:
-                metrics, randomized[layer.name] = randomized_metrics(layer, evals, rng)
+                metrics, randomized[layer.name] = randomized_metrics(layer, evals, rng, device)
                 rows[-1].update(metrics)
             esd[layer.name] = evals
     return rows, esd, randomized
@@ -90,8 +91,10 @@ def _keeping(apply, kept: dict[str, np.ndarray], attribute: str):
 
 
 def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> Spectra:
+    import torch  # weightwatcher's own dependency, loaded with it
+
     weightwatcher = _import_weightwatcher()
-    model = {key: value.detach().cpu() for key, value in state_dict.items() if torch.is_tensor(value)}
+    model = {key: torch.from_numpy(np.asarray(value).copy()) for key, value in state_dict.items()}
     watcher = weightwatcher.WeightWatcher(model=model, log_level=logging.ERROR)
     esd: dict[str, np.ndarray] = {}
     randomized: dict[str, np.ndarray] = {}

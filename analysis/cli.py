@@ -64,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_device(device: str) -> str:
-    """Said before any work starts; loads torch, so only once there is work."""
+    """Said before any work starts; loads torch for CUDA, so only once there is work."""
+    if device == "cpu":
+        return device
     import torch
 
     if device.split(":")[0] == "cuda" and not torch.cuda.is_available():
@@ -79,7 +81,7 @@ def report(result, run_id: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """analysis.runner.analyze_run, but torch (2-4 s to import) is loaded only when there is work."""
+    """analysis.runner.analyze_run, but its numerical libraries are loaded only when there is work."""
     from analysis.plan import planned_analysis
 
     with planned_analysis(args.data_dir, args.run, backend=args.backend, epochs=args.epochs,

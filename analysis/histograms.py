@@ -7,7 +7,6 @@ the others; when it does widen past the margin, every epoch is recounted on the 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from analysis.options import DEFAULT_BINS
 
@@ -15,12 +14,13 @@ _MARGIN = 0.05
 
 
 def parameter_tensors(state_dict: dict) -> dict[tuple[str, str], np.ndarray]:
-    """(layer, "weight" | "bias") -> the values, flat, for every floating weight or bias tensor."""
+    """(layer, "weight" | "bias") -> the values, flat float32, for every floating weight or bias tensor."""
     tensors = {}
     for key, value in state_dict.items():
         layer, _, kind = key.rpartition(".")
-        if kind in ("weight", "bias") and torch.is_tensor(value) and value.is_floating_point():
-            tensors[(layer, kind)] = value.detach().cpu().float().numpy().ravel()
+        values = np.asarray(value)
+        if kind in ("weight", "bias") and np.issubdtype(values.dtype, np.floating):
+            tensors[(layer, kind)] = values.astype(np.float32, copy=False).ravel()
     return tensors
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from importlib import metadata
 from pathlib import Path
-
-import torch
 
 from spectrascope.checkpoints import CHECKPOINT_SUFFIXES, check_checkpoint, load_state_dict, save_checkpoint
 from spectrascope.errors import UserError
@@ -70,7 +69,8 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
         with job_lock(paths):
             write_run(paths, new_run_record(run_id, kind="imported", preset=None,
                                             config={"source": str(Path(source).resolve())},
-                                            total_epochs=max(checkpoints), provenance={"torch": torch.__version__}))
+                                            total_epochs=max(checkpoints),
+                                            provenance={"torch": metadata.version("torch")}))
             for epoch, path in checkpoints.items():
                 _copy_in(path, paths.checkpoint(epoch), checked[epoch].as_saved)
             update_run(paths, status="completed", progress={"epoch": max(checkpoints), "phase": "done"})

@@ -1,6 +1,6 @@
-"""What an analysis of a run has to do, decided without torch: `spectrascope analyze` on an up-to-date run
-answers in a fraction of a second instead of loading torch (2-4 s) first; analysis.runner, which loads it,
-is imported only when there is work.
+"""What an analysis of a run has to do, decided from the run's small files alone: `spectrascope analyze` on
+an up-to-date run answers in a fraction of a second; analysis.runner, with its numerical libraries, is
+imported only when there is work.
 
 An epoch is redone only when its checkpoint changed (size or mtime), the backend changed, or it failed
 last time. The plan is made, and carried out, under the run's analysis lock.

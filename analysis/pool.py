@@ -4,7 +4,9 @@ cost 10x)."""
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
+import sys
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -15,38 +17,45 @@ from queue import SimpleQueue
 from threading import Thread
 from typing import Callable, Iterable, Iterator
 
-import torch
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from analysis.backends import AnalysisError
+from analysis.options import AnalysisError
+
+
+def _loaded_torch():
+    """torch where this process has loaded it (CUDA, the weightwatcher backend, a file only torch reads):
+    the CPU analysis itself never loads it."""
+    return sys.modules.get("torch")
 
 
 def _limit_threads(threads: int, randomize: bool) -> threadpool_limits:
-    """Every library with a thread pool is loaded first (NumPy's and SciPy's OpenBLAS and torch's OpenMP
-    came with this module), so the limits cover them all. Leaving the returned context restores BLAS's
-    threads."""
-    if randomize:
-        import analysis.randomize  # noqa: F401  (SciPy's statistics and scikit-learn)
-    torch.set_num_threads(threads)
+    """Every library with a thread pool is loaded first (SciPy's OpenBLAS for the eigenvalues; with
+    randomize, SciPy's statistics and scikit-learn), so the limits cover them all. Leaving the returned
+    context restores BLAS's threads."""
+    for module in ("analysis.spectrum", "analysis.randomize")[: 2 if randomize else 1]:
+        importlib.import_module(module)
+    if _loaded_torch():
+        _loaded_torch().set_num_threads(threads)
     return threadpool_limits(threads)
 
 
 @contextmanager
 def limited_threads(threads: int, randomize: bool = False) -> Iterator[None]:
-    """`threads` BLAS and torch threads in this process while inside, the previous counts after."""
-    torch_threads = torch.get_num_threads()
+    """`threads` BLAS (and torch) threads in this process while inside, the previous counts after."""
+    torch_threads = _loaded_torch() and _loaded_torch().get_num_threads()
     try:
         with _limit_threads(threads, randomize):
             yield
     finally:
-        torch.set_num_threads(torch_threads)
+        if torch_threads:
+            _loaded_torch().set_num_threads(torch_threads)
 
 
 def _init_worker(threads: int, randomize: bool) -> None:
     _limit_threads(threads, randomize)
-    # Exit as a forked child would, without the interpreter's teardown (about 0.5 s of freeing torch's
-    # modules): a worker only exits once its last result has been sent.
+    # Exit as a forked child would, without the interpreter's teardown: a worker only exits once its last
+    # result has been sent.
     atexit.register(os._exit, 0)
 
 

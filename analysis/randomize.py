@@ -26,12 +26,13 @@ _DENSITY_FLOOR = 0.01  # grid points where the kernel density is below this are 
 _BANDWIDTH = 0.1
 
 
-def shuffled_eigenvalues(layer: LayerMatrices, replicas: int, rng: np.random.Generator) -> list[np.ndarray]:
+def shuffled_eigenvalues(layer: LayerMatrices, replicas: int, rng: np.random.Generator,
+                         device: str = "cpu") -> list[np.ndarray]:
     """The sorted ESD of each of `replicas` copies of the layer, each matrix's entries shuffled on its own."""
     stack = layer.matrices
-    flat = stack.reshape(stack.shape[0], -1).cpu().numpy()
+    flat = stack.reshape(stack.shape[0], -1)
     return [eigenvalues(LayerMatrices(layer.name, layer.layer_type, layer.N, layer.M, layer.rf,
-                                      stack.new_tensor(rng.permuted(flat, axis=1).reshape(tuple(stack.shape)))))
+                                      rng.permuted(flat, axis=1).reshape(stack.shape)), device)
             for _ in range(replicas)]
 
 
@@ -75,9 +76,10 @@ def mp_spikes(values: np.ndarray, N: int, M: int) -> int:
     return int(np.count_nonzero(scaled > bulk_max + np.sqrt(tracy_widom)))
 
 
-def randomized_metrics(layer: LayerMatrices, evals: np.ndarray, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+def randomized_metrics(layer: LayerMatrices, evals: np.ndarray, rng: np.random.Generator,
+                       device: str = "cpu") -> tuple[dict, np.ndarray]:
     """The RANDOMIZE_COLUMNS of the layer, and rand_evals: the ESD they were measured on, to draw."""
-    replicas = shuffled_eigenvalues(layer, 5 if layer.M * layer.rf < 100 else 1, rng)  # weightwatcher's rule
+    replicas = shuffled_eigenvalues(layer, 5 if layer.M * layer.rf < 100 else 1, rng, device)  # weightwatcher's rule
     rand_evals, one_replica = np.sort(np.concatenate(replicas)), replicas[0]
     spikes = mp_spikes(rand_evals, layer.N, layer.M)
     distance = float(np.sqrt((stats.entropy(evals, (evals + one_replica) / 2)

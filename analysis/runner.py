@@ -20,7 +20,7 @@ from analysis.histograms import bin_edges, covers, density, parameter_tensors, t
 from analysis.options import DEFAULT_BINS, AnalysisError
 from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis
 from analysis.pool import Workers, run_tasks, worker_pool
-from spectrascope.checkpoints import CheckpointError, load_state_dict
+from spectrascope.checkpoints import CheckpointError, load_arrays
 from spectrascope.runs import (
     RunPaths, checkpoint_signature, read_histograms, save_layer_rows, save_weight_stats, weight_stats_rows,
     write_esd, write_histograms, write_manifest,
@@ -39,7 +39,7 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str,
                   randomize: bool) -> tuple[list[dict], dict, str | None]:
     """rows, per-tensor stats, error. Stats survive a failed spectral analysis (they count NaN/Inf)."""
     try:
-        state_dict = load_state_dict(paths.checkpoint(epoch))
+        state_dict = load_arrays(paths.checkpoint(epoch))
     except CheckpointError as exc:
         return [], {}, str(exc)
     stats = {key: tensor_stats(values) for key, values in parameter_tensors(state_dict).items()}
@@ -53,7 +53,7 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str,
 
 def _histogram_task(checkpoint: Path, edges: dict) -> dict:
     try:
-        tensors = parameter_tensors(load_state_dict(checkpoint))
+        tensors = parameter_tensors(load_arrays(checkpoint))
     except CheckpointError:  # gone or damaged since its stats were taken: leave its counts empty
         return {}
     return {key: density(tensors[key], tensor_edges) for key, tensor_edges in edges.items() if key in tensors}

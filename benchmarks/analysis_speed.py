@@ -49,11 +49,11 @@ def build_run(data_dir: str, checkpoints: int) -> None:
 def eigensolver_floor(state_dict: dict, device: str) -> float:
     """Seconds for the eigenvalues alone (Gram + eigensolver, as the fast backend computes them) on one
     thread: no fit, no I/O. Perfectly parallel work over the cores could at best divide it by their number."""
-    layers = list(analysable_layers(state_dict, device))
+    layers = list(analysable_layers(state_dict))
     with limited_threads(1):
         started = time.perf_counter()
         for layer in layers:
-            eigenvalues(layer)
+            eigenvalues(layer, device)
         return time.perf_counter() - started
 
 
