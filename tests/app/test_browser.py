@@ -5,9 +5,12 @@ come from Debian (`chromium`, `chromium-driver`); the tests fail, not skip, wher
 """
 from __future__ import annotations
 
+import base64
 import re
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,10 +23,12 @@ from browser_helpers import (
 from helpers import REPO, free_port, listens, read_run_json, run_dir, spectrascope, wait_for
 
 from spectrascope.runs import job_is_active, run_paths
+from spectrascope.users import add_user
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 DEMO = "demo"
 DEMO_EPOCHS = 3
+PASSWORD = "correct horse"
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +57,14 @@ def server(browser_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def celery_server(browser_data, tmp_path_factory):
-    """The dashboard with background callbacks on Celery: a real redis-server and celery worker."""
+    """The dashboard as a team deploys it: login (runner `rita`), background callbacks and jobs on Celery
+    (a real redis-server and celery worker)."""
     assert REDIS_SERVER.exists(), "the Celery test needs redis-server (Debian package redis-server)"
     logs = tmp_path_factory.mktemp("celery")
     redis_port = free_port()
-    env = {**dashboard_env(browser_data), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+    add_user(logs / "users", "rita", PASSWORD, "runner")
+    env = {**dashboard_env(browser_data), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+           "SPECTRASCOPE_USERS": str(logs / "users")}
     redis = start_process([str(REDIS_SERVER), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                            "--appendonly", "no"], env, logs, "redis")
     try:
@@ -296,18 +304,34 @@ def _trained_and_analysed(record: dict) -> bool:
     return record.get("status") == "completed" and (record.get("analysis") or {}).get("status") == "completed"
 
 
-def test_with_celery_the_page_s_job_runs_on_the_worker(browser, celery_server, browser_data):
+def status_without(url: str, login: dict) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=login), timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_with_login_and_celery_the_page_s_job_runs_on_the_worker(browser, celery_server, browser_data):
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"rita:guess").decode()}
+    for path in ("/", "/_dash-layout", "/_dash-dependencies"):
+        assert status_without(celery_server + path, {}) == 401 and status_without(celery_server + path, wrong) == 401
     driver, logs = browser
-    load_dashboard(driver, celery_server)
+    login = base64.b64encode(f"rita:{PASSWORD}".encode()).decode()
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {login}"}})
     run_id = f"celery-{time.monotonic_ns()}"
     paths = run_paths(browser_data, run_id)
-    start_demo_from_form(driver, run_id, epochs=1)
     try:  # only the Celery worker running the background callback says so
+        load_dashboard(driver, celery_server)
+        assert "rita · runner" in driver.find_element(By.TAG_NAME, "nav").text
+        start_demo_from_form(driver, run_id, epochs=1)
         WebDriverWait(driver, WAIT).until(lambda d: f"train of {run_id} — sent to the team's workers"
                                           in page_text(d, "job-outcome"))
         wait_for(lambda: _trained_and_analysed(read_run_json(browser_data, run_id) or {}), JOB_WAIT,
                  "the worker to train the run and analyse it")
     finally:
+        driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
         logs.drain()
         if job_is_active(paths, "job"):
             paths.cancel_request.touch()
