@@ -26,9 +26,10 @@ from spectrascope.runs import (
     write_esd, write_histograms, write_manifest,
 )
 
-# Smaller runs are not worth starting a worker (1.3 s): with 45 MB ResNet-18 checkpoints, 2 take 1.3 s in
-# one process and 1.8 s with a worker, 3 break even, 6 take 3.8 s and 2.4 s.
-IN_PROCESS_BELOW_BYTES = 128 << 20
+# Smaller runs are not worth starting a worker (0.5 s: NumPy, SciPy, no torch). `spectrascope import` of
+# 45 MB ResNet-18 checkpoints, whole command: 2 take 2.1 s in one process and 1.7 s with a worker, 3 take
+# 2.7 s and 2.0 s.
+IN_PROCESS_BELOW_BYTES = 64 << 20
 SAVE_EVERY_SECONDS = 5.0  # results reach the files (and the dashboard) at least this often
 
 
