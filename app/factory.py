@@ -12,7 +12,8 @@ import flask_bootstrap
 from dash import Dash
 from flask import jsonify, send_from_directory
 
-from app import auth, background, figures, health, shell
+import figures
+from app import auth, background, health, shell
 from spectrascope import settings
 
 THEME = "litera"  # a Bootswatch theme that imports no web fonts, so it looks right offline

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dash import Input, Output, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
-from app import data, figures
+import figures
+from app import data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs import esd
 from app.tabs.common import analysis_missing, unreadable_files_shown

@@ -6,7 +6,8 @@ from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 import pandas as pd
 
-from app import components, data, figures
+import figures
+from app import components, data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, unreadable_files_shown
 

@@ -8,7 +8,8 @@ from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
 from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
-from app import components, data, figures
+import figures
+from app import components, data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, unreadable_files_shown
 from spectrascope.runs import LAYER_COLUMNS

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dash import Input, Output, dcc, html, no_update
 
-from app import data, figures
+import figures
+from app import data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import unreadable_files_shown
 

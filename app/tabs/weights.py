@@ -5,7 +5,8 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
-from app import components, data, figures
+import figures
+from app import components, data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, non_finite_note, unreadable_files_shown
 

@@ -104,15 +104,15 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def ensure_writable_dir(path: str | os.PathLike) -> Path:
-    """Create the data directory if needed and prove we can write there, before any job starts."""
+def ensure_writable_dir(path: str | os.PathLike, what: str = "data directory", flag: str = "--data-dir") -> Path:
+    """Create the folder (by default the data directory, given by `flag`) if needed and prove we can write
+    there, before any job starts."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise RunFormatError(f"data directory {path} is a file, not a folder; choose another --data-dir")
+        raise RunFormatError(f"{what} {path} is a file, not a folder; choose another {flag}")
     try:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
     except OSError as exc:
-        raise RunFormatError(f"data directory {path} is not writable ({exc.strerror}); "
-                             "choose another --data-dir") from None
+        raise RunFormatError(f"{what} {path} is not writable ({exc.strerror}); choose another {flag}") from None
     return path

@@ -1,4 +1,4 @@
-"""The browser tests' Chromium and page (tests/app/browser_helpers.py has the rest of what they share)."""
+"""The browser tests' Chromium and page (tests/browser_helpers.py has the rest of what they share)."""
 from __future__ import annotations
 
 import pytest

@@ -7,7 +7,8 @@ import time
 
 from dash import no_update
 
-from app import components, data, figures, jobs_panel, shell
+import figures
+from app import components, data, jobs_panel, shell
 from app.tabs import alpha, esd, metrics, training, weights
 from app.tabs.common import analysis_missing
 from spectrascope.runs import job_lock, update_run

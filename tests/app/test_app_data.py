@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from app import data
@@ -128,3 +129,17 @@ def test_run_folders_the_picker_cannot_list_are_named_with_the_reason(dashboard_
     assert problems["a-list"] == "run.json is not a JSON object"
     assert problems["my run"].startswith("invalid run id 'my run'")
     assert str(dashboard_data) not in str(problems)  # the page is not shown server paths
+
+
+def test_the_first_layer_shown_is_the_one_furthest_out_of_band_else_the_largest():
+    def table(alphas: dict) -> pd.DataFrame:
+        rows = [{"epoch": epoch, "layer": layer, "alpha": alpha, "num_evals": evals}
+                for epoch in (0, 3) for layer, (alpha, evals) in alphas.items()]
+        return pd.DataFrame(rows)
+
+    healthy = {"conv1": (3.0, 9), "layer1.conv": (4.0, 144), "layer4.conv": (2.5, 1152), "fc": (3.5, 10)}
+    assert data.most_telling_layer(table(healthy)) == "layer4.conv"
+    # 7.5 is 1.5 out, 1.2 is 0.8 out
+    assert data.most_telling_layer(table({**healthy, "fc": (1.2, 10), "layer1.conv": (7.5, 144)})) == "layer1.conv"
+    assert data.most_telling_layer(table({**healthy, "fc": (0.2, 10), "layer1.conv": (7.5, 144)})) == "fc"  # 1.8 out
+    assert data.most_telling_layer(pd.DataFrame()) is None

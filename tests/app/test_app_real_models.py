@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app import data, figures
+import figures
+from app import data
 from app.tabs import alpha, esd, metrics, weights
 
 LONG = "encoder." + ".".join(f"stage{i}" for i in range(30)) + ".proj"  # 200 characters

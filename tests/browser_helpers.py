@@ -1,5 +1,6 @@
-"""What the browser tests share: a real `gunicorn app:server`, a headless Chromium (the `browser` fixture in
-conftest.py), and reading and driving the dashboard page.
+"""What the browser tests share: a real `gunicorn app:server`, a headless Chromium (the dashboard's `browser`
+fixture is in tests/app/conftest.py; the exported pages are opened in one too), and reading and driving the
+dashboard page.
 
 Chromium and chromedriver come from Debian (`chromium`, `chromium-driver`); the tests fail, not skip, where
 they are missing.

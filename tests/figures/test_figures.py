@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.io as pio
 import pytest
 
-from app import figures
+import figures
 
 
 def _layers(alpha: dict[tuple[int, str], float]) -> pd.DataFrame:
@@ -147,21 +147,6 @@ def test_the_accuracy_axis_beside_mean_alpha_has_round_ticks_from_0_to_100_perce
     axis = figures.alpha_summary(layers, metrics).layout.yaxis2
     assert list(axis.tickvals) == [0, 0.2, 0.4, 0.6, 0.8, 1.0] and axis.tickformat == ".0%"
     assert axis.range[0] < 0 and axis.range[1] > 1  # 0% and 100% points are drawn whole
-
-
-def test_the_first_layer_shown_is_the_one_furthest_out_of_band_else_the_largest():
-    from app.data import most_telling_layer
-
-    def table(alphas: dict) -> pd.DataFrame:
-        rows = [{"epoch": epoch, "layer": layer, "alpha": alpha, "num_evals": evals}
-                for epoch in (0, 3) for layer, (alpha, evals) in alphas.items()]
-        return pd.DataFrame(rows)
-
-    healthy = {"conv1": (3.0, 9), "layer1.conv": (4.0, 144), "layer4.conv": (2.5, 1152), "fc": (3.5, 10)}
-    assert most_telling_layer(table(healthy)) == "layer4.conv"
-    assert most_telling_layer(table({**healthy, "fc": (1.2, 10), "layer1.conv": (7.5, 144)})) == "layer1.conv"  # 7.5 is 1.5 out, 1.2 is 0.8 out
-    assert most_telling_layer(table({**healthy, "fc": (0.2, 10), "layer1.conv": (7.5, 144)})) == "fc"  # 1.8 out
-    assert most_telling_layer(pd.DataFrame()) is None
 
 
 def test_an_esd_of_too_few_eigenvalues_draws_no_fitted_line_and_says_why():

@@ -1,0 +1,58 @@
+"""`spectrascope export`: a view of a run over its epochs as a video (GIF, MP4), one standalone HTML page that
+plays it, or one PNG per epoch."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "export a view of a run over its epochs: a GIF or MP4 video, a standalone HTML animation, or PNG images"
+VIEWS = ("histogram", "esd", "alpha", "grid")  # each a function of export.views
+FORMATS = ("gif", "mp4", "html", "png")
+VIEW_HELP = ("histogram: a layer's weights (or --biases) on the run's fixed bins; esd: a layer's eigenvalue "
+             "density with its fitted power law; alpha: the epoch x layer alpha heatmap filling in; grid: every "
+             "analysed layer's ESD side by side")
+
+
+def _fps(text: str) -> float:
+    value = float(text)
+    if not 0.1 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0.1 and 60 frames a second")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, metavar="RUN_ID", help="the run to export")
+    parser.add_argument("--view", required=True, choices=VIEWS, help=VIEW_HELP)
+    parser.add_argument("--layer", help="the layer to show (histogram, esd): its module path, e.g. layer1.0.conv1")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--weights", dest="kind", action="store_const", const="weight",
+                      help="histogram of the layer's weights (the default)")
+    kind.add_argument("--biases", dest="kind", action="store_const", const="bias", help="histogram of its biases")
+    parser.set_defaults(kind="weight")
+    parser.add_argument("--epochs", metavar="A:B", help="the first and last epoch to show, both included; either "
+                                                        "may be left out (default: every analysed epoch)")
+    parser.add_argument("--format", required=True, choices=FORMATS,
+                        help="gif, mp4 (H.264), html (one standalone page with play/pause and a slider), "
+                             "png (one image per epoch into the folder --out)")
+    parser.add_argument("--out", required=True, type=Path, help="the file to write; for png, a new or empty folder")
+    parser.add_argument("--fps", type=_fps, default=4.0, help="epochs a second when played (default 4)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from export import encode, frames, load, output, render, views  # here: plotly and pandas load in 0.5 s
+
+    paths = load.open_run(args.data_dir, args.run)
+    epochs, figures = getattr(views, args.view)(paths, args.layer, args.kind, load.parse_epochs(args.epochs))
+    output.check(args.out, folder=args.format == "png")
+    if args.format == "html":
+        page = frames.animated(figures, epochs, args.fps).to_html(
+            include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False})
+        output.write_file(args.out, page.encode())
+    else:
+        images = render.png_frames(figures)
+        if args.format == "png":
+            output.write_folder(args.out, {f"epoch_{epoch:04d}.png": image for epoch, image in zip(epochs, images)})
+        else:
+            output.write_file(args.out, (encode.gif if args.format == "gif" else encode.mp4)(images, args.fps))
+    print(f"wrote {args.out}: {len(epochs)} frames, epochs {epochs[0]} to {epochs[-1]}")
+    return 0

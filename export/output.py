@@ -1,0 +1,40 @@
+"""Where an export goes: checked before any frame is drawn, then written whole or not at all (a temporary
+file or folder beside the target, renamed onto it), so a failed or cancelled export leaves nothing behind."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from spectrascope.errors import UserError
+from spectrascope.runs import atomic_write, ensure_writable_dir
+
+
+def check(out: Path, folder: bool) -> None:
+    """A file to replace, or (`folder`) a new or empty folder, in a folder we can write to."""
+    if folder and out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; --format png writes one image per epoch into a folder: "
+                        "name a new or empty folder")
+    if folder and out.is_dir() and any(out.iterdir()):
+        raise UserError(f"--out {out} already holds files; name a new or empty folder for the images")
+    if not folder and out.is_dir():
+        raise UserError(f"--out {out} is a folder; name the file to write")
+    ensure_writable_dir(out.parent, what="folder", flag="--out")
+
+
+def write_file(out: Path, data: bytes) -> None:
+    atomic_write(out, lambda handle: handle.write(data))
+
+
+def write_folder(out: Path, files: dict[str, bytes]) -> None:
+    """The files in a folder made beside `out`, renamed onto it (a new or empty folder) once all are written."""
+    staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        for name, data in files.items():
+            (staged / name).write_bytes(data)
+        staged.chmod(0o755)  # mkdtemp's 0700 would hide the images from other users
+        os.replace(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise

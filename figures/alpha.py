@@ -1,0 +1,80 @@
+"""Alpha over epochs and layers: the heatmap by health band, and mean alpha against test accuracy."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
+from figures.style import (
+    HEALTHY_COLOURS, OVER_TRAINED_COLOUR, TEST_COLOUR, UNDER_TRAINED_COLOUR, epoch_ticks, styled,
+)
+
+TRAP_COLOUR = "#212529"
+ALPHA_COLOUR_RANGE = (0.0, 10.0)
+
+
+def alpha_colourscale() -> list:
+    """Sharp bands: over-trained yellow, healthy teal (darker with alpha), under-trained red."""
+    low, high = ALPHA_COLOUR_RANGE
+    over = (OVER_TRAINED_BELOW - low) / (high - low)
+    under = (UNDER_TRAINED_ABOVE - low) / (high - low)
+    return [[0.0, OVER_TRAINED_COLOUR], [over, OVER_TRAINED_COLOUR], [over, HEALTHY_COLOURS[0]],
+            [under, HEALTHY_COLOURS[1]], [under, UNDER_TRAINED_COLOUR], [1.0, UNDER_TRAINED_COLOUR]]
+
+
+def alpha_heatmap(layers: pd.DataFrame) -> go.Figure:
+    """Epoch x layer, coloured by alpha band; failed fits are left blank. Clicks carry (epoch, layer)."""
+    order = list(dict.fromkeys(layers["layer"]))
+    alpha = layers.pivot(index="layer", columns="epoch", values="alpha").reindex(order)
+    warning = layers.pivot(index="layer", columns="epoch", values="warning").reindex(order).fillna("")
+    shown = alpha.where(alpha > 0)
+    value = alpha.to_numpy()
+    text = np.where(np.isnan(value), "not analysed", np.where(value > 0, np.char.mod("%.4f", value), "fit failed"))
+    hover = np.dstack([text, warning.to_numpy()])
+    figure = go.Figure(go.Heatmap(
+        z=shown.clip(*ALPHA_COLOUR_RANGE).to_numpy(), x=list(alpha.columns), y=order, customdata=hover,
+        colorscale=alpha_colourscale(), zmin=ALPHA_COLOUR_RANGE[0], zmax=ALPHA_COLOUR_RANGE[1], xgap=1, ygap=1,
+        colorbar=dict(title="alpha", tickvals=[0, OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE, 10],
+                      ticktext=["0", "2", "6", "≥10"]),
+        hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+    ))
+    traps = layers[layers["rand_num_spikes"] > 0] if "rand_num_spikes" in layers else layers.iloc[:0]
+    if len(traps):
+        figure.add_trace(_trap_markers(traps))
+    figure.update_yaxes(autorange="reversed", title_text=None, type="category")  # layer "0" is a name
+    epoch_ticks(figure, alpha.columns)
+    return styled(figure, height=max(360, 18 * len(order) + 120), title="alpha per layer (click a cell for its ESD)",
+                   legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
+
+
+def _trap_markers(traps: pd.DataFrame) -> go.Scatter:
+    """An x on each (epoch, layer) whose randomized ESD has spikes out of its Marchenko-Pastur bulk: shuffling
+    should leave none, so they flag correlation traps (weightwatcher's rand_num_spikes)."""
+    spikes, alpha = traps["rand_num_spikes"].astype(int), traps["alpha"].to_numpy()
+    return go.Scatter(  # the marker takes the cell's hover: it says the cell's alpha too
+        x=traps["epoch"], y=traps["layer"], mode="markers", name="correlation trap", showlegend=True,
+        marker=dict(symbol="x-thin", size=9, color=TRAP_COLOUR, line=dict(width=2.5, color=TRAP_COLOUR)),
+        customdata=np.where(alpha > 0, np.char.mod("%.4f", alpha), "fit failed"),
+        text=[f"correlation trap: {n} spike{'s' * (n != 1)} in the randomized ESD" for n in spikes],
+        hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata}<br>%{text}<extra></extra>")
+
+
+def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame) -> go.Figure:
+    """Mean alpha over the layers with a fit, and test accuracy, per epoch."""
+    fitted = layers[layers["alpha"] > 0]
+    mean = fitted.groupby("epoch")["alpha"].mean()
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(go.Scatter(x=mean.index, y=mean.to_numpy(), mode="lines+markers", name="mean alpha",
+                                line=dict(color=HEALTHY_COLOURS[1])), secondary_y=False)
+    if "test_acc" in metrics:
+        rows = metrics.dropna(subset=["test_acc"])
+        figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["test_acc"], mode="lines+markers", name="test accuracy",
+                                    line=dict(color=TEST_COLOUR)), secondary_y=True)
+    figure.update_yaxes(title_text="mean alpha", secondary_y=False)
+    figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[-0.02, 1.02], tickformat=".0%",
+                        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    epoch_ticks(figure, mean.index)
+    return styled(figure, height=360, legend=dict(orientation="h", y=-0.25))
+

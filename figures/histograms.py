@@ -1,0 +1,84 @@
+"""Weight and bias histograms: one epoch on the run's fixed bins, or all epochs offset (ridge)."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from figures.style import ACCENT, TEST_COLOUR, TRAIN_COLOUR, styled
+
+MAX_RIDGES = 60
+RIDGE_ROW_PIXELS = 32  # each epoch's ridge this tall: shape changes stay visible; a long run scrolls
+
+
+def _centres(edges: np.ndarray) -> np.ndarray:
+    return (edges[:-1] + edges[1:]) / 2
+
+
+def bulk_range(edges: np.ndarray, densities: np.ndarray, tails: float = 0.001) -> list[float]:
+    """The value range holding all but `tails` of the mass at each end, over every epoch, padded 5%: a few
+    outliers on fixed bins must not shrink the bulk to a sliver (zoom out to see them)."""
+    mass = (np.atleast_2d(densities) * np.diff(edges)).sum(axis=0)
+    if mass.sum() <= 0:
+        return [float(edges[0]), float(edges[-1])]
+    cumulative = np.cumsum(mass) / mass.sum()
+    low = edges[np.searchsorted(cumulative, tails)]
+    high = edges[min(np.searchsorted(cumulative, 1 - tails) + 1, len(edges) - 1)]
+    pad = 0.05 * (high - low)
+    return [float(max(edges[0], low - pad)), float(min(edges[-1], high + pad))]
+
+
+def _log_range(values: np.ndarray) -> list[float]:
+    """A log axis from half a decade below the smallest non-empty bin to above the largest, so every
+    non-empty bin shows as a bar, not a stub under the axis."""
+    shown = values[values > 0]
+    low, high = (shown.min(), shown.max()) if shown.size else (1.0, 1.0)
+    return [float(np.log10(low)) - 0.5, float(np.log10(high)) + 0.2]
+
+
+def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool = False,
+              x_range: list[float] | None = None) -> go.Figure:
+    """One epoch's normalised histogram, bars on the tensor's fixed bins, shown over `x_range` (the whole
+    run's bulk_range, so playing over epochs keeps one view); on a log axis, empty bins are left out and
+    ticks fall on whole decades."""
+    heights = np.where(density > 0, density, np.nan) if log_y else density
+    figure = go.Figure(go.Bar(x=_centres(edges), y=heights, width=np.diff(edges), marker_color=TRAIN_COLOUR,
+                              marker_line_width=0, hovertemplate="value %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
+    if log_y:
+        figure.update_yaxes(type="log", range=_log_range(density), dtick=1, exponentformat="power",
+                            title_text="density (log)")
+    else:
+        figure.update_yaxes(title_text="density")
+    figure.update_xaxes(title_text="value", range=x_range or [float(edges[0]), float(edges[-1])])
+    return styled(figure, title=title, height=380, bargap=0)
+
+
+def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, current: int | None,
+          title: str, log_y: bool = False) -> go.Figure:
+    """All epochs offset one above another, oldest at the top, like TensorBoard's offset view; a long
+    run shows MAX_RIDGES of them, evenly spaced, and the current one."""
+    if len(epochs) > MAX_RIDGES:
+        rows = set(np.linspace(0, len(epochs) - 1, MAX_RIDGES).round().astype(int))
+        rows = sorted(rows | ({epochs.index(current)} if current in epochs else set()))
+        epochs, densities = [epochs[row] for row in rows], densities[rows]
+    values = np.log10(np.maximum(densities, densities[densities > 0].min(initial=1.0) / 10)) if log_y else densities
+    values = values - values.min(axis=1, keepdims=True)
+    height = values / max(values.max(), 1e-12) * 3  # a ridge may rise over three rows
+    centres = _centres(edges)
+    x = np.concatenate([centres, centres[[-1, 0]]]).astype(np.float32)  # the curve, then back along its base
+    figure = go.Figure()
+    for row, epoch in enumerate(epochs):
+        offset = len(epochs) - 1 - row
+        highlight = epoch == current
+        shade = f"rgba(69,123,157,{0.15 + 0.5 * row / max(len(epochs), 1):.2f})"
+        figure.add_trace(go.Scatter(
+            x=x, y=np.concatenate([offset + height[row], [offset, offset]]).astype(np.float32),
+            fill="toself", mode="lines", name=f"epoch {epoch}", hoveron="fills", hoverinfo="name",
+            line=dict(width=1.5 if highlight else 0.6, color=TEST_COLOUR if highlight else ACCENT),
+            fillcolor="rgba(231,111,81,0.55)" if highlight else shade,
+        ))
+    ticks = list(range(0, len(epochs), max(1, len(epochs) // 10)))
+    figure.update_yaxes(tickvals=[len(epochs) - 1 - i for i in ticks], ticktext=[str(epochs[i]) for i in ticks],
+                        title_text="epoch", showgrid=False)
+    figure.update_xaxes(title_text="value", range=bulk_range(edges, densities))
+    return styled(figure, title=title, height=RIDGE_ROW_PIXELS * len(epochs) + 160, showlegend=False)
+
