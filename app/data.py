@@ -122,11 +122,21 @@ def with_live_status(record: RunRecord, run: RunPaths) -> RunRecord:
     elif (status == "queued" and not job_is_running(run.run_id) and not job_is_active(run, "training")
           and _seconds_since(record.updated) > STALE_QUEUED_SECONDS):
         status = "interrupted"
-    analysis = record.analysis  # the locks are probed only for what is active: the picker polls every run
-    if (analysis and analysis.status in ACTIVE_STATUSES and not job_is_active(run, "analysis")
-            and not job_is_running(run.run_id)):
-        analysis = replace(analysis, status="interrupted")
-    return replace(record, status=status, analysis=analysis)
+    return replace(record, status=status, analysis=_live(record.analysis, run, "analysis"),
+                   export=_live(record.export, run, "export"))
+
+
+def _live(state, run: RunPaths, lock: str):
+    """An analysis or export sub-record, 'interrupted' if it is recorded active but no process holds its lock,
+    unless it was queued a moment ago and its job runner is still starting (the locks are probed only for
+    what is active: the picker polls every run)."""
+    if state is None or state.status not in ACTIVE_STATUSES:
+        return state
+    if job_is_active(run, lock) or job_is_running(run.run_id):
+        return state
+    if state.status == "queued" and _seconds_since(state.updated) <= STALE_QUEUED_SECONDS:
+        return state
+    return replace(state, status="interrupted")
 
 
 def runs_and_problems() -> tuple[list[RunRecord], list[tuple[str, str]]]:
@@ -164,7 +174,7 @@ def version(run_id: str) -> str:
     record = run(run_id)
     live = None
     if record:
-        statuses = (record.status, record.analysis_state.status)
+        statuses = (record.status, record.analysis_state.status, record.export_state.status)
         live = (statuses, place_in_line(run_id) if "queued" in statuses else None)
     key = repr(([_file_key(path) for path in files], live))
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
-from app import auth, components, data, delete_run, jobs_panel
+from app import auth, components, data, delete_run, exports, jobs_panel
 from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import non_finite_note, unreadable_files_shown
 from app.tabs import alpha, esd, metrics, training, weights
@@ -46,8 +46,13 @@ def layout() -> html.Div:
             html.Div(id=RUN_STATUS),
             jobs_panel.layout(),
             delete_run.modal(),
-            dbc.Tabs([dbc.Tab(tab.layout(), label=tab.LABEL, tab_id=tab.TAB_ID) for tab in TABS],
-                     id=TAB_STRIP, active_tab=training.TAB_ID),
+            exports.error_alert(),
+            html.Div([  # the export bar sits at the right end of the tab strip, shifting nothing
+                dbc.Tabs([dbc.Tab(tab.layout(), label=tab.LABEL, tab_id=tab.TAB_ID) for tab in TABS],
+                         id=TAB_STRIP, active_tab=training.TAB_ID),
+                html.Div(exports.layout(), className="position-absolute top-0 end-0 mt-1",
+                         style={"maxWidth": "55%"}),
+            ], className="position-relative"),
         ], fluid=True),
         dcc.Interval(id=LIVE_INTERVAL, interval=LIVE_MILLISECONDS),
         dcc.Store(id=RUN_VERSION),
@@ -160,3 +165,4 @@ def register(app) -> None:
         tab.register(app)
     jobs_panel.register(app)
     delete_run.register(app)
+    exports.register(app)

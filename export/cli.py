@@ -34,25 +34,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="gif, mp4 (H.264), html (one standalone page with play/pause and a slider), "
                              "png (one image per epoch into the folder --out)")
-    parser.add_argument("--out", required=True, type=Path, help="the file to write; for png, a new or empty folder")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="the file to write; for png, a new or empty folder")
+    where.add_argument("--to-run", metavar="NAME", type=export_name,
+                       help="write it as NAME in the run's exports/ folder, recording progress in run.json (what "
+                            "the dashboard's Download does)")
     parser.add_argument("--fps", type=_fps, default=4.0, help="epochs a second when played (default 4)")
 
 
+def export_name(text: str) -> str:
+    """A plain file name: the file goes into the run's exports/ folder, nowhere else."""
+    if not text or text != Path(text).name or text.startswith("."):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain file name")
+    return text
+
+
 def run(args: argparse.Namespace) -> int:
-    from export import encode, frames, load, output, render, views  # here: plotly and pandas load in 0.5 s
+    from export import encode, frames, load, output, recording, render, views  # here: plotly and pandas, 0.5 s
 
     paths = load.open_run(args.data_dir, args.run)
-    epochs, figures = getattr(views, args.view)(paths, args.layer, args.kind, load.parse_epochs(args.epochs))
-    output.check(args.out, folder=args.format == "png")
-    if args.format == "html":
-        page = frames.animated(figures, epochs, args.fps).to_html(
-            include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False})
-        output.write_file(args.out, page.encode())
-    else:
-        images = render.png_frames(figures)
-        if args.format == "png":
-            output.write_folder(args.out, {f"epoch_{epoch:04d}.png": image for epoch, image in zip(epochs, images)})
+    out = paths.exports / args.to_run if args.to_run else args.out
+    with recording.recorder(paths, "export", args.to_run) as progress:
+        epochs, figures = getattr(views, args.view)(paths, args.layer, args.kind, load.parse_epochs(args.epochs))
+        output.check(out, folder=args.format == "png")
+        if args.format == "html":
+            page = frames.animated(figures, epochs, args.fps).to_html(
+                include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False})
+            output.write_file(out, page.encode())
         else:
-            output.write_file(args.out, (encode.gif if args.format == "gif" else encode.mp4)(images, args.fps))
-    print(f"wrote {args.out}: {len(epochs)} frames, epochs {epochs[0]} to {epochs[-1]}")
+            images = render.png_frames(figures, progress)
+            if args.format == "png":
+                output.write_folder(out, {f"epoch_{epoch:04d}.png": image for epoch, image in zip(epochs, images)})
+            else:
+                output.write_file(out, (encode.gif if args.format == "gif" else encode.mp4)(images, args.fps))
+        progress(len(epochs), len(epochs))
+    print(f"wrote {out}: {len(epochs)} frames, epochs {epochs[0]} to {epochs[-1]}")
     return 0

@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import choreographer
 import plotly.graph_objects as go
@@ -30,16 +31,17 @@ NO_BROWSER = ("exporting images needs Chromium: install it (Debian: apt-get inst
               "at a Chrome or Chromium; --format html needs no browser")
 
 
-def png_frames(figures: list[go.Figure]) -> list[bytes]:
+def png_frames(figures: list[go.Figure],
+               progress: Callable[[int, int], None] = lambda done, total: None) -> list[bytes]:
     """Each figure as PNG bytes, laid out at its own width and height (WIDTH, HEIGHT where it sets none) and
-    drawn FRAME_PIXELS_WIDE pixels wide."""
+    drawn FRAME_PIXELS_WIDE pixels wide; progress(frames drawn, frames) after each."""
     try:
-        return asyncio.run(_draw(choreographer.Browser(headless=True), figures))
+        return asyncio.run(_draw(choreographer.Browser(headless=True), figures, progress))
     except ChromeNotFoundError:
         raise UserError(NO_BROWSER) from None
 
 
-async def _draw(browser, figures: list[go.Figure]) -> list[bytes]:
+async def _draw(browser, figures: list[go.Figure], progress: Callable[[int, int], None]) -> list[bytes]:
     """On a tab per core (each tab renders in a process of its own), each taking the next frame to draw."""
     images: list[bytes] = [b""] * len(figures)
     queue = iter(enumerate(figures))
@@ -55,6 +57,7 @@ async def _draw(browser, figures: list[go.Figure]) -> list[bytes]:
                     for index, figure in queue:
                         images[index] = await _png(tab, figure)
                         bar.update()
+                        progress(bar.n, len(figures))
 
                 await asyncio.gather(*(work(tab) for tab in tabs))
     return images

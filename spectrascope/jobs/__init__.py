@@ -1,4 +1,4 @@
-"""Jobs: training and analysis started by the dashboard, run apart from the web process.
+"""Jobs: training, analysis and exports started by the dashboard, run apart from the web process.
 
     commands    the kinds of job, one table entry each
     queue       slots and first-come-first-served waiting
@@ -10,9 +10,10 @@
 from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.submit import (
     active_job, cancelling, job_claims_run, job_is_running, place_in_line, refuse_while_team_job, request_cancel,
-    start, submit_analysis, submit_training, watch,
+    REPORT_FILE, start, submit_analysis, submit_export, submit_report, submit_training, watch,
 )
 from spectrascope.jobs.supervisor import Job, run_job, start_detached
 
-__all__ = ["KINDS", "Job", "JobKind", "active_job", "cancelling", "job_claims_run", "job_is_running", "progress",
-           "place_in_line", "refuse_while_team_job", "request_cancel", "run_job", "start", "start_detached", "submit_analysis", "submit_training", "watch"]
+__all__ = ["KINDS", "REPORT_FILE", "Job", "JobKind", "active_job", "cancelling", "job_claims_run", "job_is_running",
+           "progress", "place_in_line", "refuse_while_team_job", "request_cancel", "run_job", "start",
+           "start_detached", "submit_analysis", "submit_export", "submit_report", "submit_training", "watch"]

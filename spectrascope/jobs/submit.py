@@ -7,6 +7,7 @@ runner, or, for a team (REDIS_URL set), to the Celery workers (spectrascope.jobs
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from analysis.options import BACKENDS
@@ -24,6 +25,7 @@ from spectrascope.runs import request_cancel as cancel_run_job
 from training.config import default_run_id, preset_config
 
 log = logging.getLogger("spectrascope.jobs")
+REPORT_FILE = "report.html"
 
 
 def _flags(overrides: dict) -> list[str]:
@@ -65,6 +67,34 @@ def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False)
     clear_cancel_request(paths)  # left by an earlier job that ended before it saw it
     update_run(paths, analysis={"status": "queued", "backend": backend, "error": None, "errors": {}})
     return Job(run_id, "analyze", ("--run-id", run_id, "--backend", backend) + (("--randomize",) if randomize else ()))
+
+
+def _claim_for_export(run_id: str, command: str, name: str) -> None:
+    """Check the run can be exported now and record the export `queued` (the command checks the rest: the
+    layer, the analysis, and records its refusal as the job's error)."""
+    paths = run_paths(settings.data_dir(), run_id)
+    read_run(paths)  # a clear error for an unknown run
+    if not paths.layers_csv.exists():
+        raise UserError(f"run {run_id!r} has not been analysed yet: analyse it, then export it")
+    if job_claims_run(run_id) or job_is_active(paths, KINDS[command].lock):
+        raise UserError(f"run {run_id!r} already has a job working on it: wait for it to finish, or cancel it")
+    clear_cancel_request(paths)
+    update_run(paths, export={"status": "queued", "command": command, "file": name, "frames_done": 0,
+                              "frames_total": None, "error": None})
+
+
+def submit_export(run_id: str, view: str, fmt: str, layer: str | None = None, biases: bool = False) -> Job:
+    """A view of the run over its epochs as a file in its exports/ folder, for the page to offer."""
+    name = "-".join([view] + ([re.sub(r"[^\w.-]", "_", layer)] if layer else []) + (["biases"] if biases else []))
+    name = f"{name}.{fmt}"
+    _claim_for_export(run_id, "export", name)
+    return Job(run_id, "export", ("--run", run_id, "--view", view, "--format", fmt, "--to-run", name)
+               + (("--layer", layer) if layer else ()) + (("--biases",) if biases else ()))
+
+
+def submit_report(run_id: str) -> Job:
+    _claim_for_export(run_id, "report", REPORT_FILE)
+    return Job(run_id, "report", ("--run", run_id, "--to-run", REPORT_FILE))
 
 
 def start(job: Job) -> None:

@@ -30,7 +30,8 @@ from spectrascope.jobs.supervisor import Job, run_recorded
 from spectrascope.runs import ACTIVE_STATUSES, RunBusyError, read_run
 
 TASK = "spectrascope.run_job"
-QUEUES = {"train": "train", "analyze": "analysis"}  # a job's command -> the queue of the workers that run it
+# a job's command -> the queue of the workers that run it (exports draw in Chromium: CPU work)
+QUEUES = {"train": "train", "analyze": "analysis", "export": "analysis", "report": "analysis"}
 LOST_WORKER_NOTE = ("the worker running this job was lost; the job was submitted again and goes on from where it "
                     "stopped on the next free worker")
 log = logging.getLogger("spectrascope.jobs")

@@ -29,7 +29,8 @@ from spectrascope.runs.paths import (
     runs_root, validate_run_id,
 )
 from spectrascope.runs.record import (
-    ACTIVE_STATUSES, FORMAT_VERSION, RUN_KINDS, RUN_STATUSES, AnalysisState, Progress, RunRecord, is_reserved,
+    ACTIVE_STATUSES, FORMAT_VERSION, RUN_KINDS, RUN_STATUSES, AnalysisState, ExportState, Progress, RunRecord,
+    is_reserved,
     list_runs, new_run_record, read_run, scan_runs, update_run, write_run,
 )
 from spectrascope.runs.recovery import set_aside_damaged_results
@@ -41,7 +42,7 @@ from spectrascope.runs.tables import (
 
 __all__ = [
     "ACTIVE_STATUSES", "DAMAGED_FILE_ERRORS", "FORMAT_VERSION", "LAYER_COLUMNS", "METRICS_COLUMNS", "RUN_KINDS",
-    "RUN_STATUSES", "STAT_COLUMNS", "AnalysisState", "Progress", "RunBusyError", "RunFormatError", "RunPaths",
+    "RUN_STATUSES", "STAT_COLUMNS", "AnalysisState", "ExportState", "Progress", "RunBusyError", "RunFormatError", "RunPaths",
     "RunRecord", "atomic_copy", "atomic_write", "cancel_requested", "clear_cancel_request", "job_log_tail",
     "open_job_log",
     "request_cancel", "checkpoint_epochs", "checkpoint_signature", "datasets_root", "delete_run", "ensure_writable_dir",

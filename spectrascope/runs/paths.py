@@ -119,6 +119,11 @@ class RunPaths:
         return self.analysis / "histograms.npz"
 
     @property
+    def exports(self) -> Path:
+        """Files the dashboard's export jobs made, offered for download."""
+        return self.root / "exports"
+
+    @property
     def analysis_manifest(self) -> Path:
         """What each epoch's analysis was computed from, so a re-run redoes only what changed."""
         return self.analysis / "manifest.json"

@@ -74,6 +74,21 @@ class AnalysisState(_Record):
 
 
 @dataclass(frozen=True)
+class ExportState(_Record):
+    """The run's latest export made for the dashboard (`spectrascope export --to-run`, `report --to-run`): its
+    file in the run's exports/ folder, status as for runs, frames drawn of frames_total."""
+
+    status: str | None = None
+    command: str | None = None  # "export" | "report"
+    file: str | None = None
+    frames_done: int | None = None
+    frames_total: int | None = None
+    error: str | None = None
+    updated: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunRecord(_Record):
     id: str
     kind: str = "trained"
@@ -86,6 +101,7 @@ class RunRecord(_Record):
     updated: str = ""
     provenance: dict = field(default_factory=dict)
     analysis: AnalysisState | None = None
+    export: ExportState | None = None
     non_finite_from: int | None = None  # the epoch whose loss or weights went NaN/Inf (training stopped there)
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)
@@ -93,13 +109,14 @@ class RunRecord(_Record):
     @classmethod
     def from_dict(cls, data: dict) -> "RunRecord":
         record = super().from_dict(data)
-        analysis = data.get("analysis")
+        analysis, export = data.get("analysis"), data.get("export")
         return replace(record, progress=Progress.from_dict(data.get("progress")),
-                       analysis=AnalysisState.from_dict(analysis) if isinstance(analysis, dict) else None)
+                       analysis=AnalysisState.from_dict(analysis) if isinstance(analysis, dict) else None,
+                       export=ExportState.from_dict(export) if isinstance(export, dict) else None)
 
     def to_dict(self) -> dict:
         data = super().to_dict()
-        for optional in ("analysis", "non_finite_from"):  # left out while empty, as 0.1.0 wrote runs
+        for optional in ("analysis", "export", "non_finite_from"):  # left out while empty, as 0.1.0 wrote runs
             if data[optional] is None:
                 del data[optional]
         return data
@@ -108,6 +125,11 @@ class RunRecord(_Record):
     def analysis_state(self) -> AnalysisState:
         """The analysis sub-record, empty (status None) before any analysis."""
         return self.analysis or AnalysisState()
+
+    @property
+    def export_state(self) -> ExportState:
+        """The export sub-record, empty (status None) before the dashboard's first export."""
+        return self.export or ExportState()
 
 
 def new_run_record(run_id: str, *, kind: str, preset: str | None, config: dict, total_epochs: int | None,
@@ -154,9 +176,9 @@ def write_run(paths: RunPaths, record: RunRecord) -> None:
 
 
 def update_run(paths: RunPaths, *, progress: dict | None = None, analysis: dict | None = None,
-               **changes: Any) -> RunRecord:
-    """Read, merge and write run.json under the run's lock. `progress` and `analysis` are merged into
-    their sub-records field by field; other keywords replace top-level fields. Returns the new record."""
+               export: dict | None = None, **changes: Any) -> RunRecord:
+    """Read, merge and write run.json under the run's lock. `progress`, `analysis` and `export` are merged
+    into their sub-records field by field; other keywords replace top-level fields. Returns the new record."""
     if "status" in changes and changes["status"] not in RUN_STATUSES:
         raise RunFormatError(f"unknown status {changes['status']!r}")
     stamp = now_iso()
@@ -168,6 +190,8 @@ def update_run(paths: RunPaths, *, progress: dict | None = None, analysis: dict 
             record = replace(record, progress=record.progress.merged(progress))
         if analysis:
             record = replace(record, analysis=record.analysis_state.merged({"updated": stamp, **analysis}))
+        if export:
+            record = replace(record, export=record.export_state.merged({"updated": stamp, **export}))
         _write(paths, record)
         return record
 
