@@ -25,8 +25,9 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels \
 
 # --- runtime: the wheels only, no compilers, not root ---------------------------------------------
 FROM python:${PYTHON}-slim AS runtime
-# tini is PID 1: it forwards signals and reaps the job processes a worker leaves behind
-RUN apt-get update && apt-get install -y --no-install-recommends tini \
+# tini is PID 1: it forwards signals and reaps the job processes a worker leaves behind; chromium draws
+# the frames of GIF, MP4 and PNG exports (plotly.js, as on the page)
+RUN apt-get update && apt-get install -y --no-install-recommends tini chromium \
     && rm -rf /var/lib/apt/lists/*
 # the wheels are mounted, not copied: a copied layer would keep them (torch twice) after any rm
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \

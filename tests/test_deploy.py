@@ -57,6 +57,12 @@ def test_the_image_chooses_cpu_torch_by_default_checks_health_and_reaps_children
     assert "gunicorn" in command and "app.gunicorn_config" in command and "--preload" not in command
 
 
+def test_the_image_has_the_browser_that_draws_export_frames():
+    (_, runtime) = _stages()
+    installs = " ".join(line for line in _instruction(runtime, "RUN") if "apt-get install" in line)
+    assert re.search(r"\bchromium\b", installs), "GIF, MP4 and PNG exports are drawn in Chromium"
+
+
 def test_gunicorn_runs_gthread_workers_without_preload():
     from app import gunicorn_config
 
