@@ -304,6 +304,26 @@ def _trained_and_analysed(record: dict) -> bool:
     return record.get("status") == "completed" and (record.get("analysis") or {}).get("status") == "completed"
 
 
+def test_download_this_view_offers_the_file_the_export_command_writes(page, server, browser_data, tmp_path):
+    driver = page
+    show_run(driver, DEMO)
+    open_tab(driver, "ESD")
+    layer = wait_for_plot(driver, "esd-graph", lambda state: "·" in state["title"])["title"].split(" · ")[0]
+    driver.find_element(By.CSS_SELECTOR, "#export-bar .dropdown-toggle").click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "export-gif").is_displayed())
+    driver.find_element(By.ID, "export-gif").click()
+    WebDriverWait(driver, JOB_WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#export-offer a"),
+                                          "the finished export was never offered")
+    link = driver.find_element(By.CSS_SELECTOR, "#export-offer a")
+    assert link.text.startswith(f"esd-{layer}.gif (") and link.is_displayed()
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=30) as response:
+        offered = response.read()
+    by_hand = spectrascope("export", "--run", DEMO, "--view", "esd", "--layer", layer, "--format", "gif",
+                           "--out", tmp_path / "by-hand.gif", "--data-dir", browser_data, cwd=REPO, timeout=300)
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert offered == (tmp_path / "by-hand.gif").read_bytes()
+
+
 def status_without(url: str, login: dict) -> int:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=login), timeout=10) as response:
