@@ -5,6 +5,7 @@ import argparse
 
 from analysis.options import BACKENDS, DEFAULT_BINS, MAX_BINS
 from spectrascope.errors import UserError
+from spectrascope.runs import read_run
 
 HELP = "analyse a run's checkpoints: per-layer ESD and power-law alpha, weight statistics and histograms"
 
@@ -74,9 +75,10 @@ def check_device(device: str) -> str:
     return device
 
 
-def report(result, run_id: str) -> int:
-    print(f"run {run_id}: analysed {len(result.analysed)} epoch(s), {len(result.up_to_date)} already up to date"
-          + (f", {len(result.errors)} failed" if result.errors else ""))
+def report(result, paths) -> int:
+    unit = read_run(paths).unit
+    print(f"run {paths.run_id}: analysed {len(result.analysed)} {unit}(s), {len(result.up_to_date)} already up to "
+          "date" + (f", {len(result.errors)} failed" if result.errors else ""))
     return 1 if result.errors else 0
 
 
@@ -90,4 +92,4 @@ def run(args: argparse.Namespace) -> int:
             from analysis.runner import carry_out
 
             carry_out(plan, check_device(args.device), args.workers, progress=True)
-    return report(plan.report, args.run)
+    return report(plan.report, plan.paths)

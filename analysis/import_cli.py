@@ -6,11 +6,13 @@ from pathlib import Path
 
 from analysis.cli import add_analysis_arguments, check_device, report
 
-HELP = "import a folder of checkpoints (*.pt, *.pth, *.safetensors; epoch from each file name) and analyse it"
+HELP = ("import a folder of checkpoints and analyse it: *.pt, *.pth, *.safetensors (the epoch from each file name), "
+        "Lightning *.ckpt files or a Hugging Face Trainer's checkpoint-N folders (by step)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="folder holding one state_dict file per epoch")
+    parser.add_argument("path", type=Path, help="folder holding one state_dict file per epoch, Lightning's .ckpt "
+                                                "files, or a Hugging Face Trainer's checkpoint-N folders")
     parser.add_argument("--run-id", required=True, help="name of the new run")
     add_analysis_arguments(parser)
 
@@ -24,4 +26,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"imported {args.path} -> {paths.root}")
     result = analyze_run(args.data_dir, args.run_id, backend=args.backend, device=device,
                          randomize=args.randomize, workers=args.workers, bins=args.bins)
-    return report(result, args.run_id)
+    return report(result, paths)

@@ -1,55 +1,49 @@
-"""Turn a folder of the user's own checkpoints into an `imported` run, ready for analysis."""
+"""Turn a folder of the user's own checkpoints (analysis.layouts) into an `imported` run, ready for analysis."""
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
 
-from spectrascope.checkpoints import CHECKPOINT_SUFFIXES, check_checkpoint, load_state_dict, save_checkpoint
-from spectrascope.errors import UserError
+from analysis.layouts import Found, Source, find_checkpoints
+from spectrascope.checkpoints import CheckedCheckpoint, check_checkpoint, load_state_dict, save_checkpoint
 from spectrascope.runs import (
     RunFormatError, RunPaths, atomic_copy, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run,
     write_run,
 )
 
-_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+def _check(source: Source) -> list[CheckedCheckpoint]:
+    return [check_checkpoint(path) for path in source.files]
 
 
-def epoch_from_name(path: Path) -> int | None:
-    """The last number in the file name: epoch_12.pt, model-ep3.pth, ckpt_0005.safetensors."""
-    match = _LAST_NUMBER.search(path.name[: -len(path.suffix)])
-    return int(match.group(1)) if match else None
+def _without_prefix(state_dict: dict, prefix: str) -> dict:
+    """Keys without `prefix` where every key has it (a LightningModule's `model.`): the model's own names."""
+    if not prefix or not all(key.startswith(prefix) for key in state_dict):
+        return state_dict
+    return {key[len(prefix):]: value for key, value in state_dict.items()}
 
 
-def find_checkpoints(folder: Path) -> dict[int, Path]:
-    if not folder.exists():
-        raise UserError(f"{folder} does not exist: give the folder that holds your checkpoints")
-    if not folder.is_dir():
-        raise UserError(f"{folder} is not a folder: give the folder that holds your checkpoints")
-    files = sorted(p for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
-    if not files:
-        raise UserError(f"no checkpoints ({', '.join('*' + s for s in CHECKPOINT_SUFFIXES)}) in {folder}")
-    unnumbered = [p.name for p in files if epoch_from_name(p) is None]
-    if unnumbered:
-        raise UserError(f"cannot tell the epoch of {', '.join(unnumbered)}: put the epoch number in each file name")
-    by_epoch: dict[int, Path] = {}
-    for path in files:
-        epoch = epoch_from_name(path)
-        if epoch in by_epoch:
-            raise UserError(f"{by_epoch[epoch].name} and {path.name} both claim epoch {epoch}")
-        by_epoch[epoch] = path
-    return dict(sorted(by_epoch.items()))
-
-
-def _copy_in(source: Path, target: Path, as_saved: bool) -> None:
+def _copy_in(source: Source, checked: list[CheckedCheckpoint], target: Path) -> None:
     """The run's own copy of a checkpoint: its bytes where they already make a run checkpoint, else its
-    tensors saved as one (unwrapped, on the CPU, in torch.save's zip format)."""
-    if as_saved:
-        atomic_copy(source, target)
-    else:
-        save_checkpoint(target, load_state_dict(source))
+    tensors (all shards', unwrapped, on the CPU) saved as one in torch.save's zip format."""
+    if len(source.files) == 1 and checked[0].as_saved and not source.prefix:
+        atomic_copy(source.files[0], target)
+        return
+    state_dict = {}
+    for path in source.files:
+        state_dict.update(load_state_dict(path))
+    save_checkpoint(target, _without_prefix(state_dict, source.prefix))
+
+
+def _say_what_is_read(found: Found, checked: dict[int, list[CheckedCheckpoint]]) -> None:
+    wrappers = {check.key for checks in checked.values() for check in checks} - {None}
+    for key in sorted(wrappers):
+        print(f"the weights are read from the {key!r} entry of the checkpoints; their other entries (optimizer "
+              "state, step, ...) are not imported", file=sys.stderr)
+    if found.unit == "step":
+        print(f"{found.layout} checkpoints: the run is numbered by training step", file=sys.stderr)
 
 
 def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
@@ -57,23 +51,20 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
     paths = run_paths(data_dir, run_id)
     if paths.root.exists():
         raise RunFormatError(f"run {run_id!r} already exists at {paths.root}: choose another --run-id")
-    checkpoints = find_checkpoints(Path(source))
-    checked = {epoch: check_checkpoint(path) for epoch, path in checkpoints.items()}
-    wrappers = {check.key for check in checked.values()} - {None}
-    for key in sorted(wrappers):
-        print(f"the weights are read from the {key!r} entry of the checkpoints; their other entries (optimizer "
-              "state, step, ...) are not imported", file=sys.stderr)
+    found = find_checkpoints(Path(source))
+    checked = {number: _check(checkpoint) for number, checkpoint in found.sources.items()}
+    _say_what_is_read(found, checked)
+    last = max(found.sources)
     ensure_writable_dir(data_dir)
     paths.root.mkdir(parents=True)
     try:
         with job_lock(paths):
-            write_run(paths, new_run_record(run_id, kind="imported", preset=None,
-                                            config={"source": str(Path(source).resolve())},
-                                            total_epochs=max(checkpoints),
-                                            provenance={"torch": metadata.version("torch")}))
-            for epoch, path in checkpoints.items():
-                _copy_in(path, paths.checkpoint(epoch), checked[epoch].as_saved)
-            update_run(paths, status="completed", progress={"epoch": max(checkpoints), "phase": "done"})
+            write_run(paths, new_run_record(run_id, kind="imported", preset=None, unit=found.unit,
+                                            config={"source": str(Path(source).resolve()), "layout": found.layout},
+                                            total_epochs=last, provenance={"torch": metadata.version("torch")}))
+            for number, checkpoint in found.sources.items():
+                _copy_in(checkpoint, checked[number], paths.checkpoint(number))
+            update_run(paths, status="completed", progress={"epoch": last, "phase": "done"})
     except BaseException:  # a half-copied run would block its id: it was ours alone, so remove it
         shutil.rmtree(paths.root, ignore_errors=True)
         raise

@@ -139,6 +139,15 @@ def _live(state, run: RunPaths, lock: str):
     return replace(state, status="interrupted")
 
 
+def unit(run_id: str) -> str:
+    """What the run's checkpoint numbers count, for labels: "epoch", or "step" (imported Lightning and
+    Hugging Face runs)."""
+    try:
+        return read_run(paths(run_id)).unit
+    except RunFormatError:
+        return "epoch"
+
+
 def runs_and_problems() -> tuple[list[RunRecord], list[tuple[str, str]]]:
     """Every run, newest first, each with its live status; and (folder, why) for the run folders that
     cannot be listed. One pass over runs/ for both: the picker polls them every 2 s."""

@@ -24,8 +24,8 @@ def alpha_colourscale() -> list:
             [under, HEALTHY_COLOURS[1]], [under, UNDER_TRAINED_COLOUR], [1.0, UNDER_TRAINED_COLOUR]]
 
 
-def alpha_heatmap(layers: pd.DataFrame) -> go.Figure:
-    """Epoch x layer, coloured by alpha band; failed fits are left blank. Clicks carry (epoch, layer)."""
+def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> go.Figure:
+    """Epoch (or step) x layer, coloured by alpha band; failed fits are left blank. Clicks carry (epoch, layer)."""
     order = list(dict.fromkeys(layers["layer"]))
     alpha = layers.pivot(index="layer", columns="epoch", values="alpha").reindex(order)
     warning = layers.pivot(index="layer", columns="epoch", values="warning").reindex(order).fillna("")
@@ -38,18 +38,18 @@ def alpha_heatmap(layers: pd.DataFrame) -> go.Figure:
         colorscale=alpha_colourscale(), zmin=ALPHA_COLOUR_RANGE[0], zmax=ALPHA_COLOUR_RANGE[1], xgap=1, ygap=1,
         colorbar=dict(title="alpha", tickvals=[0, OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE, 10],
                       ticktext=["0", "2", "6", "≥10"]),
-        hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+        hovertemplate=f"%{{y}}<br>{unit} %{{x}}<br>alpha %{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>",
     ))
     traps = layers[layers["rand_num_spikes"] > 0] if "rand_num_spikes" in layers else layers.iloc[:0]
     if len(traps):
-        figure.add_trace(_trap_markers(traps))
+        figure.add_trace(_trap_markers(traps, unit))
     figure.update_yaxes(autorange="reversed", title_text=None, type="category")  # layer "0" is a name
-    epoch_ticks(figure, alpha.columns)
+    epoch_ticks(figure, alpha.columns, unit)
     return styled(figure, height=max(360, 18 * len(order) + 120), title="alpha per layer (click a cell for its ESD)",
                    legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
 
 
-def _trap_markers(traps: pd.DataFrame) -> go.Scatter:
+def _trap_markers(traps: pd.DataFrame, unit: str) -> go.Scatter:
     """An x on each (epoch, layer) whose randomized ESD has spikes out of its Marchenko-Pastur bulk: shuffling
     should leave none, so they flag correlation traps (weightwatcher's rand_num_spikes)."""
     spikes, alpha = traps["rand_num_spikes"].astype(int), traps["alpha"].to_numpy()
@@ -58,11 +58,11 @@ def _trap_markers(traps: pd.DataFrame) -> go.Scatter:
         marker=dict(symbol="x-thin", size=9, color=TRAP_COLOUR, line=dict(width=2.5, color=TRAP_COLOUR)),
         customdata=np.where(alpha > 0, np.char.mod("%.4f", alpha), "fit failed"),
         text=[f"correlation trap: {n} spike{'s' * (n != 1)} in the randomized ESD" for n in spikes],
-        hovertemplate="%{y}<br>epoch %{x}<br>alpha %{customdata}<br>%{text}<extra></extra>")
+        hovertemplate=f"%{{y}}<br>{unit} %{{x}}<br>alpha %{{customdata}}<br>%{{text}}<extra></extra>")
 
 
-def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame) -> go.Figure:
-    """Mean alpha over the layers with a fit, and test accuracy, per epoch."""
+def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame, unit: str = "epoch") -> go.Figure:
+    """Mean alpha over the layers with a fit, and test accuracy, per epoch (or step)."""
     fitted = layers[layers["alpha"] > 0]
     mean = fitted.groupby("epoch")["alpha"].mean()
     figure = make_subplots(specs=[[{"secondary_y": True}]])
@@ -75,6 +75,6 @@ def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame) -> go.Figure:
     figure.update_yaxes(title_text="mean alpha", secondary_y=False)
     figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[-0.02, 1.02], tickformat=".0%",
                         tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    epoch_ticks(figure, mean.index)
+    epoch_ticks(figure, mean.index, unit)
     return styled(figure, height=360, legend=dict(orientation="h", y=-0.25))
 

@@ -53,7 +53,7 @@ def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool
 
 
 def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, current: int | None,
-          title: str, log_y: bool = False) -> go.Figure:
+          title: str, log_y: bool = False, unit: str = "epoch") -> go.Figure:
     """All epochs offset one above another, oldest at the top, like TensorBoard's offset view; a long
     run shows MAX_RIDGES of them, evenly spaced, and the current one."""
     if len(epochs) > MAX_RIDGES:
@@ -72,13 +72,13 @@ def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, curren
         shade = f"rgba(69,123,157,{0.15 + 0.5 * row / max(len(epochs), 1):.2f})"
         figure.add_trace(go.Scatter(
             x=x, y=np.concatenate([offset + height[row], [offset, offset]]).astype(np.float32),
-            fill="toself", mode="lines", name=f"epoch {epoch}", hoveron="fills", hoverinfo="name",
+            fill="toself", mode="lines", name=f"{unit} {epoch}", hoveron="fills", hoverinfo="name",
             line=dict(width=1.5 if highlight else 0.6, color=TEST_COLOUR if highlight else ACCENT),
             fillcolor="rgba(231,111,81,0.55)" if highlight else shade,
         ))
     ticks = list(range(0, len(epochs), max(1, len(epochs) // 10)))
     figure.update_yaxes(tickvals=[len(epochs) - 1 - i for i in ticks], ticktext=[str(epochs[i]) for i in ticks],
-                        title_text="epoch", showgrid=False)
+                        title_text=unit, showgrid=False)
     figure.update_xaxes(title_text="value", range=bulk_range(edges, densities))
     return styled(figure, title=title, height=RIDGE_ROW_PIXELS * len(epochs) + 160, showlegend=False)
 

@@ -23,8 +23,12 @@ def styled(figure: go.Figure, **layout) -> go.Figure:
     return figure.update_layout(**{"margin": MARGIN, **layout})
 
 
-def epoch_ticks(figure: go.Figure, epochs, **axis) -> None:
-    """Whole-number epoch ticks, about ten of them."""
+def epoch_ticks(figure: go.Figure, epochs, unit: str = "epoch", **axis) -> None:
+    """Whole-number epoch ticks, about ten of them; a run numbered by training step (hundreds apart) gets
+    plotly's own ticks."""
+    if unit == "step":
+        figure.update_xaxes(title_text="step", **axis)
+        return
     count = len(set(epochs))
     figure.update_xaxes(title_text="epoch", tick0=0, dtick=max(1, round(count / 10)), **axis)
 

@@ -18,7 +18,6 @@ from spectrascope import torchzip
 from spectrascope.errors import UserError
 from spectrascope.runs import atomic_write
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _FORBIDDEN_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # "Unsupported global: GLOBAL x.y", "unsupported GLOBAL x.y whose"
 # common {"state_dict": ..., "optimizer": ...} files; failing these, the one key whose value holds tensors

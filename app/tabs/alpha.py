@@ -46,8 +46,10 @@ def alpha_figures(run_id, version, active_tab):
     if layers is None or layers.empty:
         message = figures.empty(analysis_missing(run_id))
         return message, figures.empty("Mean alpha appears with the first analysed epoch")
-    summary = figures.alpha_summary(layers, data.metrics(run_id))
-    return figures.alpha_heatmap(layers).update_layout(uirevision=run_id), summary.update_layout(uirevision=run_id)
+    unit = data.unit(run_id)
+    summary = figures.alpha_summary(layers, data.metrics(run_id), unit)
+    heatmap = figures.alpha_heatmap(layers, unit)
+    return heatmap.update_layout(uirevision=run_id), summary.update_layout(uirevision=run_id)
 
 
 def open_cell(click):

@@ -68,14 +68,15 @@ def esd_view(run_id, layer, epoch, active_tab, version):
     if not run_id or not data.layer_names(run_id):
         return figures.empty(analysis_missing(run_id)), None
     row = fit_row(run_id, epoch, layer) if layer and epoch is not None else None
+    unit = data.unit(run_id)
     if row is None:
-        return figures.empty(f"Epoch {epoch} of {layer} has not been analysed"), None
+        return figures.empty(f"{unit.capitalize()} {epoch} of {layer} has not been analysed"), None
     eigenvalues = data.eigenvalues(run_id, epoch, layer)
     if eigenvalues is None:
-        return figures.empty(f"The eigenvalues of {layer} at epoch {epoch} are missing: "
+        return figures.empty(f"The eigenvalues of {layer} at {unit} {epoch} are missing: "
                              f"{data.redo_analysis(run_id)}"), None
     randomized = data.randomized_eigenvalues(run_id, epoch, layer)
-    figure = figures.esd(eigenvalues, row, title=f"{layer} · epoch {epoch}", randomized=randomized)
+    figure = figures.esd(eigenvalues, row, title=f"{layer} · {unit} {epoch}", randomized=randomized)
     return figure, [fit_summary(row)] + ([randomize_note(run_id)] if randomized is None else [])
 
 

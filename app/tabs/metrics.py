@@ -63,7 +63,8 @@ def layout() -> html.Div:
 def epoch_options(run_id, version, current, options):
     epochs = data.analysed_epochs(run_id) if run_id else []
     value = components.chosen_epoch(epochs, current, options[-1]["value"] if options else None)
-    return [{"label": f"epoch {epoch}", "value": epoch} for epoch in epochs], value
+    unit = data.unit(run_id) if run_id else "epoch"
+    return [{"label": f"{unit} {epoch}", "value": epoch} for epoch in epochs], value
 
 
 @unreadable_files_shown(lambda message: ([], [], message))
@@ -77,16 +78,16 @@ def metrics_table(run_id, epoch, active_tab, version):
     columns = [{"name": name, "id": name, "type": "numeric", "format": NUMBER} if rows[name].dtype.kind == "f"
                else {"name": name, "id": name, "type": "numeric" if rows[name].dtype.kind == "i" else "text"}
                for name in rows.columns]
-    return rows.to_dict("records"), columns, row_note(rows.to_dict("records"), None, epoch)
+    return rows.to_dict("records"), columns, row_note(rows.to_dict("records"), None, epoch, run_id)
 
 
-def row_note(rows: list[dict], shown: list[dict] | None, epoch) -> str:
+def row_note(rows: list[dict], shown: list[dict] | None, epoch, run_id) -> str:
     """How many layers the table shows, following its filter."""
     if not rows:
         return no_update
     count = f"{len(rows)} layers" if shown is None or len(shown) == len(rows) else \
         f"{len(shown)} of {len(rows)} layers (filtered)"
-    return f"{count} at epoch {epoch}; click a column header to sort, type under it to filter"
+    return f"{count} at {data.unit(run_id)} {epoch}; click a column header to sort, type under it to filter"
 
 
 def export_csv(n_clicks, shown, rows, run_id, epoch):
@@ -107,7 +108,7 @@ def register(app) -> None:
                  Input(RUN_VERSION, "data"))(metrics_table)
     app.callback(Output(METRICS_NOTE, "children", allow_duplicate=True),
                  Input(METRICS_TABLE, "data"), Input(METRICS_TABLE, "derived_virtual_data"),
-                 State(METRICS_EPOCH, "value"), prevent_initial_call=True)(row_note)
+                 State(METRICS_EPOCH, "value"), State(RUN_PICKER, "value"), prevent_initial_call=True)(row_note)
     app.callback(Output(METRICS_DOWNLOAD, "data"), Input(METRICS_EXPORT, "n_clicks"),
                  State(METRICS_TABLE, "derived_virtual_data"), State(METRICS_TABLE, "data"),
                  State(RUN_PICKER, "value"), State(METRICS_EPOCH, "value"), prevent_initial_call=True)(export_csv)

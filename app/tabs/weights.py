@@ -75,19 +75,19 @@ def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version)
     epochs, edges, densities = tensor
     if epoch not in epochs:
         epoch = epochs[-1]
-    title, stats = f"{layer}.{kind}", tensor_stats(run_id, layer, kind)
+    title, stats, unit = f"{layer}.{kind}", tensor_stats(run_id, layer, kind), data.unit(run_id)
     if view == "ridge":
-        return figures.ridge(edges, densities, epochs, current=epoch, title=title, log_y=log_y), stats
+        return figures.ridge(edges, densities, epochs, current=epoch, title=title, log_y=log_y, unit=unit), stats
     row = next((row for row in stats if row["epoch"] == epoch), {})
     non_finite = int(row.get("nan_count", 0) + row.get("inf_count", 0))
     if non_finite and non_finite == row.get("count"):
-        return figures.empty(f"{title} at epoch {epoch}: all {non_finite} values are NaN/Inf. "
+        return figures.empty(f"{title} at {unit} {epoch}: all {non_finite} values are NaN/Inf. "
                              f"{non_finite_note(data.non_finite_from(run_id))}"), stats
     if non_finite:
         title += f" · {non_finite} NaN/Inf values not drawn"
     density = densities[epochs.index(epoch)]
     view = figures.bulk_range(edges, densities)
-    return figures.histogram(edges, density, title=f"{title} · epoch {epoch}", log_y=log_y, x_range=view), stats
+    return figures.histogram(edges, density, title=f"{title} · {unit} {epoch}", log_y=log_y, x_range=view), stats
 
 
 def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:

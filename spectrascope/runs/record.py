@@ -13,6 +13,7 @@ from spectrascope.runs.paths import RunFormatError, RunPaths, checkpoint_epochs,
 
 FORMAT_VERSION = 1
 RUN_KINDS = ("trained", "imported")
+RUN_UNITS = ("epoch", "step")
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")  # a job is (or should be) at work
 
@@ -103,6 +104,7 @@ class RunRecord(_Record):
     analysis: AnalysisState | None = None
     export: ExportState | None = None
     non_finite_from: int | None = None  # the epoch whose loss or weights went NaN/Inf (training stopped there)
+    unit: str = "epoch"  # what checkpoint numbers count: "step" for imported Lightning and Hugging Face runs
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -119,6 +121,8 @@ class RunRecord(_Record):
         for optional in ("analysis", "export", "non_finite_from"):  # left out while empty, as 0.1.0 wrote runs
             if data[optional] is None:
                 del data[optional]
+        if data["unit"] == "epoch":  # the default: runs by epoch read as they always did
+            del data["unit"]
         return data
 
     @property
@@ -133,13 +137,15 @@ class RunRecord(_Record):
 
 
 def new_run_record(run_id: str, *, kind: str, preset: str | None, config: dict, total_epochs: int | None,
-                   provenance: dict) -> RunRecord:
+                   provenance: dict, unit: str = "epoch") -> RunRecord:
     if kind not in RUN_KINDS:
         raise RunFormatError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
     stamp = now_iso()
+    if unit not in RUN_UNITS:
+        raise RunFormatError(f"unknown unit {unit!r}; expected one of {', '.join(RUN_UNITS)}")
     return RunRecord(id=run_id, kind=kind, preset=preset, config=config, status="queued",
                      progress=Progress(total_epochs=total_epochs), created=stamp, updated=stamp,
-                     provenance=provenance)
+                     provenance=provenance, unit=unit)
 
 
 def _read_json(paths: RunPaths) -> dict:

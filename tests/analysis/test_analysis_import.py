@@ -12,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from analysis.importer import epoch_from_name, import_checkpoints
+from analysis.importer import import_checkpoints
+from analysis.layouts import epoch_from_name
 from analysis_helpers import RUN_ID, Payload, TinyNet, load, spectrascope
 from helpers import snapshot_tree
 from spectrascope.checkpoints import CheckpointError
@@ -112,7 +113,7 @@ def test_a_folder_of_varied_checkpoints_becomes_an_analysed_imported_run(folder,
     paths = run_paths(data, "imp")
     record = read_run(paths)
     assert (record.kind, record.status) == ("imported", "completed")
-    assert record.config == {"source": str(folder.resolve())}
+    assert record.config == {"source": str(folder.resolve()), "layout": "files"}
     assert record.analysis.status == "completed" and record.analysis.errors == {}
     assert checkpoint_epochs(paths) == [1, 3, 5, 7, 9]
     for epoch, original in originals.items():  # the same tensors, each under the epoch its file name gave
@@ -262,7 +263,7 @@ def test_a_path_that_is_not_a_folder_is_a_one_line_error_and_exit_2(folder, tmp_
 def test_a_folder_without_checkpoints_is_a_one_line_error_and_exit_2(folder, tmp_path, contents):
     if contents == "no checkpoint files":
         (folder / "notes_1.txt").write_text("epoch 1")
-        torch.save(tiny_state_dict(1), folder / "epoch_1.ckpt")  # not a suffix the importer reads
+        torch.save(tiny_state_dict(1), folder / "epoch_1.bin")  # not a suffix the importer reads
         (folder / "sub_2.pt").mkdir()  # a folder, not a file
     result = import_cli(folder, tmp_path / "data")
     assert result.returncode == 2

@@ -247,7 +247,7 @@ def test_the_metrics_table_exports_what_it_shows_under_the_run_and_epoch_name(da
     rows, _, note = metrics.metrics_table("demo", 2, metrics.TAB_ID, None)
     assert note.startswith(f"{len(rows)} layers at epoch 2;")
     shown = [row for row in rows if row["alpha"] > 3]
-    assert metrics.row_note(rows, shown, 2).startswith(f"{len(shown)} of {len(rows)} layers (filtered) at epoch 2")
+    assert metrics.row_note(rows, shown, 2, "demo").startswith(f"{len(shown)} of {len(rows)} layers (filtered) at epoch 2")
     download = metrics.export_csv(1, shown, rows, "demo", 2)
     assert download["filename"] == "demo-epoch-2-layers.csv"
     lines = download["content"].splitlines()

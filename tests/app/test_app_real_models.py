@@ -87,3 +87,33 @@ def test_a_heatmap_of_numeric_names_alone_is_still_categorical():
                            "warning": ["", "", ""]})
     figure = figures.alpha_heatmap(layers)
     assert figure.layout.yaxis.type == "category" and list(figure.data[0].y) == ["0", "2", "4"]
+
+
+def test_a_run_numbered_by_step_says_step_on_every_axis_and_title(tmp_path, monkeypatch):
+    """Lightning's files (epoch=E-step=S.ckpt, weights under state_dict with the module's prefix): the run is
+    numbered by step, hundreds apart, and no view calls a step an epoch."""
+    from analysis.importer import import_checkpoints
+    from analysis.runner import analyze_run
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    generator = torch.Generator().manual_seed(0)
+    for epoch, step in enumerate((250, 500, 750)):
+        state = {"model.fc.weight": torch.randn(48, 32, generator=generator) * (1 + epoch),
+                 "model.fc.bias": torch.randn(48, generator=generator)}
+        torch.save({"state_dict": state, "global_step": step}, folder / f"epoch={epoch}-step={step}.ckpt")
+    import_checkpoints(folder, tmp_path / "data", "lit")
+    analyze_run(tmp_path / "data", "lit", progress=False)
+    monkeypatch.setenv("SPECTRASCOPE_DATA_DIR", str(tmp_path / "data"))
+
+    heatmap, summary = alpha.alpha_figures("lit", None, alpha.TAB_ID)
+    assert heatmap.layout.xaxis.title.text == "step" and summary.layout.xaxis.title.text == "step"
+    assert list(heatmap.data[0].x) == [250, 500, 750] and heatmap.layout.xaxis.dtick is None
+    assert "step %{x}" in heatmap.data[0].hovertemplate
+    figure, _ = esd.esd_view("lit", "fc", 500, esd.TAB_ID, None)
+    assert figure.layout.title.text.startswith("fc · step 500<br>")
+    histogram, _ = weights.histogram_view("lit", "fc", "weight", 750, "epoch", False, weights.TAB_ID, None)
+    ridge, _ = weights.histogram_view("lit", "fc", "weight", 750, "ridge", False, weights.TAB_ID, None)
+    assert histogram.layout.title.text.startswith("fc.weight · step 750") and ridge.layout.yaxis.title.text == "step"
+    options, _ = metrics.epoch_options("lit", None, None, [])
+    assert [option["label"] for option in options] == ["step 250", "step 500", "step 750"]
