@@ -61,6 +61,16 @@ def _trap_markers(traps: pd.DataFrame, unit: str) -> go.Scatter:
         hovertemplate=f"%{{y}}<br>{unit} %{{x}}<br>alpha %{{customdata}}<br>%{{text}}<extra></extra>")
 
 
+def _padded(values, least_span: float = 0.5) -> list[float] | None:
+    """A y range at least `least_span` wide: a mean alpha that barely moves (weights only rescaled, say) must
+    look flat, not zoomed into rounding noise."""
+    if len(values) == 0 or not np.isfinite(values).any():
+        return None
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = max((least_span - (high - low)) / 2, 0.1 * (high - low))
+    return [low - pad, high + pad]
+
+
 def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame, unit: str = "epoch") -> go.Figure:
     """Mean alpha over the layers with a fit, and test accuracy, per epoch (or step)."""
     fitted = layers[layers["alpha"] > 0]
@@ -72,7 +82,7 @@ def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame, unit: str = "epoc
         rows = metrics.dropna(subset=["test_acc"])
         figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["test_acc"], mode="lines+markers", name="test accuracy",
                                     line=dict(color=TEST_COLOUR)), secondary_y=True)
-    figure.update_yaxes(title_text="mean alpha", secondary_y=False)
+    figure.update_yaxes(title_text="mean alpha", secondary_y=False, range=_padded(mean.to_numpy()), tickformat=".2f")
     figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[-0.02, 1.02], tickformat=".0%",
                         tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
     epoch_ticks(figure, mean.index, unit)

@@ -225,3 +225,13 @@ def test_alpha_heatmap_without_correlation_traps_has_no_markers():
     layers = _layers({(0, "fc"): 3.0, (1, "fc"): 4.0})
     assert len(figures.alpha_heatmap(layers).data) == 1  # analysed without --randomize
     assert len(figures.alpha_heatmap(layers.assign(rand_num_spikes=[0, 0])).data) == 1
+
+
+def test_a_mean_alpha_that_barely_moves_is_drawn_flat_not_zoomed_into_rounding_noise():
+    layers = pd.DataFrame({"epoch": [0, 1, 2], "layer": ["fc"] * 3, "alpha": [5.3, 5.3 + 1e-15, 5.3],
+                           "warning": [""] * 3})
+    low, high = figures.alpha_summary(layers, pd.DataFrame()).layout.yaxis.range
+    assert high - low >= 0.5 and low < 5.3 < high
+    moving = layers.assign(alpha=[2.0, 4.0, 6.0])
+    low, high = figures.alpha_summary(moving, pd.DataFrame()).layout.yaxis.range
+    assert low < 2.0 and high > 6.0 and high - low < 5.0  # a real change keeps most of the height
