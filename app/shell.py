@@ -1,23 +1,27 @@
 """The frame around the tabs: run picker, run status, live refresh, and the tab strip."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
+from plotly.io.json import to_json_plotly
 
-from app import auth, components, data, delete_run, exports, jobs_panel
+from app import auth, components, data, delete_run, exports, jobs_panel, run_list
 from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import non_finite_note, unreadable_files_shown
 from app.tabs import alpha, esd, metrics, training, weights
 from spectrascope import jobs
-from spectrascope.runs import ACTIVE_STATUSES, RunRecord
+from spectrascope.runs import ACTIVE_STATUSES
 
 TABS = (training, weights, esd, alpha, metrics)
 LIVE_MILLISECONDS = 2000
 STATUS_COLOURS = {"queued": "secondary", "running": "primary", "completed": "success", "failed": "danger",
                   "cancelled": "warning", "interrupted": "warning"}
 RUN_PROBLEMS = "run-problems"
+RUN_STATUS_FILTER = "run-status-filter"
+RUN_SORT = "run-sort"
 RUN_STATUS = "run-status"
 
 
@@ -33,11 +37,19 @@ def layout() -> html.Div:
     header = dbc.Navbar(dbc.Container([
         dbc.NavbarBrand([html.I(className="bi bi-activity me-2"), "spectrascope"], className="fw-bold"),
         html.Div([
-            dcc.Dropdown(id=RUN_PICKER, placeholder="no runs yet", clearable=False, style={"minWidth": "22rem"}),
+            html.Div([
+                dcc.Dropdown(id=RUN_PICKER, placeholder="no runs yet", clearable=False, optionHeight=40,
+                             style={"minWidth": "27rem"}),
+                dcc.Dropdown(id=RUN_STATUS_FILTER, options=list(run_list.STATUSES), multi=True,
+                             placeholder="any status", style={"minWidth": "9.5rem"}, className="ms-2"),
+                dcc.Dropdown(id=RUN_SORT, options=[{"label": text, "value": key}
+                                                   for key, text in run_list.SORTS.items()],
+                             value="newest", clearable=False, style={"minWidth": "10.5rem"}, className="ms-2"),
+            ], className="d-flex"),
             html.Small(id=RUN_PROBLEMS, className="d-block mt-1 text-warning"),
         ], className="me-auto ms-3"),
-        html.Div([jobs_panel.buttons(), delete_run.button()],
-                 className="d-none" if auth.refusal() else "d-flex"),  # a viewer's clicks would be refused
+        html.Div([jobs_panel.buttons(), delete_run.button()],  # hidden from viewers: their clicks would be refused
+                 className="d-none" if auth.refusal() else "d-flex flex-shrink-0 text-nowrap"),
         _who_is_logged_in(),
     ], fluid=True), color="dark", dark=True, className="mb-2")
     return html.Div([
@@ -59,12 +71,6 @@ def layout() -> html.Div:
     ])
 
 
-def run_label(record: RunRecord) -> str:
-    progress = record.progress
-    epochs = f" · {progress.epoch or 0}/{progress.total_epochs}" if progress.total_epochs else ""
-    return f"{record.id} — {record.status}{epochs}"
-
-
 def unreadable_note(problems: list[tuple[str, str]]) -> str | None:
     """The line under the picker naming the run folders it cannot list, so a damaged run is not just missing."""
     if not problems:
@@ -73,11 +79,12 @@ def unreadable_note(problems: list[tuple[str, str]]) -> str | None:
     return f"{count}: " + "; ".join(f"{name} ({why})" for name, why in problems)
 
 
-def refresh_runs(n_intervals, current, options, note):
-    """Run picker options and the note on unreadable runs (each only when it changed), and the newest run
-    when none is chosen."""
+def refresh_runs(n_intervals, statuses, sort, current, options, note):
+    """Run picker options (filtered and ordered as asked) and the note on unreadable runs, each only when it
+    changed, and the newest run when none is chosen."""
     records, problems = data.runs_and_problems()
-    fresh = [{"label": run_label(record), "value": record.id} for record in records]
+    fresh = json.loads(to_json_plotly(run_list.options([run_list.summarise(r) for r in records], statuses, sort,
+                                                       current)))  # as the browser sends them back
     ids = [record.id for record in records]
     value = current if current in ids else (ids[0] if ids else None)
     fresh_note = unreadable_note(problems)
@@ -155,8 +162,9 @@ def run_status(run_id, version):
 
 def register(app) -> None:
     app.callback(Output(RUN_PICKER, "options"), Output(RUN_PICKER, "value"), Output(RUN_PROBLEMS, "children"),
-                 Input(LIVE_INTERVAL, "n_intervals"), State(RUN_PICKER, "value"),
-                 State(RUN_PICKER, "options"), State(RUN_PROBLEMS, "children"))(refresh_runs)
+                 Input(LIVE_INTERVAL, "n_intervals"), Input(RUN_STATUS_FILTER, "value"), Input(RUN_SORT, "value"),
+                 State(RUN_PICKER, "value"), State(RUN_PICKER, "options"),
+                 State(RUN_PROBLEMS, "children"))(refresh_runs)
     app.callback(Output(RUN_VERSION, "data"), Input(LIVE_INTERVAL, "n_intervals"), Input(RUN_PICKER, "value"),
                  State(RUN_VERSION, "data"))(refresh_version)
     app.callback(Output(RUN_STATUS, "children"),

@@ -11,34 +11,72 @@ import figures
 from app import components, data, jobs_panel, shell
 from app.tabs import alpha, esd, metrics, training, weights
 from app.tabs.common import analysis_missing
-from spectrascope.runs import job_lock, update_run
+from spectrascope.runs import job_lock, read_run, update_run
 
 
 def _messages(figure) -> str:
     return " ".join(annotation.text.replace("<br>", " ") for annotation in figure.layout.annotations)
 
 
+def _label(option: dict) -> str:
+    """The text of a picker option's label, as the browser shows it."""
+    def text(node) -> str:
+        if isinstance(node, dict):
+            return text(node.get("props", {}).get("children"))
+        if isinstance(node, list):
+            return " ".join(text(child) for child in node)
+        return "" if node is None else str(node)
+    return text(option["label"])
+
+
 def test_run_picker_lists_runs_and_selects_the_newest(dashboard_data):
     shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "newer")
     update_run(data.paths("newer"), created="2099-01-01T00:00:00+00:00")
-    options, value, note = shell.refresh_runs(1, None, None, None)
+    options, value, note = shell.refresh_runs(1, None, None, None, None, None)
     assert value == "newer" and [option["value"] for option in options] == ["newer", "demo"]
-    assert options[1]["label"] == "demo — completed · 3/3" and note is no_update  # no unreadable runs: no note
-    assert shell.refresh_runs(2, "demo", options, None) == (no_update,) * 3  # nothing changed: nothing sent
+    assert _label(options[1]).startswith("demo — completed · 3/3 ") and note is no_update  # no note: none unreadable
+    assert shell.refresh_runs(2, None, None, "demo", options, None) == (no_update,) * 3  # nothing changed: nothing sent
+
+
+def test_the_picker_shows_each_run_s_settings_and_results_and_filters_and_sorts_them(dashboard_data):
+    shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "another")
+    metrics_csv = data.paths("another").metrics_csv
+    rows = metrics_csv.read_text().splitlines()
+    header = rows[0].split(",")
+    last = rows[-1].split(",")
+    last[header.index("test_acc")] = "0.01"
+    metrics_csv.write_text("\n".join(rows[:-1] + [",".join(last)]) + "\n")
+    update_run(data.paths("another"), status="failed", created="2099-01-01T00:00:00+00:00")
+
+    options, _, _ = shell.refresh_runs(1, None, None, "demo", None, None)
+    labels = {option["value"]: _label(option) for option in options}
+    config = read_run(data.paths("demo")).config
+    settings = f"demo · lr {config['lr']:g} · {config['epochs']} epochs · mixup {config['mixup_alpha']:g}"
+    assert settings in labels["demo"]
+    assert "acc 1.0%" in labels["another"] and "mean α " in labels["demo"]
+    assert all(option["search"].startswith(option["value"]) for option in options)  # typing finds settings too
+    assert [o["value"] for o in options] == ["another", "demo"]  # newest first
+    by_accuracy, _, _ = shell.refresh_runs(2, None, "accuracy", "demo", options, None)
+    assert [o["value"] for o in by_accuracy] == ["demo", "another"]
+    failed, _, _ = shell.refresh_runs(3, ["failed"], "name", "another", None, None)
+    assert [o["value"] for o in failed] == ["another"]
+    kept, _, _ = shell.refresh_runs(4, ["failed"], "name", "demo", None, None)
+    assert [o["value"] for o in kept] == ["another", "demo"]  # the run on screen stays pickable
 
 
 def test_run_folders_the_picker_leaves_out_are_named_under_it(dashboard_data):
     shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "broken")
     data.paths("broken").run_json.write_text("{")
-    options, _, note = shell.refresh_runs(1, "demo", None, None)
+    options, _, note = shell.refresh_runs(1, None, None, "demo", None, None)
     assert [option["value"] for option in options] == ["demo"]
     assert note.startswith("1 run folder is not listed: broken (run.json is not valid JSON: Expecting")
-    assert shell.refresh_runs(2, "demo", options, note) == (no_update,) * 3
+    assert shell.refresh_runs(2, None, None, "demo", options, note) == (no_update,) * 3
     shutil.copytree(dashboard_data / "runs" / "broken", dashboard_data / "runs" / "also broken")
-    assert shell.refresh_runs(3, "demo", options, note)[2].startswith("2 run folders are not listed: also broken (")
+    note = shell.refresh_runs(3, None, None, "demo", options, note)[2]
+    assert note.startswith("2 run folders are not listed: also broken (")
     shutil.rmtree(dashboard_data / "runs" / "broken")
     shutil.rmtree(dashboard_data / "runs" / "also broken")
-    assert shell.refresh_runs(4, "demo", options, note)[2] is None  # mended: the note goes
+    assert shell.refresh_runs(4, None, None, "demo", options, note)[2] is None  # mended: the note goes
 
 
 def test_version_store_changes_only_with_the_files(dashboard_data):
@@ -247,7 +285,8 @@ def test_the_metrics_table_exports_what_it_shows_under_the_run_and_epoch_name(da
     rows, _, note = metrics.metrics_table("demo", 2, metrics.TAB_ID, None)
     assert note.startswith(f"{len(rows)} layers at epoch 2;")
     shown = [row for row in rows if row["alpha"] > 3]
-    assert metrics.row_note(rows, shown, 2, "demo").startswith(f"{len(shown)} of {len(rows)} layers (filtered) at epoch 2")
+    note = metrics.row_note(rows, shown, 2, "demo")
+    assert note.startswith(f"{len(shown)} of {len(rows)} layers (filtered) at epoch 2")
     download = metrics.export_csv(1, shown, rows, "demo", 2)
     assert download["filename"] == "demo-epoch-2-layers.csv"
     lines = download["content"].splitlines()
@@ -274,13 +313,13 @@ def test_a_job_that_dies_redraws_the_status_line_and_badge_and_picker_agree(dash
     update_run(data.paths("demo"), status="running")
     with job_lock(data.paths("demo"), "training"):
         running = shell.refresh_version(1, "demo", None)
-        options, _, _ = shell.refresh_runs(1, "demo", [], None)
-        assert options[0]["label"].startswith("demo — running")
+        options, _, _ = shell.refresh_runs(1, None, None, "demo", [], None)
+        assert _label(options[0]).startswith("demo — running")
         assert _badge(shell.run_status("demo", running)) == "running"
     died = shell.refresh_version(2, "demo", running)
     assert died not in (no_update, running)
-    options, _, _ = shell.refresh_runs(2, "demo", options, None)
-    assert options[0]["label"].startswith("demo — interrupted")
+    options, _, _ = shell.refresh_runs(2, None, None, "demo", options, None)
+    assert _label(options[0]).startswith("demo — interrupted")
     assert _badge(shell.run_status("demo", died)) == "interrupted"
 
 

@@ -1,0 +1,83 @@
+"""The run picker for a list of many runs: each run's key settings and results in its label (what TensorBoard's
+run selector leaves to the run's name), a filter by status and an order, and typing in the picker searches
+names, statuses and settings alike."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dash import html
+
+from app import data
+from spectrascope.runs import RunRecord
+
+SORTS = {"newest": "newest first", "name": "name", "accuracy": "best final accuracy", "alpha": "lowest mean alpha"}
+STATUSES = ("running", "queued", "completed", "failed", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    record: RunRecord
+    settings: str  # "demo · lr 0.1 · 40 epochs · mixup 0.2", or how an imported run came in
+    accuracy: float | None  # test accuracy at the last epoch that has one
+    mean_alpha: float | None  # over the fitted layers at the last analysed epoch
+
+    @property
+    def title(self) -> str:
+        """"id — status · epochs done/total": what the picker always showed, and what tests and eyes look for."""
+        progress = self.record.progress
+        epochs = f" · {progress.epoch or 0}/{progress.total_epochs}" if progress.total_epochs else ""
+        return f"{self.record.id} — {self.record.status}{epochs}"
+
+    @property
+    def results(self) -> str:
+        parts = ([f"acc {self.accuracy:.1%}"] if self.accuracy is not None else []) + \
+            ([f"mean α {self.mean_alpha:.2f}"] if self.mean_alpha is not None else [])
+        return " · ".join(parts)
+
+
+def _settings(record: RunRecord) -> str:
+    config = record.config
+    if record.kind == "imported":
+        return f"imported ({config.get('layout', 'files')}) · numbered by {record.unit}"
+    parts = [record.preset or "own loop"]
+    for key, text in (("lr", "lr {:g}"), ("epochs", "{} epochs"), ("mixup_alpha", "mixup {:g}")):
+        if isinstance(config.get(key), (int, float)):
+            parts.append(text.format(config[key]))
+    return " · ".join(parts)
+
+
+def _last(values) -> float | None:
+    values = [float(value) for value in values if not math.isnan(float(value))]
+    return values[-1] if values else None
+
+
+def summarise(record: RunRecord) -> RunSummary:
+    """The run's line in the picker, from its record and (memoised) tables."""
+    metrics, layers = data.metrics(record.id), data.layers(record.id)
+    accuracy = _last(metrics["test_acc"]) if "test_acc" in metrics else None
+    mean_alpha = None
+    if not layers.empty:
+        last = layers[layers["epoch"] == layers["epoch"].max()]
+        mean_alpha = _last([last.loc[last["alpha"] > 0, "alpha"].mean()])
+    return RunSummary(record, _settings(record), accuracy, mean_alpha)
+
+
+def _order(summaries: list[RunSummary], sort: str | None) -> list[RunSummary]:
+    """Newest first (as listed) unless asked; runs without the number sought go last."""
+    if sort == "name":
+        return sorted(summaries, key=lambda s: s.record.id.lower())
+    if sort == "accuracy":
+        return sorted(summaries, key=lambda s: (s.accuracy is None, -(s.accuracy or 0)))
+    if sort == "alpha":
+        return sorted(summaries, key=lambda s: (s.mean_alpha is None, s.mean_alpha or 0))
+    return summaries
+
+
+def options(summaries: list[RunSummary], statuses: list[str] | None, sort: str | None,
+            current: str | None) -> list[dict]:
+    """The picker's options: the runs of the chosen statuses (the one on screen always), in the chosen order."""
+    shown = [s for s in summaries if not statuses or s.record.status in statuses or s.record.id == current]
+    return [{"label": html.Span([html.Span(s.title), html.Small(" · ".join(filter(None, [s.settings, s.results])),
+                                                                className="text-muted ms-2")]),
+             "value": s.record.id, "search": f"{s.title} {s.settings}"} for s in _order(shown, sort)]
