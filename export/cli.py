@@ -3,7 +3,8 @@ plays it, or one PNG per epoch."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from export import output
 
 HELP = "export a view of a run over its epochs: a GIF or MP4 video, a standalone HTML animation, or PNG images"
 VIEWS = ("histogram", "esd", "alpha", "grid")  # each a function of export.views
@@ -34,31 +35,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="gif, mp4 (H.264), html (one standalone page with play/pause and a slider), "
                              "png (one image per epoch into the folder --out)")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", type=Path, help="the file to write; for png, a new or empty folder")
-    where.add_argument("--to-run", metavar="NAME", type=export_name,
-                       help="write it as NAME in the run's exports/ folder, recording progress in run.json (what "
-                            "the dashboard's Download does)")
+    output.add_destination(parser, "the file to write; for png, a new or empty folder")
     parser.add_argument("--fps", type=_fps, default=4.0, help="epochs a second when played (default 4)")
 
 
-def export_name(text: str) -> str:
-    """A plain file name: the file goes into the run's exports/ folder, nowhere else."""
-    if not text or text != Path(text).name or text.startswith("."):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a plain file name")
-    return text
-
-
 def run(args: argparse.Namespace) -> int:
-    from export import encode, frames, load, output, recording, render, views  # here: plotly and pandas, 0.5 s
+    from export import encode, frames, load, recording, render, views  # here: plotly and pandas, 0.5 s
+    from spectrascope.runs import read_run
 
     paths = load.open_run(args.data_dir, args.run)
-    out = paths.exports / args.to_run if args.to_run else args.out
+    out = output.destination(args, paths)
     with recording.recorder(paths, "export", args.to_run) as progress:
         epochs, figures = getattr(views, args.view)(paths, args.layer, args.kind, load.parse_epochs(args.epochs))
         output.check(out, folder=args.format == "png")
         if args.format == "html":
-            page = frames.animated(figures, epochs, args.fps).to_html(
+            page = frames.animated(figures, epochs, args.fps, read_run(paths).unit).to_html(
                 include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False})
             output.write_file(out, page.encode())
         else:

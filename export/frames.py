@@ -17,30 +17,30 @@ LOG_PAD = 0.1  # decades of room around the data on a fixed log axis
 SLIDER_PIXELS = 110  # below an animated figure: its play button and slider
 
 
-def histogram_frames(tensor: TensorHistogram) -> list[go.Figure]:
+def histogram_frames(tensor: TensorHistogram, unit: str = "epoch") -> list[go.Figure]:
     """The tensor's histogram per epoch on its fixed bins, over the bulk of all its epochs' values."""
     x_range = figures.bulk_range(tensor.edges, tensor.densities)
     y_range = [0.0, float(tensor.densities.max()) * 1.05 or 1.0]
-    return [figures.histogram(tensor.edges, density, title=f"{tensor.layer}.{tensor.kind} · epoch {epoch}",
+    return [figures.histogram(tensor.edges, density, title=f"{tensor.layer}.{tensor.kind} · {unit} {epoch}",
                               x_range=x_range).update_yaxes(range=y_range)
             for epoch, density in zip(tensor.epochs, tensor.densities)]
 
 
-def esd_frames(epochs: list[int], spectra: list[Spectrum]) -> list[go.Figure]:
+def esd_frames(epochs: list[int], spectra: list[Spectrum], unit: str = "epoch") -> list[go.Figure]:
     """One layer's ESD per epoch (spectra in the order of epochs), with its power law, xmin and alpha."""
-    return share_log_axes([figures.esd(spectrum.eigenvalues, spectrum.fit, title=f"{spectrum.layer} · epoch {epoch}",
+    return share_log_axes([figures.esd(spectrum.eigenvalues, spectrum.fit, title=f"{spectrum.layer} · {unit} {epoch}",
                                        randomized=spectrum.randomized)
                            for epoch, spectrum in zip(epochs, spectra)])
 
 
-def grid_frames(epochs: list[int], spectra: list[list[Spectrum]]) -> list[go.Figure]:
+def grid_frames(epochs: list[int], spectra: list[list[Spectrum]], unit: str = "epoch") -> list[go.Figure]:
     """Every layer's ESD side by side per epoch; each panel keeps its own axes across epochs."""
     return share_log_axes([figures.esd_grid([(s.layer, s.eigenvalues, s.fit) for s in layers],
-                                            title=f"every layer's ESD · epoch {epoch}")
+                                            title=f"every layer's ESD · {unit} {epoch}")
                            for epoch, layers in zip(epochs, spectra)])
 
 
-def alpha_frames(table: pd.DataFrame, epochs: list[int]) -> list[go.Figure]:
+def alpha_frames(table: pd.DataFrame, epochs: list[int], unit: str = "epoch") -> list[go.Figure]:
     """The epoch x layer alpha heatmap filling in: at each epoch the later cells are blank, so every frame has
     the same epochs and layers on its axes."""
     frames = []
@@ -49,7 +49,7 @@ def alpha_frames(table: pd.DataFrame, epochs: list[int]) -> list[go.Figure]:
         shown = table.assign(alpha=table["alpha"].mask(later), warning=table["warning"].mask(later, ""))
         if "rand_num_spikes" in shown:
             shown["rand_num_spikes"] = shown["rand_num_spikes"].mask(later, 0)
-        frames.append(figures.alpha_heatmap(shown).update_layout(title=f"alpha per layer · epoch {epoch}"))
+        frames.append(figures.alpha_heatmap(shown, unit).update_layout(title=f"alpha per layer · {unit} {epoch}"))
     return frames
 
 
@@ -84,7 +84,7 @@ def _by_slot(frame: go.Figure) -> dict:
     return {_slot(trace, seen): trace for trace in frame.data}
 
 
-def animated(frames: list[go.Figure], epochs: list[int], fps: float) -> go.Figure:
+def animated(frames: list[go.Figure], epochs: list[int], fps: float, unit: str = "epoch") -> go.Figure:
     """The frames as one figure that plays over the epochs, with play/pause and an epoch slider. A plotly frame
     updates the figure's traces by position and keeps what it does not set, so each kind of trace keeps one
     position (its slot) in every frame; a frame without it (a fit that failed at that epoch) hides it."""
@@ -113,6 +113,6 @@ def animated(frames: list[go.Figure], epochs: list[int], fps: float) -> go.Figur
                           buttons=[dict(label="▶ play", method="animate", args=[None, play]),
                                    dict(label="❚❚ pause", method="animate", args=[[None], still])])],
         sliders=[dict(active=0, x=0.12, len=0.88, y=0, yanchor="top", pad=dict(t=50),
-                      currentvalue=dict(prefix="epoch "),
+                      currentvalue=dict(prefix=f"{unit} ", xanchor="right"),  # clear of the buttons
                       steps=[dict(label=str(epoch), method="animate", args=[[str(epoch)], still])
                              for epoch in epochs])])

@@ -11,7 +11,7 @@ import pandas as pd
 
 from spectrascope.errors import UserError
 from spectrascope.runs import (
-    DAMAGED_FILE_ERRORS, RunPaths, histogram_tensors, layers_frame, list_runs, read_eigenvalues,
+    DAMAGED_FILE_ERRORS, RunPaths, histogram_tensors, layers_frame, list_runs, metrics_frame, read_eigenvalues,
     read_randomized_eigenvalues, read_run, read_tensor_histogram, run_paths,
 )
 
@@ -101,6 +101,20 @@ def tensor_histogram(paths: RunPaths, layer: str | None, kind: str,
     chosen = pick_epochs(epochs, bounds, paths)
     rows = [epochs.index(epoch) for epoch in chosen]
     return TensorHistogram(layer, kind, chosen, edges, densities[rows])
+
+
+def counted_tensors(paths: RunPaths) -> set[tuple[str, str]]:
+    """The (layer, kind) tensors whose histograms the analysis has counted: none before it counted any."""
+    return set(_read(paths, paths.histograms, histogram_tensors)) if paths.histograms.exists() else set()
+
+
+def metrics(paths: RunPaths) -> pd.DataFrame:
+    """metrics.csv, empty where the run has none (an imported run)."""
+    try:
+        return metrics_frame(paths)
+    except (OSError, *DAMAGED_FILE_ERRORS) as exc:
+        raise UserError(f"{paths.metrics_csv} cannot be read ({exc}); training wrote it: repair it, or move it "
+                        "aside to leave the training curves out") from None
 
 
 def check_layer(paths: RunPaths, layer: str | None, layers: list[str]) -> None:

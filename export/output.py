@@ -2,13 +2,35 @@
 file or folder beside the target, renamed onto it), so a failed or cancelled export leaves nothing behind."""
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from spectrascope.errors import UserError
-from spectrascope.runs import atomic_write, ensure_writable_dir
+from spectrascope.runs import RunPaths, atomic_write, ensure_writable_dir
+
+
+def _export_name(text: str) -> str:
+    """A plain file name: the file goes into the run's exports/ folder, nowhere else."""
+    if not text or text != Path(text).name or text.startswith("."):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain file name")
+    return text
+
+
+def add_destination(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """--out FILE, or --to-run NAME: into the run's exports/ folder with progress in run.json, as the
+    dashboard's Download and Report ask (export.recording)."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help=out_help)
+    where.add_argument("--to-run", metavar="NAME", type=_export_name,
+                       help="write it as NAME in the run's exports/ folder, recording progress in run.json (what "
+                            "the dashboard does)")
+
+
+def destination(args: argparse.Namespace, paths: RunPaths) -> Path:
+    return paths.exports / args.to_run if args.to_run else args.out
 
 
 def check(out: Path, folder: bool) -> None:

@@ -34,14 +34,14 @@ def _record_export_end(paths: RunPaths, status: str, error: str | None) -> None:
     update_run(paths, export={"status": status, "error": error})
 
 
-def _export(command: str, describe: str) -> JobKind:
+def _export(command: str, describe: str, drawn: str) -> JobKind:
     """An export or a report for the page to offer: both record themselves in run.json's `export`."""
     def status(record: RunRecord) -> str | None:
         return record.export_state.status if record.export_state.command == command else None
 
     return JobKind(command=command, lock="export", status=status,
                    counts=lambda record: (record.export_state.frames_done or 0, record.export_state.frames_total or 0),
-                   describe=lambda done, total: f"{describe}: " + (f"{done} of {total} frames drawn" if total
+                   describe=lambda done, total: f"{describe}: " + (f"{done} of {total} {drawn} drawn" if total
                                                                    else "reading the run"),
                    record_end=_record_export_end)
 
@@ -57,8 +57,8 @@ KINDS = {
         counts=lambda record: (record.analysis_state.epochs_done or 0, record.analysis_state.epochs_total or 0),
         describe=lambda done, total: f"analysing: {done} of {total} checkpoints",
         record_end=_record_analysis_end, done_on_exit_0=True),  # an up-to-date analysis has nothing to write
-    "export": _export("export", "exporting"),
-    "report": _export("report", "writing the report"),
+    "export": _export("export", "exporting", "frames"),
+    "report": _export("report", "writing the report", "layers"),
 }
 QUEUED_TEXT = "queued: waiting for a free job slot"
 

@@ -61,6 +61,18 @@ def test_a_download_from_the_esd_tab_is_the_file_the_command_writes(dashboard_da
     assert downloaded.data == (tmp_path / "by-hand.gif").read_bytes()
 
 
+def test_the_report_button_writes_the_run_s_report_and_offers_it(dashboard_data, client):
+    job, error, _ = start(exports.REPORT_BUTTON, "alpha")
+    assert (job["command"], tuple(job["args"][-2:]), error) == ("report", ("--to-run", "report.html"), None)
+    wait_for(export_ended, JOB_WAIT, "the report job to end")
+    state = read_run(data.paths("demo")).export_state
+    assert (state.status, state.command, state.frames_done) == ("completed", "report", state.frames_total)
+    assert state.frames_total == len(data.layer_names("demo"))  # progress counted in layers drawn
+    assert "/exports/demo/report.html" in _text(exports.offer("demo", "v"))
+    page = client.get("/exports/demo/report.html").data.decode()
+    assert page.startswith("<!DOCTYPE html>") and "demo" in page and "Last epoch" in page
+
+
 def test_an_export_that_fails_says_why_where_the_file_would_be(dashboard_data):
     job, _, _ = start(exports.EXPORT_ITEMS["html"], "weights", weights_layer="no.such.layer")
     assert job["command"] == "export"

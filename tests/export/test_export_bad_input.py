@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import snapshot_tree, spectrascope
+from refusals import refused
 
 GOOD = {"--run": "exp", "--view": "esd", "--layer": "fc1", "--format": "gif"}
 
@@ -33,20 +33,10 @@ def _arguments(changes: dict, out) -> list[str]:
     return [part for flag, value in options.items() if value is not None for part in (flag, value) if part != ""]
 
 
-def _refused(data_dir, tmp_path, arguments: list[str]) -> str:
-    before = snapshot_tree(tmp_path), snapshot_tree(data_dir)
-    done = spectrascope("export", "--data-dir", data_dir, *arguments, timeout=120)
-    assert done.returncode == 2, done.stderr
-    assert (snapshot_tree(tmp_path), snapshot_tree(data_dir)) == before  # nothing written, not even a temporary file
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("spectrascope: error: "), done.stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(export_data, tmp_path, case):
     changes, problem, fix = CASES[case]
-    message = _refused(export_data, tmp_path, _arguments(changes, tmp_path / "out.gif"))
+    message = refused(export_data, tmp_path, "export", *_arguments(changes, tmp_path / "out.gif"))
     assert problem in message and fix in message
 
 
@@ -61,5 +51,5 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_is_drawn(expor
     (tmp_path / "a-file").write_text("mine")
     (tmp_path / "a-folder").mkdir()
     (tmp_path / "a-folder" / "mine.txt").write_text("mine")
-    message = _refused(export_data, tmp_path, _arguments({"--format": format_}, tmp_path / out))
+    message = refused(export_data, tmp_path, "export", *_arguments({"--format": format_}, tmp_path / out))
     assert problem.format(tmp=tmp_path) in message

@@ -2,11 +2,10 @@
 holds a frame per epoch, plays them, loads nothing from the network and logs no error."""
 from __future__ import annotations
 
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from browser_helpers import WAIT, Logs, start_chromium
+from browser_helpers import WAIT
 from helpers import spectrascope
 
 _STATE = """
@@ -16,18 +15,6 @@ const title = plot.querySelector('.gtitle');
 return {traces: plot._fullData.length, frames: plot._transitionData._frames.length,
         title: title ? title.textContent : ''};
 """
-
-
-@pytest.fixture
-def offline_browser():
-    driver = start_chromium()
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
-                                                                "downloadThroughput": -1, "uploadThroughput": -1})
-    try:
-        yield driver, Logs(driver)
-    finally:
-        driver.quit()
 
 
 def test_the_page_plays_its_frames_offline_with_nothing_loaded_from_the_network(export_data, tmp_path,
