@@ -3,6 +3,7 @@ plays it, or one PNG per epoch."""
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
 from export import output
 
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     paths = load.open_run(args.data_dir, args.run)
     out = output.destination(args, paths)
-    with recording.recorder(paths, "export", args.to_run) as progress:
+    drawing = render.Renderer() if args.format != "html" else nullcontext()  # Chromium starts now, meanwhile
+    with recording.recorder(paths, "export", args.to_run) as progress, drawing as renderer:
         epochs, figures = getattr(views, args.view)(paths, args.layer, args.kind, load.parse_epochs(args.epochs))
         output.check(out, folder=args.format == "png")
         if args.format == "html":
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False})
             output.write_file(out, page.encode())
         else:
-            images = render.png_frames(figures, progress)
+            images = renderer.png_frames(figures, progress)
             if args.format == "png":
                 output.write_folder(out, {f"epoch_{epoch:04d}.png": image for epoch, image in zip(epochs, images)})
             else:

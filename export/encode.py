@@ -11,6 +11,7 @@ import imageio_ffmpeg
 from PIL import Image
 
 CRF = 18  # x264 quality: visually lossless for flat-coloured plots, a few hundred KB a minute
+PRESET = "veryfast"  # 41 full-HD frames: 1.0 s instead of medium's 1.85 s, for a file 7% larger
 
 
 def gif(frames: list[bytes], fps: float) -> bytes:
@@ -29,7 +30,8 @@ def mp4(frames: list[bytes], fps: float) -> bytes:
         video = Path(folder) / "video.mp4"
         command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "image2pipe",
                    "-framerate", str(fps), "-c:v", "png", "-i", "pipe:0", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-                   "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(CRF), "-movflags", "+faststart", str(video)]
+                   "-c:v", "libx264", "-preset", PRESET, "-pix_fmt", "yuv420p", "-crf", str(CRF),
+                   "-movflags", "+faststart", str(video)]
         done = subprocess.run(command, input=b"".join(frames), capture_output=True)
         if done.returncode:
             raise RuntimeError(f"ffmpeg failed ({done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}")

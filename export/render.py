@@ -11,7 +11,9 @@ import base64
 import json
 import os
 import tempfile
+from concurrent.futures import Future
 from pathlib import Path
+from threading import Thread
 from typing import Callable
 
 import choreographer
@@ -31,35 +33,67 @@ NO_BROWSER = ("exporting images needs Chromium: install it (Debian: apt-get inst
               "at a Chrome or Chromium; --format html needs no browser")
 
 
-def png_frames(figures: list[go.Figure],
-               progress: Callable[[int, int], None] = lambda done, total: None) -> list[bytes]:
-    """Each figure as PNG bytes, laid out at its own width and height (WIDTH, HEIGHT where it sets none) and
-    drawn FRAME_PIXELS_WIDE pixels wide; progress(frames drawn, frames) after each."""
-    try:
-        return asyncio.run(_draw(choreographer.Browser(headless=True), figures, progress))
-    except ChromeNotFoundError:
-        raise UserError(NO_BROWSER) from None
+class Renderer:
+    """A headless Chromium with a tab per core on the drawing page, started in a thread of its own when made,
+    so its start-up (about 2.5 s) overlaps reading the run and building the frames. A context manager."""
+
+    def __init__(self):
+        self._loop = asyncio.new_event_loop()
+        self._thread = Thread(target=self._loop.run_forever, name="renderer", daemon=True)
+        self._thread.start()
+        self._folder = tempfile.TemporaryDirectory(prefix="spectrascope-render-")
+        self._browser = None
+        self._tabs = self._run(self._start())
+
+    def _run(self, coroutine) -> Future:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    async def _start(self) -> list:
+        page = Path(self._folder.name) / "page.html"
+        page.write_text(PAGE.format(plotly=get_plotlyjs()), encoding="utf-8")
+        self._browser = choreographer.Browser(headless=True)  # ChromeNotFoundError: none installed
+        await self._browser.open()
+        tabs = [self._browser.get_tab()] + [await self._browser.create_tab() for _ in range(TABS - 1)]
+        await asyncio.gather(*(_open(tab, page.as_uri()) for tab in tabs))
+        return tabs
+
+    def png_frames(self, figures: list[go.Figure],
+                   progress: Callable[[int, int], None] = lambda done, total: None) -> list[bytes]:
+        """Each figure as PNG bytes, laid out at its own width and height (WIDTH, HEIGHT where it sets none)
+        and drawn FRAME_PIXELS_WIDE pixels wide; progress(frames drawn, frames) after each."""
+        try:
+            tabs = self._tabs.result()
+        except ChromeNotFoundError:
+            raise UserError(NO_BROWSER) from None
+        return self._run(_draw(tabs, figures, progress)).result()
+
+    def __enter__(self) -> "Renderer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self._tabs.exception() is None:  # waits for the start: a browser half started is closed too
+                self._run(self._browser.close()).result()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+            self._folder.cleanup()
 
 
-async def _draw(browser, figures: list[go.Figure], progress: Callable[[int, int], None]) -> list[bytes]:
-    """On a tab per core (each tab renders in a process of its own), each taking the next frame to draw."""
+async def _draw(tabs: list, figures: list[go.Figure], progress: Callable[[int, int], None]) -> list[bytes]:
+    """Each tab (each renders in a process of its own) taking the next frame to draw."""
     images: list[bytes] = [b""] * len(figures)
     queue = iter(enumerate(figures))
-    with tempfile.TemporaryDirectory(prefix="spectrascope-render-") as folder:
-        page = Path(folder) / "page.html"
-        page.write_text(PAGE.format(plotly=get_plotlyjs()), encoding="utf-8")
-        async with browser:
-            tabs = [browser.get_tab()] + [await browser.create_tab() for _ in range(min(TABS, len(figures)) - 1)]
-            await asyncio.gather(*(_open(tab, page.as_uri()) for tab in tabs))
-            with tqdm(total=len(figures), desc="rendering", unit="frame", leave=False, disable=None) as bar:
+    with tqdm(total=len(figures), desc="rendering", unit="frame", leave=False, disable=None) as bar:
 
-                async def work(tab) -> None:
-                    for index, figure in queue:
-                        images[index] = await _png(tab, figure)
-                        bar.update()
-                        progress(bar.n, len(figures))
+        async def work(tab) -> None:
+            for index, figure in queue:
+                images[index] = await _png(tab, figure)
+                bar.update()
+                progress(bar.n, len(figures))
 
-                await asyncio.gather(*(work(tab) for tab in tabs))
+        await asyncio.gather(*(work(tab) for tab in tabs))
     return images
 
 

@@ -53,3 +53,11 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_is_drawn(expor
     (tmp_path / "a-folder" / "mine.txt").write_text("mine")
     message = refused(export_data, tmp_path, "export", *_arguments({"--format": format_}, tmp_path / out))
     assert problem.format(tmp=tmp_path) in message
+
+
+@pytest.mark.parametrize("fmt", ["gif", "mp4", "png"])
+def test_a_machine_without_chromium_is_told_to_install_it_or_export_html(export_data, tmp_path, fmt):
+    out = tmp_path / ("frames" if fmt == "png" else f"out.{fmt}")
+    message = refused(export_data, tmp_path, "export", *_arguments({"--format": fmt}, out),
+                      env={"BROWSER_PATH": str(tmp_path / "no-such-browser")})
+    assert "exporting images needs Chromium: install it" in message and "--format html needs no browser" in message
