@@ -9,6 +9,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "RunRecorder": "training.recorder", "TrainingDiverged": "training.recorder",
+    "LightningRecorder": "training.lightning_recorder", "TrainerRecorder": "training.huggingface_recorder",
     **{name: "spectrascope.runs" for name in (
         "run_paths", "read_run", "list_runs", "metrics_frame", "layers_frame", "weight_stats_frame",
         "read_eigenvalues", "read_randomized_eigenvalues", "read_tensor_histogram", "histogram_tensors", "RunRecord",
