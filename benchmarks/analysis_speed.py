@@ -1,17 +1,21 @@
-"""Analysis speed: `spectrascope analyze` vs weightwatcher 0.7.7 on the same ResNet-18 checkpoints.
+"""Analysis speed: `spectrascope analyze` vs weightwatcher 0.7.7 on the same checkpoints.
 
-Builds a run of full-size ResNet-18 (CIFAR-100 head) checkpoints whose weights drift a little further
-from init each epoch (the spectra, not the accuracy, decide the cost). Then, in one process run:
+Builds a run of full-size ResNet-18 (CIFAR-100 head) checkpoints, or with `--model gpt2-small` of GPT-2
+small (12 blocks: attention in/out projections and two MLP matrices each, position embeddings; its 50257 x
+768 token embedding and tied head exceed weightwatcher's 50000-row limit and are skipped by both), whose
+weights drift a little further from init each epoch (the spectra, not the accuracy, decide the cost).
+Then, in one process run:
 - spectrascope: the whole `analyze` pipeline with the fast backend (ESD + fit, weight statistics,
   histograms; checkpoints shared between the analysing process and a worker process per other core);
 - weightwatcher at its default settings, the way its users run it: `WeightWatcher(model).analyze()`
   on each checkpoint in turn (it computes the ESD and fit only);
-and prints seconds per checkpoint for each, their ratio, the floor (the bare eigensolver on the same
-matrices, one thread, and split over the cores) and peak memory.
+and prints seconds per checkpoint for each, their ratio, the largest difference between their alphas, the
+floor (the bare eigensolver on the same matrices, one thread, and split over the cores) and peak memory.
 
     python benchmarks/analysis_speed.py                   # 41 checkpoints: about 2 minutes on 2 cores
     python benchmarks/analysis_speed.py --checkpoints 8   # quicker
     python benchmarks/analysis_speed.py --randomize --checkpoints 2   # weightwatcher needs minutes per checkpoint
+    python benchmarks/analysis_speed.py --model gpt2-small --checkpoints 3   # transformer-sized (transformers)
 """
 from __future__ import annotations
 
@@ -29,14 +33,25 @@ from analysis.pool import limited_threads
 from analysis.runner import analyze_run
 from analysis.spectrum import eigenvalues
 from spectrascope.checkpoints import load_state_dict
-from spectrascope.runs import checkpoint_epochs, run_paths
+from spectrascope.runs import checkpoint_epochs, layers_frame, run_paths
 from training.model import ResNet18
 from training.recorder import RunRecorder
 
 
-def build_run(data_dir: str, checkpoints: int) -> None:
+def model_named(name: str) -> torch.nn.Module:
+    if name == "gpt2-small":
+        import transformers
+
+        return transformers.GPT2LMHeadModel(transformers.GPT2Config())  # GPT-2 small's shapes
+    return ResNet18(100, 3, 64)
+
+
+MODEL_TITLES = {"resnet18": "ResNet-18 (CIFAR-100 head)", "gpt2-small": "GPT-2 small (124M)"}
+
+
+def build_run(data_dir: str, checkpoints: int, model_name: str) -> None:
     torch.manual_seed(0)
-    model = ResNet18(100, 3, 64)
+    model = model_named(model_name)
     with RunRecorder(data_dir, "bench", config={"benchmark": True}, total_epochs=checkpoints - 1) as run:
         for epoch in range(checkpoints):
             with torch.no_grad():
@@ -64,17 +79,30 @@ def time_spectrascope(data_dir: str, device: str, randomize: bool, workers: int 
     return time.perf_counter() - started
 
 
-def time_weightwatcher(data_dir: str, randomize: bool) -> float:
+def time_weightwatcher(data_dir: str, randomize: bool) -> tuple[float, list[dict]]:
+    """Seconds, and weightwatcher's rows (with their epoch)."""
     paths = run_paths(data_dir, "bench")
+    rows = []
     started = time.perf_counter()
     for epoch in checkpoint_epochs(paths):
-        analyze_weightwatcher(load_state_dict(paths.checkpoint(epoch)), randomize)
-    return time.perf_counter() - started
+        rows += [{**row, "epoch": epoch} for row in analyze_weightwatcher(load_state_dict(paths.checkpoint(epoch)),
+                                                                           randomize)[0]]
+    return time.perf_counter() - started, rows
+
+
+def largest_alpha_difference(data_dir: str, reference: list[dict]) -> float:
+    """max |alpha ours - alpha weightwatcher| over every (epoch, layer) both fitted."""
+    ours = {(row["epoch"], row["layer"]): row["alpha"] for row in layers_frame(run_paths(data_dir, "bench"))
+            .to_dict("records")}
+    theirs = {(row["epoch"], row["layer"]): row["alpha"] for row in reference}
+    assert ours.keys() == theirs.keys(), "the two analyses chose different layers"
+    return max(abs(ours[key] - theirs[key]) for key in ours if ours[key] > 0 and theirs[key] > 0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", type=int, default=41)
+    parser.add_argument("--model", choices=sorted(MODEL_TITLES), default="resnet18")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--randomize", action="store_true", help="both sides also compute the randomized-ESD metrics")
     parser.add_argument("--workers", type=int, help="spectrascope processes analysing at once, the benchmark's "
@@ -82,17 +110,20 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as data_dir:
-        build_run(data_dir, args.checkpoints)
+        build_run(data_dir, args.checkpoints, args.model)
         ours = time_spectrascope(data_dir, args.device, args.randomize, args.workers) / args.checkpoints
-        reference = time_weightwatcher(data_dir, args.randomize) / args.checkpoints
+        seconds, rows = time_weightwatcher(data_dir, args.randomize)
+        reference = seconds / args.checkpoints
+        difference = largest_alpha_difference(data_dir, rows)
         floor = eigensolver_floor(load_state_dict(run_paths(data_dir, "bench").checkpoint(0)), args.device)
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    print(f"ResNet-18 (CIFAR-100 head), {args.checkpoints} checkpoints, device {args.device}, "
+    print(f"{MODEL_TITLES[args.model]}, {args.checkpoints} checkpoints, device {args.device}, "
           f"{'with' if args.randomize else 'without'} --randomize, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"spectrascope analyze (fast):  {ours:.3f} s/checkpoint")
     print(f"weightwatcher analyze():      {reference:.3f} s/checkpoint")
     print(f"ratio:                        {reference / ours:.1f}x")
+    print(f"largest alpha difference:     {difference:.1e}")
     cores = os.cpu_count() or 1
     print(f"floor (bare Gram + eigensolver, one thread): {floor:.3f} s/checkpoint"
           + (f", {floor / cores:.3f} split over {cores} cores" if args.device == "cpu" else ""))
