@@ -11,11 +11,11 @@ from plotly.io.json import to_json_plotly
 from app import auth, components, data, delete_run, exports, jobs_panel, run_list
 from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import non_finite_note, unreadable_files_shown
-from app.tabs import alpha, esd, metrics, training, weights
+from app.tabs import alpha, compare, esd, metrics, training, weights
 from spectrascope import jobs
 from spectrascope.runs import ACTIVE_STATUSES
 
-TABS = (training, weights, esd, alpha, metrics)
+TABS = (training, weights, esd, alpha, compare, metrics)
 LIVE_MILLISECONDS = 2000
 STATUS_COLOURS = {"queued": "secondary", "running": "primary", "completed": "success", "failed": "danger",
                   "cancelled": "warning", "interrupted": "warning"}
@@ -23,6 +23,7 @@ RUN_PROBLEMS = "run-problems"
 RUN_STATUS_FILTER = "run-status-filter"
 RUN_SORT = "run-sort"
 RUN_STATUS = "run-status"
+JOB_BUTTONS = "job-buttons"
 
 
 def _who_is_logged_in() -> html.Small | None:
@@ -48,8 +49,8 @@ def layout() -> html.Div:
             ], className="d-flex"),
             html.Small(id=RUN_PROBLEMS, className="d-block mt-1 text-warning"),
         ], className="me-auto ms-3"),
-        html.Div([jobs_panel.buttons(), delete_run.button()],  # hidden from viewers: their clicks would be refused
-                 className="d-none" if auth.refusal() else "d-flex flex-shrink-0 text-nowrap"),
+        html.Div([jobs_panel.buttons(), delete_run.button()], id=JOB_BUTTONS,  # hidden from viewers: their clicks
+                 className="d-none" if auth.refusal() else "d-flex flex-shrink-0 text-nowrap"),  # would be refused
         _who_is_logged_in(),
     ], fluid=True), color="dark", dark=True, className="mb-2")
     return html.Div([

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from app import auth, delete_run, jobs_panel
+from app import auth, delete_run, jobs_panel, shell
 from app.factory import create_app
 from helpers import free_port, spectrascope
 from spectrascope.errors import UserError
@@ -129,9 +129,20 @@ def test_argon2_hashes_log_in_as_bcrypt_ones_do(tmp_path):
     assert authenticate(users, "ana", PASSWORD) and authenticate(users, "ana", "wrong horse") is None
 
 
+def _component(node, component_id: str) -> dict | None:
+    """The component `component_id` in a layout as /_dash-layout sends it."""
+    if isinstance(node, list):
+        return next((found for child in node if (found := _component(child, component_id))), None)
+    if not isinstance(node, dict):
+        return None
+    props = node.get("props", {})
+    return node if props.get("id") == component_id else _component(props.get("children"), component_id)
+
+
 def _job_buttons_hidden(client, headers) -> bool:
-    layout = str(client.get("/_dash-layout", headers=headers).get_json())
-    return "'className': 'd-none'" in layout and "new-run-open" in layout
+    buttons = _component(client.get("/_dash-layout", headers=headers).get_json(), shell.JOB_BUTTONS)
+    assert "new-run-open" in str(buttons)
+    return "d-none" in buttons["props"]["className"].split()
 
 
 def test_a_viewer_sees_no_job_buttons_and_every_job_callback_refuses_them(app, dashboard_data):
