@@ -6,6 +6,10 @@ import numpy as np
 import pandas as pd
 
 from figures.alpha import ALPHA_COLOUR_RANGE, TRAP_COLOUR, alpha_colourscale, alpha_heatmap, alpha_summary
+from figures.compare import (
+    alpha_difference, alpha_difference_frame, esd_overlay, histogram_overlay, layer_alpha_overlay, mean_alpha_overlay,
+    training_overlay,
+)
 from figures.histograms import MAX_RIDGES, RIDGE_ROW_PIXELS, bulk_range, histogram, ridge
 from figures.spectra import MIN_FIT_EIGENVALUES, RANDOMIZED_COLOUR, esd, esd_grid
 from figures.style import (
@@ -17,8 +21,9 @@ from figures.training import training_curves
 __all__ = [
     "ACCENT", "ALPHA_COLOUR_RANGE", "HEALTHY_COLOURS", "MAX_RIDGES", "MESSAGE_WIDTH", "MIN_FIT_EIGENVALUES",
     "OVER_TRAINED_COLOUR", "RANDOMIZED_COLOUR", "RIDGE_ROW_PIXELS", "TEST_COLOUR", "TRAIN_COLOUR", "TRAP_COLOUR",
-    "UNDER_TRAINED_COLOUR", "alpha_colourscale", "alpha_heatmap", "alpha_summary", "bulk_range", "empty", "esd",
-    "esd_grid", "histogram", "ridge", "training_curves", "warm_up",
+    "UNDER_TRAINED_COLOUR", "alpha_colourscale", "alpha_difference", "alpha_difference_frame", "alpha_heatmap",
+    "alpha_summary", "bulk_range", "empty", "esd", "esd_grid", "esd_overlay", "histogram", "histogram_overlay",
+    "layer_alpha_overlay", "mean_alpha_overlay", "ridge", "training_curves", "training_overlay", "warm_up",
 ]
 
 

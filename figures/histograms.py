@@ -10,7 +10,7 @@ MAX_RIDGES = 60
 RIDGE_ROW_PIXELS = 32  # each epoch's ridge this tall: shape changes stay visible; a long run scrolls
 
 
-def _centres(edges: np.ndarray) -> np.ndarray:
+def bin_centres(edges: np.ndarray) -> np.ndarray:
     return (edges[:-1] + edges[1:]) / 2
 
 
@@ -41,7 +41,7 @@ def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool
     run's bulk_range, so playing over epochs keeps one view); on a log axis, empty bins are left out and
     ticks fall on whole decades."""
     heights = np.where(density > 0, density, np.nan) if log_y else density
-    figure = go.Figure(go.Bar(x=_centres(edges), y=heights, width=np.diff(edges), marker_color=TRAIN_COLOUR,
+    figure = go.Figure(go.Bar(x=bin_centres(edges), y=heights, width=np.diff(edges), marker_color=TRAIN_COLOUR,
                               marker_line_width=0, hovertemplate="value %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
     if log_y:
         figure.update_yaxes(type="log", range=_log_range(density), dtick=1, exponentformat="power",
@@ -63,7 +63,7 @@ def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, curren
     values = np.log10(np.maximum(densities, densities[densities > 0].min(initial=1.0) / 10)) if log_y else densities
     values = values - values.min(axis=1, keepdims=True)
     height = values / max(values.max(), 1e-12) * 3  # a ridge may rise over three rows
-    centres = _centres(edges)
+    centres = bin_centres(edges)
     x = np.concatenate([centres, centres[[-1, 0]]]).astype(np.float32)  # the curve, then back along its base
     figure = go.Figure()
     for row, epoch in enumerate(epochs):

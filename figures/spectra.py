@@ -14,7 +14,7 @@ GRID_PANEL_PIXELS = (300, 240)  # width, height of one layer's panel in the grid
 GRID_GAP_PIXELS = 70  # between rows of panels: room for a panel's two-line title
 
 
-def _log_density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def log_density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(geometric bin centre, normalised density) of each non-empty log-spaced bin."""
     counts, _ = np.histogram(values, bins=edges)
     keep = counts > 0
@@ -25,7 +25,7 @@ def _randomized_traces(shuffled: np.ndarray, edges: np.ndarray, low: float, high
     """The ESD of the shuffled weights on the ESD's bins, and its largest eigenvalue marked (from the lowest
     density drawn to the highest), as weightwatcher's plot_random_esd does: real eigenvalues beyond it are
     structure a shuffle destroys."""
-    x, y = _log_density(shuffled, edges)
+    x, y = log_density(shuffled, edges)
     return [go.Scatter(x=x, y=y, mode="markers", name="randomized (shuffled weights)",
                        marker=dict(color=RANDOMIZED_COLOUR, size=8, symbol="diamond-open", line=dict(width=1.5)),
                        hovertemplate="shuffled λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"),
@@ -45,21 +45,30 @@ def esd_traces(positive: np.ndarray, fit: dict, *, bins: int = 80,
     shuffled = np.sort(randomized[randomized > 0]) if randomized is not None else positive[:0]
     both = np.concatenate([positive, shuffled])
     edges = np.geomspace(both.min(), both.max() * (1 + 1e-9), bins + 1)
-    x, density = _log_density(positive, edges)
+    x, density = log_density(positive, edges)
     traces = [go.Scatter(x=x, y=density, mode="markers", name="ESD", marker=dict(color=TRAIN_COLOUR, size=7),
                          hovertemplate="λ %{x:.4g}<br>density %{y:.4g}<extra></extra>")]
     low, high = density.min(), density.max()
     if shuffled.size:
         traces += _randomized_traces(shuffled, edges, low, high)
-    if _fitted(fit) and positive.size >= MIN_FIT_EIGENVALUES:
-        alpha, xmin, tail = fit["alpha"], fit["xmin"], fit["num_pl_spikes"]
-        x = np.geomspace(xmin, positive[-1], 40)
-        y = tail / positive.size * (alpha - 1) / xmin * (x / xmin) ** -alpha
-        traces += [go.Scatter(x=x, y=y, mode="lines", name=f"power law α={alpha:.3g}",
+    line = power_law_line(positive, fit)
+    if line is not None:
+        alpha, xmin = fit["alpha"], fit["xmin"]
+        traces += [go.Scatter(x=line[0], y=line[1], mode="lines", name=f"power law α={alpha:.3g}",
                               line=dict(color=TEST_COLOUR, width=3)),
                    go.Scatter(x=[xmin, xmin], y=[low, high], mode="lines", name=f"xmin={xmin:.4g}",
                               line=dict(color=ACCENT, dash="dash"))]
     return traces
+
+
+def power_law_line(positive: np.ndarray, fit: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """The fitted power law from xmin to the largest eigenvalue, on the density scale of the whole ESD (the tail
+    holds num_pl_spikes of its values); None where there are too few eigenvalues for a fit worth drawing."""
+    if not _fitted(fit) or positive.size < MIN_FIT_EIGENVALUES:
+        return None
+    alpha, xmin, tail = fit["alpha"], fit["xmin"], fit["num_pl_spikes"]
+    x = np.geomspace(xmin, positive[-1], 40)
+    return x, tail / positive.size * (alpha - 1) / xmin * (x / xmin) ** -alpha
 
 
 def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80,

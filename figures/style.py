@@ -33,10 +33,11 @@ def epoch_ticks(figure: go.Figure, epochs, unit: str = "epoch", **axis) -> None:
     figure.update_xaxes(title_text="epoch", tick0=0, dtick=max(1, round(count / 10)), **axis)
 
 
-def empty(message: str) -> go.Figure:
-    """A blank canvas that says why there is nothing to show (never an empty set of axes)."""
+def empty(message: str, width: int = MESSAGE_WIDTH) -> go.Figure:
+    """A blank canvas that says why there is nothing to show (never an empty set of axes); `width` characters
+    a line (fewer for a figure in half the page)."""
     figure = go.Figure()
-    lines = textwrap.wrap(message, MESSAGE_WIDTH, break_long_words=False)
+    lines = textwrap.wrap(message, width, break_long_words=False)
     figure.add_annotation(text="<br>".join(lines), showarrow=False, font=dict(size=16, color="#6c757d"),
                           xref="paper", yref="paper", x=0.5, y=0.5)
     figure.update_xaxes(visible=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import sys
 import time
 import urllib.error
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser_helpers import (
-    CLICK_MISSED, JOB_WAIT, WAIT, By, WebDriverWait, active_tab, dashboard_env, form_is_open, load_dashboard,
+    CLICK_MISSED, JOB_WAIT, WAIT, By, WebDriverWait, active_tab, choose, dashboard_env, form_is_open, load_dashboard,
     metrics_layer_cells, open_new_run_form, open_tab, page_text, plot_state, set_input, show_run, start_demo_from_form,
     start_gunicorn, start_process, stop_processes, wait_for_plot,
 )
@@ -88,17 +89,36 @@ def celery_server(browser_data, tmp_path_factory):
 # --- reading the page --------------------------------------------------------------------------------
 
 
-def heatmap_cell_position(driver, layer: str, epoch: int) -> tuple[float, float]:
+def heatmap_cell_position(driver, layer: str, epoch: int, graph_id: str = "alpha-heatmap") -> tuple[float, float]:
     """Viewport coordinates of the centre of the heatmap cell (layer, epoch)."""
     return tuple(driver.execute_script("""
-        const outer = document.getElementById('alpha-heatmap');
+        const outer = document.getElementById(arguments[2]);
         const plot = outer.classList.contains('js-plotly-plot') ? outer : outer.querySelector('.js-plotly-plot');
         plot.scrollIntoView({block: 'center', behavior: 'instant'});  // the theme scrolls smoothly
         const layout = plot._fullLayout, size = layout._size;
         const box = plot.querySelector('.main-svg').getBoundingClientRect();
         return [box.left + size.l + layout.xaxis.d2p(arguments[1]),
                 box.top + size.t + layout.yaxis.d2p(arguments[0])];
-    """, layer, epoch))
+    """, layer, epoch, graph_id))
+
+
+def click_at(driver, x: float, y: float) -> None:
+    """A real mouse click, so plotly itself turns it into clickData."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder  # selenium: checked by `browser`
+
+    click = ActionBuilder(driver)
+    click.pointer_action.move_to_location(round(x), round(y)).pause(0.2).click()
+    click.perform()
+
+
+def legend_names(driver, graph_id: str) -> list[str]:
+    """The names of the traces listed in the graph's legend, in order (an empty list until it drew)."""
+    return driver.execute_script("""
+        const outer = document.getElementById(arguments[0]);
+        const plot = outer && (outer.classList.contains('js-plotly-plot') ? outer
+                                                                           : outer.querySelector('.js-plotly-plot'));
+        return plot && plot._fullData ? plot._fullData.filter(t => t.showlegend).map(t => t.name) : [];
+    """, graph_id)
 
 
 # --- the tests ---------------------------------------------------------------------------------------
@@ -154,12 +174,7 @@ def test_a_click_on_an_alpha_cell_opens_that_layer_and_epoch_in_the_esd_tab(page
     heatmap = wait_for_plot(driver, "alpha-heatmap")
     assert heatmap["x"] == list(range(DEMO_EPOCHS + 1)), heatmap
     layer, epoch = heatmap["y"][2], 1  # neither the ESD tab's default layer (the first) nor epoch (the last)
-    x, y = heatmap_cell_position(driver, layer, epoch)
-    from selenium.webdriver.common.actions.action_builder import ActionBuilder  # selenium: checked by `browser`
-
-    click = ActionBuilder(driver)  # a real mouse click, so plotly itself turns it into clickData
-    click.pointer_action.move_to_location(round(x), round(y)).pause(0.2).click()
-    click.perform()
+    click_at(driver, *heatmap_cell_position(driver, layer, epoch))
 
     WebDriverWait(driver, WAIT).until(lambda d: active_tab(d) == "ESD", "the click did not switch to the ESD tab")
     WebDriverWait(driver, WAIT).until(lambda d: page_text(d, "esd-layer-value").strip() == layer,
@@ -169,6 +184,41 @@ def test_a_click_on_an_alpha_cell_opens_that_layer_and_epoch_in_the_esd_tab(page
                         what=f"the ESD of {layer} at epoch {epoch}")
     assert esd["traces"] >= 1
     assert page_text(driver, "esd-fit").strip(), "the fit summary below the ESD is empty"
+
+
+def test_compare_follows_its_link_overlays_two_runs_and_a_difference_click_moves_the_esds(page, server, browser_data):
+    driver, copy = page, "demo-copy"
+    shutil.copytree(run_dir(browser_data, DEMO), run_dir(browser_data, copy))
+    try:
+        open_tab(driver, "Compare")
+        assert page_text(driver, "compare-note") == "Pick two or more runs to compare."
+        for run_id in (DEMO, copy):
+            choose(driver, "compare-runs", run_id)
+        link = f"{server}/?compare={DEMO},{copy}"
+        WebDriverWait(driver, WAIT).until(lambda d: d.current_url == link, "the URL never took the chosen runs")
+
+        driver.get(link)  # the shared link, opened afresh: the same view
+        WebDriverWait(driver, WAIT).until(lambda d: active_tab(d) == "Compare", "the link did not open Compare")
+        for graph in ("compare-curves", "compare-mean-alpha", "compare-esd", "compare-histogram"):
+            wait_for_plot(driver, graph)
+            WebDriverWait(driver, WAIT).until(lambda d: {DEMO, copy} <= set(legend_names(d, graph)),
+                                              f"{graph} never listed both runs in its legend")
+        heatmap = wait_for_plot(driver, "compare-difference")
+        assert heatmap["x"] == list(range(DEMO_EPOCHS + 1)), heatmap
+        layer = next(name for name in heatmap["y"] if name != page_text(driver, "compare-layer").strip())
+        click_at(driver, *heatmap_cell_position(driver, layer, 1, "compare-difference"))
+        title = re.compile(rf"{re.escape(layer)} · epoch 1(?!\d)")
+        wait_for_plot(driver, "compare-esd", lambda s: title.match(s["title"]), what=f"the ESDs of {layer} at epoch 1")
+        assert page_text(driver, "compare-layer").strip() == layer
+
+        driver.refresh()
+        WebDriverWait(driver, WAIT).until(lambda d: active_tab(d) == "Compare", "a reload lost the Compare tab")
+        WebDriverWait(driver, WAIT).until(lambda d: {DEMO, copy} <= set(legend_names(d, "compare-curves")),
+                                          "a reload lost the chosen runs")
+        assert driver.current_url == link
+    finally:
+        driver.get("about:blank")  # nothing polls the copy while it goes: a request failing then is no page error
+        shutil.rmtree(run_dir(browser_data, copy))
 
 
 def test_weights_tab_plays_over_epochs_and_switches_to_the_ridge_and_log_views(page):

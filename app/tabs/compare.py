@@ -1,0 +1,260 @@
+"""Compare tab: two or more runs side by side on the layers they share — training curves, mean alpha, one
+layer's alpha, ESD and histogram overlaid at one epoch, and the alpha difference of the first two runs (a click
+on a cell shows that layer and epoch). The choice lives in the page's URL (?compare=a,b), so a link shares it."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+from dash import Input, Output, State, ctx, dcc, html, no_update
+import dash_bootstrap_components as dbc
+import pandas as pd
+
+import figures
+from app import components, data
+from app.ids import TAB_STRIP
+from app.tabs import alpha
+from app.tabs.common import unreadable_files_shown
+from app.tabs.esd import fit_row
+
+TAB_ID, LABEL = "compare", "Compare"
+QUERY_KEY = "compare"
+PICK_TWO = "Pick two or more runs to compare."
+NO_SHARED_AXIS = "Epochs and steps cannot share one axis (see above)."
+MESSAGE_WIDTH = 50  # characters a line of a message in a figure half the page wide
+COMPARE_URL = "compare-url"
+COMPARE_RUNS = "compare-runs"
+COMPARE_NOTE = "compare-note"
+COMPARE_CURVES = "compare-curves"
+COMPARE_MEAN_ALPHA = "compare-mean-alpha"
+COMPARE_DIFFERENCE = "compare-difference"
+COMPARE_LAYER = "compare-layer"
+COMPARE_PLAYER = components.player_ids("compare")
+COMPARE_LAYER_ALPHA = "compare-layer-alpha"
+COMPARE_ESD = "compare-esd"
+COMPARE_HISTOGRAM = "compare-histogram"
+OVERVIEW = (COMPARE_CURVES, COMPARE_MEAN_ALPHA, COMPARE_DIFFERENCE)
+LAYER_VIEW = (COMPARE_LAYER_ALPHA, COMPARE_ESD, COMPARE_HISTOGRAM)
+
+
+def _empty(message: str):
+    return figures.empty(message, MESSAGE_WIDTH)
+
+
+def _graph(graph_id: str) -> dcc.Graph:
+    return dcc.Graph(id=graph_id, config={"displaylogo": False}, figure=_empty(PICK_TWO))
+
+
+def run_options() -> list[str]:
+    return [record.id for record in data.runs()]
+
+
+def layout() -> html.Div:
+    """Options filled in now, so the runs a link names are there to be chosen as the page opens."""
+    return html.Div([
+        dcc.Location(id=COMPARE_URL, refresh=False),
+        dbc.Row(dbc.Col(dcc.Dropdown(id=COMPARE_RUNS, options=run_options(), multi=True,
+                                     placeholder="pick two or more runs to compare"), md=8), className="my-2"),
+        html.Div(PICK_TWO, id=COMPARE_NOTE, className="text-muted small mb-2"),
+        dbc.Row([dbc.Col(_graph(COMPARE_CURVES), lg=7), dbc.Col(_graph(COMPARE_MEAN_ALPHA), lg=5)], className="g-3"),
+        dbc.Row(dbc.Col(dcc.Dropdown(id=COMPARE_LAYER, placeholder="a layer the runs share", clearable=False), md=5),
+                className="my-2"),
+        components.epoch_player(COMPARE_PLAYER),
+        dbc.Row([dbc.Col(_graph(COMPARE_DIFFERENCE), lg=6), dbc.Col(_graph(COMPARE_ESD), lg=6)], className="g-3"),
+        dbc.Row([dbc.Col(_graph(COMPARE_LAYER_ALPHA), lg=6), dbc.Col(_graph(COMPARE_HISTOGRAM), lg=6)],
+                className="g-3"),
+    ], className="pt-2")
+
+
+# --- the choice and the URL ---------------------------------------------------------------------------
+
+
+def query(run_ids: list[str] | None) -> str:
+    """The URL's query string for a choice of runs ('' for none); run ids hold no commas."""
+    return "?" + urlencode({QUERY_KEY: ",".join(run_ids)}, safe=",") if run_ids else ""
+
+
+def chosen_in(search: str | None) -> list[str]:
+    """The runs a query string names, in its order, once each."""
+    named = parse_qs((search or "").lstrip("?")).get(QUERY_KEY, [""])[0]
+    return list(dict.fromkeys(run_id for run_id in named.split(",") if run_id))
+
+
+def url_to_choice(search, chosen):
+    """A link opened (or back/forward): choose the runs it names that exist, and show this tab."""
+    wanted = [run_id for run_id in chosen_in(search) if run_id in run_options()]
+    return (wanted if wanted != (chosen or []) else no_update), (TAB_ID if wanted else no_update)
+
+
+def choice_to_url(chosen, search) -> str:
+    fresh = query(chosen)
+    return fresh if fresh != (search or "") else no_update
+
+
+def sync_url(search, chosen):
+    """The choice and the URL follow each other (one callback: each is the other's input)."""
+    if ctx.triggered_id == COMPARE_RUNS:
+        return choice_to_url(chosen, search), no_update, no_update
+    return no_update, *url_to_choice(search, chosen)
+
+
+def fresh_options(active_tab):
+    """Runs trained since the page opened, once the tab is shown."""
+    return run_options() if active_tab == TAB_ID else no_update
+
+
+# --- what the chosen runs share --------------------------------------------------------------------
+
+
+def shared_layers(layer_lists: dict[str, list[str]]) -> list[str]:
+    """The layers every run has, in the first run's order."""
+    lists = list(layer_lists.values())
+    return [layer for layer in lists[0] if all(layer in other for other in lists[1:])] if lists else []
+
+
+def missing_layers(layer_lists: dict[str, list[str]]) -> dict[str, list[str]]:
+    """For each run lacking some: the layers another chosen run has and it does not, in network order."""
+    every = list(dict.fromkeys(layer for layers in layer_lists.values() for layer in layers))
+    lacking = {run_id: [layer for layer in every if layer not in layers] for run_id, layers in layer_lists.items()}
+    return {run_id: layers for run_id, layers in lacking.items() if layers}
+
+
+def units_problem(run_ids: list[str]) -> str | None:
+    """Why the runs cannot share one x axis: some count epochs, others training steps."""
+    units = {run_id: data.unit(run_id) for run_id in run_ids}
+    if len(set(units.values())) < 2:
+        return None
+    counts = "; ".join(f"{run_id} counts {unit}s" for run_id, unit in units.items())
+    return f"These runs are not comparable on one axis: {counts}. Pick runs numbered the same way."
+
+
+def problem(run_ids: list[str] | None) -> str | None:
+    """Why nothing can be compared: too few runs, or runs numbered differently."""
+    return PICK_TWO if len(run_ids or []) < 2 else units_problem(run_ids)
+
+
+def in_figures(why: str) -> str:
+    """A problem as the figures say it: the note above the figures says it in full."""
+    return why if why == PICK_TWO else NO_SHARED_AXIS
+
+
+def layer_lists(run_ids: list[str]) -> dict[str, list[str]]:
+    return {run_id: data.layer_names(run_id) for run_id in run_ids}
+
+
+def shared_epochs(run_ids: list[str]) -> list[int]:
+    """The slider's epochs: every epoch any chosen run analysed (a run without one says so in the overlay)."""
+    return sorted({epoch for run_id in run_ids for epoch in data.analysed_epochs(run_id)})
+
+
+def layers_note(lists: dict[str, list[str]]) -> list:
+    """Which layers are compared, and which runs lack which (or have no analysis at all)."""
+    shared, missing = shared_layers(lists), missing_layers(lists)
+    if not missing:
+        return [f"Compared on all {len(shared)} layers; the first two runs have the same layers, so their alpha "
+                "difference is shown."]
+    lines = [f"Compared on the {len(shared)} layers all runs share."]
+    for run_id, layers in missing.items():
+        lacks = "has not been analysed" if not lists[run_id] else f"lacks {len(layers)}: {', '.join(layers)}"
+        lines.append(html.Br())
+        lines.append(f"{run_id} {lacks}.")
+    return lines
+
+
+# --- the figures -------------------------------------------------------------------------------------
+
+
+def _shared_rows(run_ids: list[str]) -> dict[str, pd.DataFrame]:
+    """Each run's layers.csv rows of the layers all runs share."""
+    shared = set(shared_layers(layer_lists(run_ids)))
+    tables = {run_id: data.layers(run_id) for run_id in run_ids}
+    return {run_id: table[table["layer"].isin(shared)] if "layer" in table else table
+            for run_id, table in tables.items()}
+
+
+def difference_figure(run_ids: list[str], unit: str):
+    """Run B − run A where the first two runs have the same layers; otherwise why not."""
+    first, second = run_ids[:2]
+    lists = layer_lists([first, second])
+    if not lists[first] or lists[first] != lists[second]:
+        return _empty(f"The alpha difference needs two analysed runs with the same layers: "
+                             f"{first} and {second} differ.")
+    return figures.alpha_difference(data.layers(first), data.layers(second), (first, second), unit)
+
+
+@unreadable_files_shown(lambda message: (message, *(_empty(message),) * len(OVERVIEW)))
+def overview(run_ids, active_tab):
+    if active_tab != TAB_ID:
+        return (no_update,) * (1 + len(OVERVIEW))
+    why = problem(run_ids)
+    if why:
+        return why, *(_empty(in_figures(why)),) * len(OVERVIEW)
+    unit = data.unit(run_ids[0])
+    curves = figures.training_overlay({run_id: data.metrics(run_id) for run_id in run_ids}, unit)
+    mean_alpha = figures.mean_alpha_overlay(_shared_rows(run_ids), unit)
+    return layers_note(layer_lists(run_ids)), curves, mean_alpha, difference_figure(run_ids, unit)
+
+
+@unreadable_files_shown(lambda message: ([], None))
+def layer_options(run_ids, active_tab, current):
+    if active_tab != TAB_ID:
+        return no_update, no_update
+    shared = shared_layers(layer_lists(run_ids)) if not problem(run_ids) else []
+    first_pick = data.layer_worth_seeing(run_ids[0]) if shared else None
+    value = current if current in shared else first_pick if first_pick in shared else (shared or [None])[0]
+    return [{"label": layer, "value": layer} for layer in shared], value
+
+
+def _spectrum(run_id: str, epoch: int, layer: str):
+    """(eigenvalues, fit) of the run's layer at that epoch, or None where it has none."""
+    eigenvalues, fit = data.eigenvalues(run_id, epoch, layer), fit_row(run_id, epoch, layer)
+    return None if eigenvalues is None or fit is None else (eigenvalues, fit)
+
+
+def _weights(run_id: str, epoch: int, layer: str):
+    """(bin edges, density) of the layer's weights at that epoch, or None where it has none."""
+    tensor = data.tensor_histogram(run_id, layer, "weight")
+    if tensor is None or epoch not in tensor[0]:
+        return None
+    epochs, edges, densities = tensor
+    return edges, densities[epochs.index(epoch)]
+
+
+@unreadable_files_shown(lambda message: (_empty(message),) * len(LAYER_VIEW))
+def layer_view(run_ids, layer, epoch, active_tab):
+    if active_tab != TAB_ID:
+        return (no_update,) * len(LAYER_VIEW)
+    why = problem(run_ids)
+    if why or not layer or epoch is None:
+        return (_empty(in_figures(why) if why else "The chosen runs share no analysed layer."),) * len(LAYER_VIEW)
+    unit = data.unit(run_ids[0])
+    title = f"{layer} · {unit} {epoch}"
+    return (figures.layer_alpha_overlay(_shared_rows(run_ids), layer, unit),
+            figures.esd_overlay({run_id: _spectrum(run_id, epoch, layer) for run_id in run_ids}, title=title),
+            figures.histogram_overlay({run_id: _weights(run_id, epoch, layer) for run_id in run_ids},
+                                      title=f"{layer}.weight · {unit} {epoch}"))
+
+
+def open_cell(click):
+    """Difference heatmap click -> that layer and epoch in the overlays (read as on the Alpha tab)."""
+    return alpha.open_cell(click)[1:]
+
+
+def register(app) -> None:
+    app.callback(Output(COMPARE_URL, "search"), Output(COMPARE_RUNS, "value"),
+                 Output(TAB_STRIP, "active_tab", allow_duplicate=True),
+                 Input(COMPARE_URL, "search"), Input(COMPARE_RUNS, "value"),
+                 prevent_initial_call="initial_duplicate")(sync_url)
+    app.callback(Output(COMPARE_RUNS, "options"), Input(TAB_STRIP, "active_tab"),
+                 prevent_initial_call=True)(fresh_options)
+    app.callback(Output(COMPARE_NOTE, "children"), *(Output(graph, "figure") for graph in OVERVIEW),
+                 Input(COMPARE_RUNS, "value"), Input(TAB_STRIP, "active_tab"))(overview)
+    app.callback(Output(COMPARE_LAYER, "options"), Output(COMPARE_LAYER, "value"),
+                 Input(COMPARE_RUNS, "value"), Input(TAB_STRIP, "active_tab"),
+                 State(COMPARE_LAYER, "value"))(layer_options)
+    app.callback(*(Output(graph, "figure") for graph in LAYER_VIEW),
+                 Input(COMPARE_RUNS, "value"), Input(COMPARE_LAYER, "value"), Input(COMPARE_PLAYER.epoch, "value"),
+                 Input(TAB_STRIP, "active_tab"))(layer_view)
+    app.callback(Output(COMPARE_LAYER, "value", allow_duplicate=True),
+                 Output(COMPARE_PLAYER.epoch, "value", allow_duplicate=True),
+                 Input(COMPARE_DIFFERENCE, "clickData"), prevent_initial_call=True)(open_cell)
+    components.register_player(app, COMPARE_PLAYER, shared_epochs, runs=COMPARE_RUNS)
