@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.backends import analyze_state_dict
-from analysis.histograms import bin_edges, covers, density, parameter_tensors, tensor_stats
+from analysis.histograms import bin_edges, covers, density, once_per_tensor, parameter_tensors, tensor_stats
 from analysis.options import DEFAULT_BINS, AnalysisError
 from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis
 from analysis.pool import Workers, run_tasks, worker_pool
@@ -43,7 +43,7 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str,
         state_dict = load_arrays(paths.checkpoint(epoch))
     except CheckpointError as exc:
         return [], {}, str(exc)
-    stats = {key: tensor_stats(values) for key, values in parameter_tensors(state_dict).items()}
+    stats = once_per_tensor(tensor_stats, parameter_tensors(state_dict))
     try:
         rows, esd, randomized = analyze_state_dict(state_dict, backend, device, randomize)
     except AnalysisError as exc:
@@ -57,7 +57,8 @@ def _histogram_task(checkpoint: Path, edges: dict) -> dict:
         tensors = parameter_tensors(load_arrays(checkpoint))
     except CheckpointError:  # gone or damaged since its stats were taken: leave its counts empty
         return {}
-    return {key: density(tensors[key], tensor_edges) for key, tensor_edges in edges.items() if key in tensors}
+    wanted = {key: tensors[key] for key in edges if key in tensors}
+    return once_per_tensor(density, wanted, edges)
 
 
 # --- bookkeeping ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.histograms import bin_edges, density
+from analysis.histograms import bin_edges, density, once_per_tensor, parameter_tensors, tensor_stats
 from analysis.metrics import layer_row, warning_for
 from analysis.powerlaw import FAILED_FIT, PowerLawFit, fit_power_law
 from analysis_helpers import single_threaded, weightwatcher, ww_fit_powerlaw
@@ -100,3 +100,25 @@ def test_histogram_counts_equal_a_search_of_the_edges_even_for_values_on_an_edge
         searched = np.bincount(np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, 99), minlength=100)
         expected = searched / (searched.sum() * np.diff(edges))
         assert np.array_equal(density(values, edges), expected)
+
+
+def test_tied_weights_are_counted_once_and_reported_under_each_name(tmp_path):
+    """A head tied to its token embedding (GPT-2) is one tensor under two names: counted once, as torch.save
+    and the run's reader keep it one storage; an equal but separate copy is counted on its own."""
+    import torch
+
+    from spectrascope.checkpoints import load_arrays
+
+    embedding = torch.randn(300, 16)
+    torch.save({"wte.weight": embedding, "lm_head.weight": embedding, "copy.weight": embedding.clone()},
+               tmp_path / "tied.pt")
+    tensors = parameter_tensors(load_arrays(tmp_path / "tied.pt"))
+    calls = []
+    stats = once_per_tensor(lambda values: calls.append(values.size) or tensor_stats(values), tensors)
+    assert set(stats) == {("wte", "weight"), ("lm_head", "weight"), ("copy", "weight")}
+    assert stats[("wte", "weight")] == stats[("lm_head", "weight")] == stats[("copy", "weight")]
+    assert calls == [4800, 4800]  # the tied pair once, the copy once
+    edges = {key: bin_edges(-5.0, 5.0, 10) for key in tensors}
+    densities = once_per_tensor(density, tensors, {**edges, ("copy", "weight"): bin_edges(-6.0, 6.0, 10)})
+    assert np.array_equal(densities[("wte", "weight")], densities[("lm_head", "weight")])
+    assert not np.array_equal(densities[("wte", "weight")], densities[("copy", "weight")])  # other edges
