@@ -90,10 +90,10 @@ def page(report: Report, plotly_js: str) -> str:
     title = f"spectrascope report · run {report.record.id}"
     counter = itertools.count()  # numbers the figure specs in page order
     sections = [_configuration(report.record), _training(report, counter), _alpha(report, counter),
-                _layers(report, counter), _last_epoch(report.table)]
+                _layers(report, counter), _last_epoch(report.table, report.record.unit)]
     nav = " ".join(f'<a href="#{anchor}">{name}</a>' for anchor, name in
                    (("configuration", "Configuration"), ("training", "Training"), ("alpha", "Alpha"),
-                    ("layers", "Layers"), ("last-epoch", "Last epoch")))
+                    ("layers", "Layers"), ("last-epoch", f"Last {report.record.unit}")))
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_text(title)}</title>"
             f"<meta name='viewport' content='width=device-width'><style>{STYLE}</style>"
             f"<script>{plotly_js}</script></head><body>"
@@ -157,7 +157,7 @@ def _band_label(name: str) -> str:
 
 
 def _alpha(report: Report, counter) -> str:
-    last = int(report.table["epoch"].max())
+    last, unit = int(report.table["epoch"].max()), report.record.unit
     counts = health.counts_at_last_epoch(report.table)
     count_rows = "".join(f"<tr><td>{_band_label(name)}</td><td class='num'>{count}</td></tr>"
                          for name, count in counts.items())
@@ -165,34 +165,34 @@ def _alpha(report: Report, counter) -> str:
     if left:
         rows = "".join(f"<tr><td>{_text(d.layer)}</td><td class='num'>{d.epoch}</td><td>{_text(d.band)}</td>"
                        f"<td>{_text(d.band_at_last)}</td></tr>" for d in left)
-        departures = (f"<table><tr><th>layer</th><th>left at epoch</th><th>went to</th><th>at epoch {last}</th></tr>"
-                      f"{rows}</table>")
+        departures = (f"<table><tr><th>layer</th><th>left at {unit}</th><th>went to</th><th>at {unit} {last}</th>"
+                      f"</tr>{rows}</table>")
     else:
         departures = "<p>No layer left the healthy band.</p>"
-    summary = (f"<div class='tables'><div><h3>Layers per band at epoch {last}</h3><table><tr><th>band</th>"
+    summary = (f"<div class='tables'><div><h3>Layers per band at {unit} {last}</h3><table><tr><th>band</th>"
                f"<th>layers</th></tr>{count_rows}</table></div><div><h3>Layers that left the healthy band</h3>"
-               f"<p class='muted'>The first epoch each was out of it, having been in it the epoch before.</p>"
+               f"<p class='muted'>The first {unit} each was out of it, having been in it the {unit} before.</p>"
                f"{departures}</div></div>")
-    return (f"<section id='alpha'><h2>Alpha per layer and epoch</h2>{summary}"
-            f"<p class='muted'>Click a cell to open that layer's animations at that epoch.</p>"
+    return (f"<section id='alpha'><h2>Alpha per layer and {unit}</h2>{summary}"
+            f"<p class='muted'>Click a cell to open that layer's animations at that {unit}.</p>"
             f"{_plot(report.heatmap, counter, 'alpha-heatmap')}{_plot(report.mean_alpha, counter)}</section>")
 
 
 def _layers(report: Report, counter) -> str:
     last = report.table[report.table["epoch"] == report.table["epoch"].max()].set_index("layer")
-    parts = []
+    unit, parts = report.record.unit, []
     for plots in report.layers:
         row = last.loc[plots.layer] if plots.layer in last.index else None
-        about = ("not analysed at the last epoch" if row is None else
+        about = (f"not analysed at the last {unit}" if row is None else
                  f"{row['layer_type']} {row['N']}×{row['M']} · alpha {row['alpha']:.3f} "
-                 f"({health.band(row['alpha'])}) at epoch {int(report.table['epoch'].max())}")
+                 f"({health.band(row['alpha'])}) at {unit} {int(report.table['epoch'].max())}")
         histogram = (_plot(plots.histogram, counter) if plots.histogram is not None
                      else "<p class='muted'>No weight histogram was counted for this layer.</p>")
         parts.append(f"<details data-layer='{_text(plots.layer)}'><summary>{_text(plots.layer)} "
                      f"<span class='muted'>{_text(about)}</span></summary>"
                      f"{_plot(plots.esd, counter)}{histogram}</details>")
-    return (f"<section id='layers'><h2>Layers over the epochs</h2><p class='muted'>Each layer's eigenvalue "
-            f"spectrum (ESD) with its fitted power law, and its weight histogram, one frame per epoch: open a "
+    return (f"<section id='layers'><h2>Layers over the {unit}s</h2><p class='muted'>Each layer's eigenvalue "
+            f"spectrum (ESD) with its fitted power law, and its weight histogram, one frame per {unit}: open a "
             f"layer, then play or drag the slider.</p>{''.join(parts)}</section>")
 
 
@@ -204,7 +204,7 @@ def _format(value, kind: str) -> str:
     return str(int(value)) if kind == "i" else str(value)
 
 
-def _last_epoch(table: pd.DataFrame) -> str:
+def _last_epoch(table: pd.DataFrame, unit: str) -> str:
     """layers.csv at the last epoch, as the Metrics tab shows it: its columns that hold a value, numbers to
     NUMBER_DIGITS significant digits, alpha on its band's colour."""
     epoch = int(table["epoch"].max())
@@ -221,6 +221,6 @@ def _last_epoch(table: pd.DataFrame) -> str:
             number = " class='num'" if kinds[name] in "fi" else ""
             cells.append(f"<td{number}{style}>{_text(_format(record[name], kinds[name]))}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
-    return (f"<section id='last-epoch'><h2>Every layer at epoch {epoch}</h2><p class='muted'>analysis/layers.csv "
-            f"at the last analysed epoch, numbers to {NUMBER_DIGITS} significant digits.</p>"
+    return (f"<section id='last-epoch'><h2>Every layer at {unit} {epoch}</h2><p class='muted'>analysis/layers.csv "
+            f"at the last analysed {unit}, numbers to {NUMBER_DIGITS} significant digits.</p>"
             f"<div class='wide'><table><tr>{head}</tr>{''.join(body)}</table></div></section>")

@@ -115,6 +115,31 @@ def test_an_imported_run_without_metrics_still_reports(export_data, tmp_path):
     assert list(layer_blocks(page)) == list(LAYERS)
 
 
+def test_a_run_numbered_by_step_is_reported_by_step(tmp_path):
+    """Lightning's files make a run numbered by step: the report's words and figures say step, never epoch."""
+    import torch
+
+    from analysis.importer import import_checkpoints
+    from analysis.runner import analyze_run
+
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    generator = torch.Generator().manual_seed(0)
+    for epoch, step in enumerate((100, 200, 300)):
+        weights = {"model.fc.weight": torch.randn(48, 32, generator=generator) * (1 + epoch)}
+        torch.save({"state_dict": weights}, folder / f"epoch={epoch}-step={step}.ckpt")
+    import_checkpoints(folder, tmp_path / "data", "exp")
+    analyze_run(tmp_path / "data", "exp", progress=False, workers=1)
+    done = spectrascope("report", "--data-dir", tmp_path / "data", "--run", "exp", "--out", tmp_path / "steps.html")
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "steps.html").read_text()
+    assert "Every layer at step 300" in page and "Layers per band at step 300" in page and "Last step" in page
+    words = re.findall(r"<(?:h2|h3|nav|summary|p class='muted')>(.*?)</", page, flags=re.S)  # (not run.json's keys)
+    assert len(words) > 5 and not [text for text in words if re.search(r"\bepochs?\b", text)]
+    heatmap = specs(page)[re.search(r"id='alpha-heatmap' data-spec='(spec-\d+)'", page).group(1)]
+    assert heatmap["layout"]["xaxis"]["title"]["text"] == "step"
+
+
 def test_departures_from_the_healthy_band_and_the_bands_at_the_last_epoch():
     table = pd.DataFrame([(epoch, layer, alpha) for layer, alphas in {
         "steady": [3.0, 4.0, 5.0], "drifts-up": [3.0, 7.0, 4.0], "collapses": [6.5, 3.0, 1.5],
