@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from figures.alpha import ALPHA_COLOUR_RANGE, TRAP_COLOUR, alpha_colourscale, alpha_heatmap, alpha_summary
+from figures.alpha import (
+    ALPHA_COLOUR_RANGE, TRAP_COLOUR, alpha_colourscale, alpha_heatmap, alpha_summary, block_of,
+)
 from figures.compare import (
     alpha_difference, alpha_difference_frame, esd_overlay, histogram_overlay, layer_alpha_overlay, mean_alpha_overlay,
     training_overlay,
@@ -22,7 +24,7 @@ __all__ = [
     "ACCENT", "ALPHA_COLOUR_RANGE", "HEALTHY_COLOURS", "MAX_RIDGES", "MESSAGE_WIDTH", "MIN_FIT_EIGENVALUES",
     "OVER_TRAINED_COLOUR", "RANDOMIZED_COLOUR", "RIDGE_ROW_PIXELS", "TEST_COLOUR", "TRAIN_COLOUR", "TRAP_COLOUR",
     "UNDER_TRAINED_COLOUR", "alpha_colourscale", "alpha_difference", "alpha_difference_frame", "alpha_heatmap",
-    "alpha_summary", "bulk_range", "empty", "esd", "esd_grid", "esd_overlay", "histogram", "histogram_overlay",
+    "alpha_summary", "block_of", "bulk_range", "empty", "esd", "esd_grid", "esd_overlay", "histogram", "histogram_overlay",
     "layer_alpha_overlay", "mean_alpha_overlay", "ridge", "training_curves", "training_overlay", "warm_up",
 ]
 

@@ -24,6 +24,25 @@ def alpha_colourscale() -> list:
             [under, HEALTHY_COLOURS[1]], [under, UNDER_TRAINED_COLOUR], [1.0, UNDER_TRAINED_COLOUR]]
 
 
+def block_of(layer: str) -> str:
+    """The block a layer belongs to: its module path up to its first numbered part (transformer.h.3,
+    layer2.1, blocks.11); a layer with no numbered part is a block of its own."""
+    parts = layer.split(".")
+    numbered = next((i for i, part in enumerate(parts) if part.isdigit()), None)
+    return ".".join(parts[: numbered + 1]) if numbered is not None else layer
+
+
+def _block_separators(order: list[str]) -> list[dict]:
+    """A line across the heatmap between consecutive rows of different blocks (rows are categories 0, 1, ...),
+    so a 75-layer transformer reads block by block; none where no block holds two layers (an nn.Sequential)."""
+    blocks = [block_of(layer) for layer in order]
+    if len(set(blocks)) == len(blocks):
+        return []
+    return [dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=row - 0.5, y1=row - 0.5,
+                 line=dict(color="#495057", width=1.5))
+            for row in range(1, len(order)) if blocks[row] != blocks[row - 1]]
+
+
 def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> go.Figure:
     """Epoch (or step) x layer, coloured by alpha band; failed fits are left blank. Clicks carry (epoch, layer)."""
     order = list(dict.fromkeys(layers["layer"]))
@@ -46,6 +65,7 @@ def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> go.Figure:
     figure.update_yaxes(autorange="reversed", title_text=None, type="category")  # layer "0" is a name
     epoch_ticks(figure, alpha.columns, unit)
     return styled(figure, height=max(360, 18 * len(order) + 120), title="alpha per layer (click a cell for its ESD)",
+                   shapes=_block_separators(order),
                    legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
 
 
@@ -72,19 +92,19 @@ def _padded(values, least_span: float = 0.5) -> list[float] | None:
 
 
 def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame, unit: str = "epoch") -> go.Figure:
-    """Mean alpha over the layers with a fit, and test accuracy, per epoch (or step)."""
+    """Mean alpha over the layers with a fit, and test accuracy where the run recorded one, per epoch (or step)."""
     fitted = layers[layers["alpha"] > 0]
     mean = fitted.groupby("epoch")["alpha"].mean()
-    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    accuracy = metrics.dropna(subset=["test_acc"]) if "test_acc" in metrics else metrics.iloc[:0]
+    figure = make_subplots(specs=[[{"secondary_y": not accuracy.empty}]])
     figure.add_trace(go.Scatter(x=mean.index, y=mean.to_numpy(), mode="lines+markers", name="mean alpha",
-                                line=dict(color=HEALTHY_COLOURS[1])), secondary_y=False)
-    if "test_acc" in metrics:
-        rows = metrics.dropna(subset=["test_acc"])
-        figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["test_acc"], mode="lines+markers", name="test accuracy",
-                                    line=dict(color=TEST_COLOUR)), secondary_y=True)
-    figure.update_yaxes(title_text="mean alpha", secondary_y=False, range=_padded(mean.to_numpy()), tickformat=".2f")
-    figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[-0.02, 1.02], tickformat=".0%",
-                        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
+                                line=dict(color=HEALTHY_COLOURS[1])))
+    figure.update_yaxes(title_text="mean alpha", range=_padded(mean.to_numpy()), tickformat=".2f", secondary_y=False)
+    if not accuracy.empty:  # no empty accuracy axis beside an imported run
+        figure.add_trace(go.Scatter(x=accuracy["epoch"], y=accuracy["test_acc"], mode="lines+markers",
+                                    name="test accuracy", line=dict(color=TEST_COLOUR)), secondary_y=True)
+        figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[-0.02, 1.02], tickformat=".0%",
+                            tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
     epoch_ticks(figure, mean.index, unit)
     return styled(figure, height=360, legend=dict(orientation="h", y=-0.25))
 

@@ -235,3 +235,25 @@ def test_a_mean_alpha_that_barely_moves_is_drawn_flat_not_zoomed_into_rounding_n
     moving = layers.assign(alpha=[2.0, 4.0, 6.0])
     low, high = figures.alpha_summary(moving, pd.DataFrame()).layout.yaxis.range
     assert low < 2.0 and high > 6.0 and high - low < 5.0  # a real change keeps most of the height
+
+
+def test_the_alpha_heatmap_separates_blocks_of_layers_but_not_the_layers_of_a_sequential():
+    names = ["transformer.wpe", "transformer.h.0.attn.c_attn", "transformer.h.0.mlp.c_fc",
+             "transformer.h.1.attn.c_attn", "transformer.h.1.mlp.c_fc", "lm_head"]
+    layers = pd.DataFrame({"epoch": 0, "layer": names, "alpha": 3.0, "warning": ""})
+    lines = figures.alpha_heatmap(layers).layout.shapes
+    assert [line.y0 for line in lines] == [0.5, 2.5, 4.5]  # before h.0, before h.1, before the head
+    assert figures.block_of("layer2.1.conv1") == "layer2.1" and figures.block_of("fc") == "fc"
+    sequential = pd.DataFrame({"epoch": 0, "layer": ["0", "2", "4"], "alpha": 3.0, "warning": ""})
+    assert figures.alpha_heatmap(sequential).layout.shapes == ()
+
+
+def test_the_mean_alpha_figure_has_an_accuracy_axis_only_where_the_run_recorded_accuracy():
+    layers = pd.DataFrame({"epoch": [0, 1], "layer": ["fc", "fc"], "alpha": [3.0, 4.0], "warning": ["", ""]})
+    recorded = pd.DataFrame({"epoch": [0, 1], "test_acc": [0.1, 0.6]})
+    with_accuracy = figures.alpha_summary(layers, recorded)
+    assert [trace.name for trace in with_accuracy.data] == ["mean alpha", "test accuracy"]
+    assert with_accuracy.layout.yaxis2.title.text == "test accuracy"
+    for metrics in (pd.DataFrame(), recorded.assign(test_acc=np.nan)):  # imported; a loop that logged none
+        alone = figures.alpha_summary(layers, metrics)
+        assert [trace.name for trace in alone.data] == ["mean alpha"] and "yaxis2" not in alone.layout
