@@ -53,8 +53,12 @@ def _last(values) -> float | None:
 
 
 def summarise(record: RunRecord) -> RunSummary:
-    """The run's line in the picker, from its record and (memoised) tables."""
-    metrics, layers = data.metrics(record.id), data.layers(record.id)
+    """The run's line in the picker, from its record and (memoised) tables; a run whose tables cannot be read
+    is listed without results (its tabs say what is wrong), never taking the picker down with it."""
+    try:
+        metrics, layers = data.metrics(record.id), data.layers(record.id)
+    except data.RunDataError:
+        return RunSummary(record, _settings(record), None, None)
     accuracy = _last(metrics["test_acc"]) if "test_acc" in metrics else None
     mean_alpha = None
     if not layers.empty:

@@ -64,6 +64,15 @@ def test_the_picker_shows_each_run_s_settings_and_results_and_filters_and_sorts_
     assert [o["value"] for o in kept] == ["another", "demo"]  # the run on screen stays pickable
 
 
+def test_a_run_whose_tables_cannot_be_read_is_still_listed_without_results(dashboard_data):
+    shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "damaged")
+    data.paths("damaged").layers_csv.write_bytes(b"\x00\xff not a csv \xfe")
+    options, _, _ = shell.refresh_runs(1, None, "alpha", "demo", None, None)
+    labels = {option["value"]: _label(option) for option in options}
+    assert labels["damaged"].startswith("damaged — completed") and "mean α" not in labels["damaged"]
+    assert "mean α" in labels["demo"]
+
+
 def test_run_folders_the_picker_leaves_out_are_named_under_it(dashboard_data):
     shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "broken")
     data.paths("broken").run_json.write_text("{")
