@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from training.data import ImageDataset
 
@@ -209,3 +210,14 @@ def one_cycle_lr(step: int, total: int, peak: float, pct_start: float) -> float:
     if step <= warm_end:
         return cos(initial, peak, step / warm_end)
     return cos(peak, final, (step - warm_end) / (total - 1 - warm_end))
+
+
+class TinyMLP(nn.Module):
+    """Two linear layers (16 -> 32 -> 12): the smallest model the framework tests train with their libraries."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(16, 32), nn.Linear(32, 12)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from analysis_helpers import load, spectrascope
-from helpers import snapshot_tree
+from helpers import TinyMLP, snapshot_tree
 from spectrascope.runs import checkpoint_epochs, read_run, run_paths
 from spectrascope.runs.files import read_csv
 
@@ -22,18 +22,10 @@ def lightning_checkpoints(folder) -> dict:
     final weights of the LightningModule's `model`."""
     import lightning  # the test extra: as users' Lightning writes its checkpoints
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.fc2 = nn.Linear(16, 32), nn.Linear(32, 12)
-
-        def forward(self, x):
-            return self.fc2(torch.relu(self.fc1(x)))
-
     class Module(lightning.LightningModule):
         def __init__(self):
             super().__init__()
-            self.model = Net()
+            self.model = TinyMLP()
 
         def training_step(self, batch, index):
             x, y = batch

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from analysis.runner import analyze_run
+from helpers import TinyMLP
 from spectrascope import LightningRecorder, TrainerRecorder, metrics_frame
 from spectrascope.runs import checkpoint_epochs, read_run, run_paths
 
@@ -22,15 +23,6 @@ def data(samples: int = 64) -> torch.utils.data.TensorDataset:
     return torch.utils.data.TensorDataset(x, (x[:, 0] > 0).long())
 
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(16, 32), nn.Linear(32, 12)
-
-    def forward(self, x):
-        return self.fc2(torch.relu(self.fc1(x)))
-
-
 def lightning_fit(data_dir, fail_at_epoch: int | None = None):
     import lightning
 
@@ -38,7 +30,7 @@ def lightning_fit(data_dir, fail_at_epoch: int | None = None):
         def __init__(self, lr: float = 0.2):
             super().__init__()
             self.save_hyperparameters()
-            self.model = Net()
+            self.model = TinyMLP()
 
         def training_step(self, batch, index):
             if self.current_epoch == fail_at_epoch:
@@ -88,8 +80,8 @@ def test_a_lightning_run_that_raises_is_recorded_failed_with_why(tmp_path):
     assert checkpoint_epochs(run_paths(tmp_path, "lit")) == [0, 1]  # the epoch done is kept
 
 
-class Classifier(Net):
-    """Net as the Trainer calls a model: keyword inputs, a dict with the loss out."""
+class Classifier(TinyMLP):
+    """TinyMLP as the Trainer calls a model: keyword inputs, a dict with the loss out."""
 
     def forward(self, x, labels=None):
         logits = super().forward(x)
