@@ -12,7 +12,6 @@ import flask_bootstrap
 from dash import Dash
 from flask import jsonify, send_from_directory
 
-import figures
 from app import auth, background, health, shell
 from spectrascope import settings
 
@@ -40,11 +39,9 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
-def _warm_up() -> None:
-    """Draw the figure kinds now rather than on a user's first request, then freeze what start-up
-    allocated, so the garbage collector stops walking ~400,000 long-lived objects (pauses of ~70 ms
-    every few figures, measured by benchmarks/dashboard_latency.py)."""
-    figures.warm_up()
+def _freeze_start_up() -> None:
+    """Freeze what start-up allocated, so the garbage collector stops walking ~400,000 long-lived objects
+    (pauses of ~70 ms every few requests, measured by benchmarks/dashboard_latency.py)."""
     gc.collect()
     gc.freeze()
 
@@ -65,5 +62,5 @@ def create_app() -> Dash:
                             lambda filename: send_from_directory(CSS_DIR, filename, max_age=86400))
     app.layout = shell.layout
     shell.register(app)
-    _warm_up()
+    _freeze_start_up()
     return app

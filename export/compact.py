@@ -9,14 +9,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
 
+import figures
+
 
 def template() -> dict:
-    """The template every figure builder draws with (figures.style sets the default)."""
-    return go.Figure().layout.template.to_plotly_json()
+    """The template every figure builder draws with."""
+    return figures.TEMPLATE
 
 
-def lean(figure: go.Figure) -> dict:
-    spec = _float32(figure.to_plotly_json())
+def lean(figure: go.Figure | figures.Figure) -> dict:
+    spec = _float32(go.Figure(figure).to_plotly_json())
     spec["layout"].pop("template", None)
     frames = spec.get("frames") or []
     for slot, trace in enumerate(spec["data"] if frames else []):  # every frame sets every trace (its slot)

@@ -1,6 +1,7 @@
 """An export's frames: one figure per epoch, drawn by the dashboard's own figure builders, every axis fixed over
 all the epochs exported so that motion on screen means change in the weights; and the same frames as one
-animated figure with play/pause and a slider. Pure: data in, figures out."""
+animated figure with play/pause and a slider. Pure: data in, figures out (plotly's objects: an export's frames are
+read, restyled and joined, and the checks of plotly.graph_objects cost little beside drawing them)."""
 from __future__ import annotations
 
 import re
@@ -21,22 +22,22 @@ def histogram_frames(tensor: TensorHistogram, unit: str = "epoch") -> list[go.Fi
     """The tensor's histogram per epoch on its fixed bins, over the bulk of all its epochs' values."""
     x_range = figures.bulk_range(tensor.edges, tensor.densities)
     y_range = [0.0, float(tensor.densities.max()) * 1.05 or 1.0]
-    return [figures.histogram(tensor.edges, density, title=f"{tensor.layer}.{tensor.kind} · {unit} {epoch}",
-                              x_range=x_range).update_yaxes(range=y_range)
+    return [go.Figure(figures.histogram(tensor.edges, density, title=f"{tensor.layer}.{tensor.kind} · {unit} {epoch}",
+                                        x_range=x_range)).update_yaxes(range=y_range)
             for epoch, density in zip(tensor.epochs, tensor.densities)]
 
 
 def esd_frames(epochs: list[int], spectra: list[Spectrum], unit: str = "epoch") -> list[go.Figure]:
     """One layer's ESD per epoch (spectra in the order of epochs), with its power law, xmin and alpha."""
-    return share_log_axes([figures.esd(spectrum.eigenvalues, spectrum.fit, title=f"{spectrum.layer} · {unit} {epoch}",
-                                       randomized=spectrum.randomized)
+    return share_log_axes([go.Figure(figures.esd(spectrum.eigenvalues, spectrum.fit, randomized=spectrum.randomized,
+                                                 title=f"{spectrum.layer} · {unit} {epoch}"))
                            for epoch, spectrum in zip(epochs, spectra)])
 
 
 def grid_frames(epochs: list[int], spectra: list[list[Spectrum]], unit: str = "epoch") -> list[go.Figure]:
     """Every layer's ESD side by side per epoch; each panel keeps its own axes across epochs."""
-    return share_log_axes([figures.esd_grid([(s.layer, s.eigenvalues, s.fit) for s in layers],
-                                            title=f"every layer's ESD · {unit} {epoch}")
+    return share_log_axes([go.Figure(figures.esd_grid([(s.layer, s.eigenvalues, s.fit) for s in layers],
+                                                      title=f"every layer's ESD · {unit} {epoch}"))
                            for epoch, layers in zip(epochs, spectra)])
 
 
@@ -49,7 +50,8 @@ def alpha_frames(table: pd.DataFrame, epochs: list[int], unit: str = "epoch") ->
         shown = table.assign(alpha=table["alpha"].mask(later), warning=table["warning"].mask(later, ""))
         if "rand_num_spikes" in shown:
             shown["rand_num_spikes"] = shown["rand_num_spikes"].mask(later, 0)
-        frames.append(figures.alpha_heatmap(shown, unit).update_layout(title=f"alpha per layer · {unit} {epoch}"))
+        heatmap = go.Figure(figures.alpha_heatmap(shown, unit))
+        frames.append(heatmap.update_layout(title=f"alpha per layer · {unit} {epoch}"))
     return frames
 
 

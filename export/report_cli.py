@@ -56,11 +56,13 @@ def _page(paths, out: Path, progress) -> tuple[str, int]:
             progress(len(layers), len(names))
     curves = None if metrics.empty else compact.lean(
         figures.training_curves(metrics, non_finite_from=record.non_finite_from))
-    title = "mean alpha" + (" and test accuracy" if "test_acc" in metrics else "") + f" per {record.unit}"
+    summary = figures.alpha_summary(table, metrics, record.unit)
+    summary["layout"]["title"] = {"text": "mean alpha" + (" and test accuracy" if "test_acc" in metrics else "")
+                                          + f" per {record.unit}"}
     page = report.page(report.Report(
         record=record, table=table, curves=curves,
         heatmap=compact.lean(figures.alpha_heatmap(table, record.unit)),
-        mean_alpha=compact.lean(figures.alpha_summary(table, metrics, record.unit).update_layout(title=title)),
+        mean_alpha=compact.lean(summary),
         layers=layers, written_by=f"Written by spectrascope {metadata.version('spectrascope')} on "
                                   f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC."), get_plotlyjs())
     return page, len(layers)

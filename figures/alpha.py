@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 from figures.style import (
-    HEALTHY_COLOURS, OVER_TRAINED_COLOUR, TEST_COLOUR, UNDER_TRAINED_COLOUR, epoch_ticks, styled,
+    HEALTHY_COLOURS, OVER_TRAINED_COLOUR, TEST_COLOUR, UNDER_TRAINED_COLOUR, Figure, epoch_axis, figure,
 )
 
 TRAP_COLOUR = "#212529"
@@ -43,7 +41,7 @@ def _block_separators(order: list[str]) -> list[dict]:
             for row in range(1, len(order)) if blocks[row] != blocks[row - 1]]
 
 
-def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> go.Figure:
+def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> Figure:
     """Epoch (or step) x layer, coloured by alpha band; failed fits are left blank. Clicks carry (epoch, layer)."""
     order = list(dict.fromkeys(layers["layer"]))
     alpha = layers.pivot(index="layer", columns="epoch", values="alpha").reindex(order)
@@ -52,29 +50,29 @@ def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> go.Figure:
     value = alpha.to_numpy()
     text = np.where(np.isnan(value), "not analysed", np.where(value > 0, np.char.mod("%.4f", value), "fit failed"))
     hover = np.dstack([text, warning.to_numpy()])
-    figure = go.Figure(go.Heatmap(
-        z=shown.clip(*ALPHA_COLOUR_RANGE).to_numpy(), x=list(alpha.columns), y=order, customdata=hover,
+    cells = dict(
+        type="heatmap", z=shown.clip(*ALPHA_COLOUR_RANGE).to_numpy(dtype=float), x=list(alpha.columns), y=order,
+        customdata=hover,
         colorscale=alpha_colourscale(), zmin=ALPHA_COLOUR_RANGE[0], zmax=ALPHA_COLOUR_RANGE[1], xgap=1, ygap=1,
-        colorbar=dict(title="alpha", tickvals=[0, OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE, 10],
+        colorbar=dict(title={"text": "alpha"}, tickvals=[0, OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE, 10],
                       ticktext=["0", "2", "6", "≥10"]),
         hovertemplate=f"%{{y}}<br>{unit} %{{x}}<br>alpha %{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>",
-    ))
+    )
     traps = layers[layers["rand_num_spikes"] > 0] if "rand_num_spikes" in layers else layers.iloc[:0]
-    if len(traps):
-        figure.add_trace(_trap_markers(traps, unit))
-    figure.update_yaxes(autorange="reversed", title_text=None, type="category")  # layer "0" is a name
-    epoch_ticks(figure, alpha.columns, unit)
-    return styled(figure, height=max(360, 18 * len(order) + 120), title="alpha per layer (click a cell for its ESD)",
-                   shapes=_block_separators(order),
-                   legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
+    return figure([cells] + ([_trap_markers(traps, unit)] if len(traps) else []),
+                  height=max(360, 18 * len(order) + 120), title={"text": "alpha per layer (click a cell for its ESD)"},
+                  yaxis=dict(autorange="reversed", type="category"),  # layer "0" is a name
+                  xaxis=epoch_axis(alpha.columns, unit), shapes=_block_separators(order),
+                  legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
 
 
-def _trap_markers(traps: pd.DataFrame, unit: str) -> go.Scatter:
+def _trap_markers(traps: pd.DataFrame, unit: str) -> dict:
     """An x on each (epoch, layer) whose randomized ESD has spikes out of its Marchenko-Pastur bulk: shuffling
     should leave none, so they flag correlation traps (weightwatcher's rand_num_spikes)."""
     spikes, alpha = traps["rand_num_spikes"].astype(int), traps["alpha"].to_numpy()
-    return go.Scatter(  # the marker takes the cell's hover: it says the cell's alpha too
-        x=traps["epoch"], y=traps["layer"], mode="markers", name="correlation trap", showlegend=True,
+    return dict(  # the marker takes the cell's hover: it says the cell's alpha too
+        type="scatter", x=traps["epoch"].to_numpy(), y=list(traps["layer"]), mode="markers", name="correlation trap",
+        showlegend=True,
         marker=dict(symbol="x-thin", size=9, color=TRAP_COLOUR, line=dict(width=2.5, color=TRAP_COLOUR)),
         customdata=np.where(alpha > 0, np.char.mod("%.4f", alpha), "fit failed"),
         text=[f"correlation trap: {n} spike{'s' * (n != 1)} in the randomized ESD" for n in spikes],
@@ -91,20 +89,20 @@ def _padded(values, least_span: float = 0.5) -> list[float] | None:
     return [low - pad, high + pad]
 
 
-def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame, unit: str = "epoch") -> go.Figure:
+def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame, unit: str = "epoch") -> Figure:
     """Mean alpha over the layers with a fit, and test accuracy where the run recorded one, per epoch (or step)."""
     fitted = layers[layers["alpha"] > 0]
     mean = fitted.groupby("epoch")["alpha"].mean()
     accuracy = metrics.dropna(subset=["test_acc"]) if "test_acc" in metrics else metrics.iloc[:0]
-    figure = make_subplots(specs=[[{"secondary_y": not accuracy.empty}]])
-    figure.add_trace(go.Scatter(x=mean.index, y=mean.to_numpy(), mode="lines+markers", name="mean alpha",
-                                line=dict(color=HEALTHY_COLOURS[1])))
-    figure.update_yaxes(title_text="mean alpha", range=_padded(mean.to_numpy()), tickformat=".2f", secondary_y=False)
+    traces = [dict(type="scatter", x=mean.index.to_numpy(), y=mean.to_numpy(dtype=float), mode="lines+markers",
+                   name="mean alpha", line=dict(color=HEALTHY_COLOURS[1]))]
+    axes = dict(xaxis=epoch_axis(mean.index, unit),
+                yaxis=dict(title={"text": "mean alpha"}, range=_padded(mean.to_numpy()), tickformat=".2f"))
     if not accuracy.empty:  # no empty accuracy axis beside an imported run
-        figure.add_trace(go.Scatter(x=accuracy["epoch"], y=accuracy["test_acc"], mode="lines+markers",
-                                    name="test accuracy", line=dict(color=TEST_COLOUR)), secondary_y=True)
-        figure.update_yaxes(title_text="test accuracy", secondary_y=True, range=[-0.02, 1.02], tickformat=".0%",
-                            tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    epoch_ticks(figure, mean.index, unit)
-    return styled(figure, height=360, legend=dict(orientation="h", y=-0.25))
+        traces.append(dict(type="scatter", x=accuracy["epoch"].to_numpy(), y=accuracy["test_acc"].to_numpy(),
+                           mode="lines+markers", name="test accuracy", line=dict(color=TEST_COLOUR), yaxis="y2"))
+        axes["xaxis"]["domain"] = [0, 0.94]  # room on the right for the accuracy axis
+        axes["yaxis2"] = dict(title={"text": "test accuracy"}, overlaying="y", side="right", anchor="x",
+                              range=[-0.02, 1.02], tickformat=".0%", tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    return figure(traces, height=360, legend=dict(orientation="h", y=-0.25), **axes)
 

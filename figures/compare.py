@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.colors import qualitative
-from plotly.subplots import make_subplots
+from plotly.colors import get_colorscale, qualitative
 
 from figures.histograms import bin_centres, bulk_range
 from figures.spectra import RANDOMIZED_COLOUR, log_density, power_law_line
-from figures.style import HEALTHY_COLOURS, TEST_COLOUR, TRAIN_COLOUR, empty, epoch_ticks, styled
+from figures.style import (
+    HEALTHY_COLOURS, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, epoch_axis, figure, grid, on_panel,
+)
 
 RUN_COLOURS = (TRAIN_COLOUR, TEST_COLOUR, HEALTHY_COLOURS[1], RANDOMIZED_COLOUR, *qualitative.Dark2)
-DIFFERENCE_COLOURS = "RdBu_r"  # blue: run B's alpha lower than run A's, red: higher, white: the same
+DIFFERENCE_COLOURS = get_colorscale("RdBu_r")  # blue: run B's alpha lower than run A's, red: higher, white: the same
 LEGEND_BELOW = dict(orientation="h", y=-0.22, x=0)
 
 
@@ -21,33 +21,34 @@ def run_colour(index: int) -> str:
     return RUN_COLOURS[index % len(RUN_COLOURS)]
 
 
-def _run_line(run_id: str, index: int, x, y, **trace) -> go.Scatter:
+def _run_line(run_id: str, index: int, x, y, **trace) -> dict:
     """One run's line: its colour, its name in the legend, grouped so a legend click hides the run everywhere."""
-    return go.Scatter(x=x, y=y, mode="lines+markers", name=run_id, legendgroup=run_id,
-                      line=dict(color=run_colour(index)), marker=dict(size=5), **trace)
+    return dict(type="scatter", x=np.asarray(x), y=np.asarray(y, dtype=float), mode="lines+markers", name=run_id,
+                legendgroup=run_id, line=dict(color=run_colour(index)), marker=dict(size=5), **trace)
 
 
 def _without(runs: list[str], what: str) -> str:
     return f"<br><sup>no {what}: {', '.join(runs)}</sup>" if runs else ""
 
 
-def training_overlay(metrics: dict[str, pd.DataFrame], unit: str = "epoch") -> go.Figure:
+def training_overlay(metrics: dict[str, pd.DataFrame], unit: str = "epoch") -> Figure:
     """Test accuracy and test loss per epoch, one colour per run; runs with no metrics (imported ones) are named."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Test accuracy", "Test loss"), horizontal_spacing=0.08)
-    missing, epochs = [], []
+    axes, titles = grid(1, 2, horizontal_spacing=0.08, titles=["Test accuracy", "Test loss"])
+    missing, epochs, traces = [], [], []
     for index, (run_id, table) in enumerate(metrics.items()):
         if table.empty or "test_acc" not in table:
             missing.append(run_id)
             continue
-        for panel, column in ((1, "test_acc"), (2, "test_loss")):
+        for panel, column in ((0, "test_acc"), (1, "test_loss")):
             rows = table.dropna(subset=[column]) if column in table else table.iloc[:0]
-            figure.add_trace(_run_line(run_id, index, rows["epoch"], rows[column], showlegend=panel == 1),
-                             row=1, col=panel)
+            traces.append(_run_line(run_id, index, rows["epoch"], rows[column], showlegend=panel == 0,
+                                    **on_panel(panel)))
         epochs += list(table["epoch"])
-    epoch_ticks(figure, epochs, unit)
-    figure.update_yaxes(tickformat=".0%", row=1, col=1)
+    axes["xaxis"].update(epoch_axis(epochs, unit))
+    axes["xaxis2"].update(epoch_axis(epochs, unit))
+    axes["yaxis"].update(tickformat=".0%")
     title = "Training curves" + _without(missing, "training metrics (imported runs record none)")
-    return styled(figure, title=title, height=380, legend=LEGEND_BELOW)
+    return figure(traces, title={"text": title}, height=380, legend=LEGEND_BELOW, annotations=titles, **axes)
 
 
 def _mean_alpha(layers: pd.DataFrame) -> pd.Series:
@@ -55,32 +56,30 @@ def _mean_alpha(layers: pd.DataFrame) -> pd.Series:
     return layers[layers["alpha"] > 0].groupby("epoch")["alpha"].mean()
 
 
-def mean_alpha_overlay(layers: dict[str, pd.DataFrame], unit: str = "epoch") -> go.Figure:
+def mean_alpha_overlay(layers: dict[str, pd.DataFrame], unit: str = "epoch") -> Figure:
     """Mean alpha against epoch, one line per run; `layers` holds only the layers every run shares, so the
     means average the same layers."""
-    figure = go.Figure()
+    traces = []
     for index, (run_id, table) in enumerate(layers.items()):
         mean = _mean_alpha(table) if not table.empty else pd.Series(dtype=float)
-        figure.add_trace(_run_line(run_id, index, mean.index, mean.to_numpy()))
-    epoch_ticks(figure, [epoch for table in layers.values() if not table.empty for epoch in table["epoch"]], unit)
-    figure.update_yaxes(title_text="mean alpha", tickformat=".2f")
-    return styled(figure, title="Mean alpha (shared layers)", height=360, legend=LEGEND_BELOW)
+        traces.append(_run_line(run_id, index, mean.index, mean.to_numpy()))
+    epochs = [epoch for table in layers.values() if not table.empty for epoch in table["epoch"]]
+    return figure(traces, title={"text": "Mean alpha (shared layers)"}, height=360, legend=LEGEND_BELOW,
+                  xaxis=epoch_axis(epochs, unit), yaxis=dict(title={"text": "mean alpha"}, tickformat=".2f"))
 
 
-def layer_alpha_overlay(layers: dict[str, pd.DataFrame], layer: str, unit: str = "epoch") -> go.Figure:
+def layer_alpha_overlay(layers: dict[str, pd.DataFrame], layer: str, unit: str = "epoch") -> Figure:
     """One layer's alpha against epoch for every run (failed fits left out)."""
-    figure = go.Figure()
-    epochs = []
+    traces, epochs = [], []
     for index, (run_id, table) in enumerate(layers.items()):
         rows = table[(table["layer"] == layer) & (table["alpha"] > 0)] if not table.empty else table
-        figure.add_trace(_run_line(run_id, index, rows.get("epoch", []), rows.get("alpha", [])))
+        traces.append(_run_line(run_id, index, rows.get("epoch", []), rows.get("alpha", [])))
         epochs += list(rows.get("epoch", []))
-    epoch_ticks(figure, epochs, unit)
-    figure.update_yaxes(title_text="alpha", tickformat=".2f")
-    return styled(figure, title=f"alpha of {layer}", height=360, legend=LEGEND_BELOW)
+    return figure(traces, title={"text": f"alpha of {layer}"}, height=360, legend=LEGEND_BELOW,
+                  xaxis=epoch_axis(epochs, unit), yaxis=dict(title={"text": "alpha"}, tickformat=".2f"))
 
 
-def esd_overlay(spectra: dict[str, tuple[np.ndarray, dict] | None], *, title: str, bins: int = 80) -> go.Figure:
+def esd_overlay(spectra: dict[str, tuple[np.ndarray, dict] | None], *, title: str, bins: int = 80) -> Figure:
     """Each run's ESD (eigenvalues, fit) on one set of log-spaced bins, markers in the run's colour and its
     fitted power law as a dashed line in the same colour; runs without that epoch are named."""
     positive = {run_id: np.sort(pair[0][pair[0] > 0]) for run_id, pair in spectra.items() if pair is not None}
@@ -89,45 +88,45 @@ def esd_overlay(spectra: dict[str, tuple[np.ndarray, dict] | None], *, title: st
         return empty(f"{title}: no run has eigenvalues to draw")
     pooled = np.concatenate(list(drawn.values()))
     edges = np.geomspace(pooled.min(), pooled.max() * (1 + 1e-9), bins + 1)
-    figure = go.Figure()
+    traces = []
     for index, run_id in enumerate(spectra):
         if run_id not in drawn:
             continue
         x, density = log_density(drawn[run_id], edges)
-        figure.add_trace(go.Scatter(x=x, y=density, mode="markers", name=run_id, legendgroup=run_id,
-                                    marker=dict(color=run_colour(index), size=7),
-                                    hovertemplate=f"{run_id}<br>λ %{{x:.4g}}<br>density %{{y:.4g}}<extra></extra>"))
+        traces.append(dict(type="scatter", x=x, y=density, mode="markers", name=run_id, legendgroup=run_id,
+                           marker=dict(color=run_colour(index), size=7),
+                           hovertemplate=f"{run_id}<br>λ %{{x:.4g}}<br>density %{{y:.4g}}<extra></extra>"))
         fit = spectra[run_id][1]
         line = power_law_line(drawn[run_id], fit)
         if line is not None:
-            figure.add_trace(go.Scatter(x=line[0], y=line[1], mode="lines", name=f"{run_id} α={fit['alpha']:.3g}",
-                                        legendgroup=run_id, line=dict(color=run_colour(index), dash="dash")))
-    figure.update_xaxes(type="log", title_text="eigenvalue λ", exponentformat="power")
-    figure.update_yaxes(type="log", title_text="density", exponentformat="power")
+            traces.append(dict(type="scatter", x=line[0], y=line[1], mode="lines",
+                               name=f"{run_id} α={fit['alpha']:.3g}", legendgroup=run_id,
+                               line=dict(color=run_colour(index), dash="dash")))
     missing = [run_id for run_id in spectra if run_id not in drawn]
-    return styled(figure, title=dict(text=title + _without(missing, "eigenvalues here")), height=440,
+    return figure(traces, title=dict(text=title + _without(missing, "eigenvalues here")), height=440,
+                  xaxis=dict(type="log", title={"text": "eigenvalue λ"}, exponentformat="power"),
+                  yaxis=dict(type="log", title={"text": "density"}, exponentformat="power"),
                   legend=dict(x=0.99, y=0.99, xanchor="right", yanchor="top"))  # where a falling ESD leaves room
 
 
-def histogram_overlay(histograms: dict[str, tuple[np.ndarray, np.ndarray] | None], *, title: str) -> go.Figure:
+def histogram_overlay(histograms: dict[str, tuple[np.ndarray, np.ndarray] | None], *, title: str) -> Figure:
     """Each run's normalised histogram (edges, density) as a step line on its own fixed bins, one colour per run;
     the view spans every run's bulk."""
     drawn = {run_id: pair for run_id, pair in histograms.items() if pair is not None}
     if not drawn:
         return empty(f"{title}: no run has a histogram here")
-    figure = go.Figure()
+    traces = []
     for index, run_id in enumerate(histograms):
         if run_id in drawn:
             edges, density = drawn[run_id]
-            figure.add_trace(_run_line(run_id, index, bin_centres(edges), density, line_shape="hvh",
+            traces.append({**_run_line(run_id, index, bin_centres(edges), density, line_shape="hvh",
                                        hovertemplate=f"{run_id}<br>value %{{x:.4g}}<br>density %{{y:.4g}}"
-                                                     "<extra></extra>").update(mode="lines"))
+                                                     "<extra></extra>"), "mode": "lines"})
     ranges = np.array([bulk_range(edges, density) for edges, density in drawn.values()])
-    figure.update_xaxes(title_text="value", range=[ranges[:, 0].min(), ranges[:, 1].max()])
-    figure.update_yaxes(title_text="density")
     missing = [run_id for run_id in histograms if run_id not in drawn]
-    return styled(figure, title=dict(text=title + _without(missing, "histogram here")), height=380,
-                  legend=LEGEND_BELOW)
+    return figure(traces, title=dict(text=title + _without(missing, "histogram here")), height=380,
+                  xaxis=dict(title={"text": "value"}, range=[float(ranges[:, 0].min()), float(ranges[:, 1].max())]),
+                  yaxis=dict(title={"text": "density"}), legend=LEGEND_BELOW)
 
 
 def alpha_difference_frame(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
@@ -142,18 +141,18 @@ def alpha_difference_frame(first: pd.DataFrame, second: pd.DataFrame) -> pd.Data
 
 
 def alpha_difference(first: pd.DataFrame, second: pd.DataFrame, names: tuple[str, str],
-                     unit: str = "epoch") -> go.Figure:
+                     unit: str = "epoch") -> Figure:
     """Epoch x layer heatmap of alpha_difference_frame (run B − run A) in diverging colours centred on 0 with
     a symmetric range; blank where a fit failed. Clicks carry (epoch, layer), as on the Alpha tab."""
     difference = alpha_difference_frame(first, second)
     values = difference.to_numpy(dtype=float)
     reach = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     reach = reach or 1.0  # identical runs: all white, on a range that still has a width
-    figure = go.Figure(go.Heatmap(
-        z=values, x=list(difference.columns), y=list(difference.index), colorscale=DIFFERENCE_COLOURS,
-        zmid=0, zmin=-reach, zmax=reach, xgap=1, ygap=1, colorbar=dict(title="Δ alpha"),
-        hovertemplate=f"%{{y}}<br>{unit} %{{x}}<br>alpha {names[1]} − {names[0]}: %{{z:+.3f}}<extra></extra>"))
-    figure.update_yaxes(autorange="reversed", type="category")
-    epoch_ticks(figure, difference.columns, unit)
-    return styled(figure, title=f"alpha of {names[1]} − alpha of {names[0]} (click a cell for its ESDs)",
-                  height=max(360, 18 * len(difference.index) + 120))
+    cells = dict(
+        type="heatmap", z=values, x=list(difference.columns), y=list(difference.index),
+        colorscale=DIFFERENCE_COLOURS, zmid=0, zmin=-reach, zmax=reach, xgap=1, ygap=1,
+        colorbar=dict(title={"text": "Δ alpha"}),
+        hovertemplate=f"%{{y}}<br>{unit} %{{x}}<br>alpha {names[1]} − {names[0]}: %{{z:+.3f}}<extra></extra>")
+    return figure([cells], title={"text": f"alpha of {names[1]} − alpha of {names[0]} (click a cell for its ESDs)"},
+                  height=max(360, 18 * len(difference.index) + 120), xaxis=epoch_axis(difference.columns, unit),
+                  yaxis=dict(autorange="reversed", type="category"))

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
-from figures.style import ACCENT, TEST_COLOUR, TRAIN_COLOUR, styled
+from figures.style import ACCENT, TEST_COLOUR, TRAIN_COLOUR, Figure, figure
 
 MAX_RIDGES = 60
 RIDGE_ROW_PIXELS = 32  # each epoch's ridge this tall: shape changes stay visible; a long run scrolls
@@ -36,24 +35,25 @@ def _log_range(values: np.ndarray) -> list[float]:
 
 
 def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool = False,
-              x_range: list[float] | None = None) -> go.Figure:
+              x_range: list[float] | None = None) -> Figure:
     """One epoch's normalised histogram, bars on the tensor's fixed bins, shown over `x_range` (the whole
     run's bulk_range, so playing over epochs keeps one view); on a log axis, empty bins are left out and
     ticks fall on whole decades."""
     heights = np.where(density > 0, density, np.nan) if log_y else density
-    figure = go.Figure(go.Bar(x=bin_centres(edges), y=heights, width=np.diff(edges), marker_color=TRAIN_COLOUR,
-                              marker_line_width=0, hovertemplate="value %{x:.4g}<br>density %{y:.4g}<extra></extra>"))
+    bars = dict(type="bar", x=bin_centres(edges), y=np.asarray(heights, dtype=float), width=np.diff(edges),
+                marker=dict(color=TRAIN_COLOUR, line=dict(width=0)),
+                hovertemplate="value %{x:.4g}<br>density %{y:.4g}<extra></extra>")
     if log_y:
-        figure.update_yaxes(type="log", range=_log_range(density), dtick=1, exponentformat="power",
-                            title_text="density (log)")
+        y_axis = dict(type="log", range=_log_range(density), dtick=1, exponentformat="power",
+                      title={"text": "density (log)"})
     else:
-        figure.update_yaxes(title_text="density")
-    figure.update_xaxes(title_text="value", range=x_range or [float(edges[0]), float(edges[-1])])
-    return styled(figure, title=title, height=380, bargap=0)
+        y_axis = dict(title={"text": "density"})
+    x_axis = dict(title={"text": "value"}, range=x_range or [float(edges[0]), float(edges[-1])])
+    return figure([bars], title={"text": title}, height=380, bargap=0, xaxis=x_axis, yaxis=y_axis)
 
 
 def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, current: int | None,
-          title: str, log_y: bool = False, unit: str = "epoch") -> go.Figure:
+          title: str, log_y: bool = False, unit: str = "epoch") -> Figure:
     """All epochs offset one above another, oldest at the top, like TensorBoard's offset view; a long
     run shows MAX_RIDGES of them, evenly spaced, and the current one."""
     if len(epochs) > MAX_RIDGES:
@@ -65,20 +65,20 @@ def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, curren
     height = values / max(values.max(), 1e-12) * 3  # a ridge may rise over three rows
     centres = bin_centres(edges)
     x = np.concatenate([centres, centres[[-1, 0]]]).astype(np.float32)  # the curve, then back along its base
-    figure = go.Figure()
+    traces = []
     for row, epoch in enumerate(epochs):
         offset = len(epochs) - 1 - row
         highlight = epoch == current
         shade = f"rgba(69,123,157,{0.15 + 0.5 * row / max(len(epochs), 1):.2f})"
-        figure.add_trace(go.Scatter(
-            x=x, y=np.concatenate([offset + height[row], [offset, offset]]).astype(np.float32),
+        traces.append(dict(
+            type="scatter", x=x, y=np.concatenate([offset + height[row], [offset, offset]]).astype(np.float32),
             fill="toself", mode="lines", name=f"{unit} {epoch}", hoveron="fills", hoverinfo="name",
             line=dict(width=1.5 if highlight else 0.6, color=TEST_COLOUR if highlight else ACCENT),
             fillcolor="rgba(231,111,81,0.55)" if highlight else shade,
         ))
     ticks = list(range(0, len(epochs), max(1, len(epochs) // 10)))
-    figure.update_yaxes(tickvals=[len(epochs) - 1 - i for i in ticks], ticktext=[str(epochs[i]) for i in ticks],
-                        title_text=unit, showgrid=False)
-    figure.update_xaxes(title_text="value", range=bulk_range(edges, densities))
-    return styled(figure, title=title, height=RIDGE_ROW_PIXELS * len(epochs) + 160, showlegend=False)
-
+    y_axis = dict(tickvals=[len(epochs) - 1 - i for i in ticks], ticktext=[str(epochs[i]) for i in ticks],
+                  title={"text": unit}, showgrid=False)
+    x_axis = dict(title={"text": "value"}, range=bulk_range(edges, densities))
+    return figure(traces, title={"text": title}, height=RIDGE_ROW_PIXELS * len(epochs) + 160, showlegend=False,
+                  xaxis=x_axis, yaxis=y_axis)

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from figures.style import ACCENT, MARGIN, TEST_COLOUR, TRAIN_COLOUR, empty, styled
+from figures.style import ACCENT, MARGIN, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, figure, grid, on_panel
 
 RANDOMIZED_COLOUR = "#8e44ad"  # weightwatcher draws randomized ESDs in orchid
 MIN_FIT_EIGENVALUES = 20  # below this weightwatcher itself calls the fit a small-n fit: too few to trust a line
@@ -21,16 +19,17 @@ def log_density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.n
     return np.sqrt(edges[:-1] * edges[1:])[keep], (counts / (values.size * np.diff(edges)))[keep]
 
 
-def _randomized_traces(shuffled: np.ndarray, edges: np.ndarray, low: float, high: float) -> list[go.Scatter]:
+def _randomized_traces(shuffled: np.ndarray, edges: np.ndarray, low: float, high: float) -> list[dict]:
     """The ESD of the shuffled weights on the ESD's bins, and its largest eigenvalue marked (from the lowest
     density drawn to the highest), as weightwatcher's plot_random_esd does: real eigenvalues beyond it are
     structure a shuffle destroys."""
     x, y = log_density(shuffled, edges)
-    return [go.Scatter(x=x, y=y, mode="markers", name="randomized (shuffled weights)",
-                       marker=dict(color=RANDOMIZED_COLOUR, size=8, symbol="diamond-open", line=dict(width=1.5)),
-                       hovertemplate="shuffled λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"),
-            go.Scatter(x=[shuffled[-1]] * 2, y=[min(low, y.min()), max(high, y.max())], mode="lines",
-                       name=f"largest shuffled λ={shuffled[-1]:.4g}", line=dict(color=RANDOMIZED_COLOUR, dash="dot"))]
+    return [dict(type="scatter", x=x, y=y, mode="markers", name="randomized (shuffled weights)",
+                 marker=dict(color=RANDOMIZED_COLOUR, size=8, symbol="diamond-open", line=dict(width=1.5)),
+                 hovertemplate="shuffled λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"),
+            dict(type="scatter", x=[float(shuffled[-1])] * 2, y=[float(min(low, y.min())), float(max(high, y.max()))],
+                 mode="lines", name=f"largest shuffled λ={shuffled[-1]:.4g}",
+                 line=dict(color=RANDOMIZED_COLOUR, dash="dot"))]
 
 
 def _fitted(fit: dict) -> bool:
@@ -39,25 +38,25 @@ def _fitted(fit: dict) -> bool:
 
 
 def esd_traces(positive: np.ndarray, fit: dict, *, bins: int = 80,
-               randomized: np.ndarray | None = None) -> list[go.Scatter]:
+               randomized: np.ndarray | None = None) -> list[dict]:
     """The density of the sorted positive eigenvalues on log-spaced bins, with the randomized ones on the same
     bins, and the fitted power law over the tail with xmin marked, where there are enough eigenvalues to fit."""
     shuffled = np.sort(randomized[randomized > 0]) if randomized is not None else positive[:0]
     both = np.concatenate([positive, shuffled])
     edges = np.geomspace(both.min(), both.max() * (1 + 1e-9), bins + 1)
     x, density = log_density(positive, edges)
-    traces = [go.Scatter(x=x, y=density, mode="markers", name="ESD", marker=dict(color=TRAIN_COLOUR, size=7),
-                         hovertemplate="λ %{x:.4g}<br>density %{y:.4g}<extra></extra>")]
-    low, high = density.min(), density.max()
+    traces = [dict(type="scatter", x=x, y=density, mode="markers", name="ESD", marker=dict(color=TRAIN_COLOUR, size=7),
+                   hovertemplate="λ %{x:.4g}<br>density %{y:.4g}<extra></extra>")]
+    low, high = float(density.min()), float(density.max())
     if shuffled.size:
         traces += _randomized_traces(shuffled, edges, low, high)
     line = power_law_line(positive, fit)
     if line is not None:
         alpha, xmin = fit["alpha"], fit["xmin"]
-        traces += [go.Scatter(x=line[0], y=line[1], mode="lines", name=f"power law α={alpha:.3g}",
-                              line=dict(color=TEST_COLOUR, width=3)),
-                   go.Scatter(x=[xmin, xmin], y=[low, high], mode="lines", name=f"xmin={xmin:.4g}",
-                              line=dict(color=ACCENT, dash="dash"))]
+        traces += [dict(type="scatter", x=line[0], y=line[1], mode="lines", name=f"power law α={alpha:.3g}",
+                        line=dict(color=TEST_COLOUR, width=3)),
+                   dict(type="scatter", x=[float(xmin)] * 2, y=[low, high], mode="lines", name=f"xmin={xmin:.4g}",
+                        line=dict(color=ACCENT, dash="dash"))]
     return traces
 
 
@@ -72,28 +71,28 @@ def power_law_line(positive: np.ndarray, fit: dict) -> tuple[np.ndarray, np.ndar
 
 
 def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80,
-        randomized: np.ndarray | None = None) -> go.Figure:
+        randomized: np.ndarray | None = None) -> Figure:
     """Log-log density of the eigenvalues, with the fitted power law over the tail and xmin marked; with the
     `randomized` (shuffled-weights) eigenvalues, their density over it, both on one set of bins."""
     positive = np.sort(eigenvalues[eigenvalues > 0])
     if positive.size < 2:
         return empty("this layer has fewer than two positive eigenvalues")
-    figure = go.Figure(esd_traces(positive, fit, bins=bins, randomized=randomized))
-    alpha = fit.get("alpha")
+    alpha, notes = fit.get("alpha"), []
     if _fitted(fit) and positive.size < MIN_FIT_EIGENVALUES:
-        figure.add_annotation(text=f"only {positive.size} eigenvalues: too few for a meaningful power-law fit, "
-                                   "so no line is drawn (alpha below is for reference)",
-                              xref="paper", yref="paper", x=0.5, y=1.0, yanchor="bottom", showarrow=False,
-                              font=dict(color="#6c757d"))
+        notes.append(dict(text=f"only {positive.size} eigenvalues: too few for a meaningful power-law fit, "
+                               "so no line is drawn (alpha below is for reference)",
+                          xref="paper", yref="paper", x=0.5, y=1.0, yanchor="bottom", showarrow=False,
+                          font=dict(color="#6c757d")))
         subtitle = f"α = {alpha:.3f} from {positive.size} eigenvalues: not meaningful"
     elif _fitted(fit):
         subtitle = (f"α = {alpha:.3f}   D = {fit.get('D', float('nan')):.3f}   "
                     f"tail = {int(fit['num_pl_spikes'])} of {positive.size} eigenvalues")
     else:
         subtitle = f"power-law fit failed · {positive.size} eigenvalues"
-    figure.update_xaxes(type="log", title_text="eigenvalue λ", dtick="D2")  # 1, 2, 5 per decade: readable
-    figure.update_yaxes(type="log", title_text="density", dtick="D2")
-    return styled(figure, title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=460,
+    return figure(esd_traces(positive, fit, bins=bins, randomized=randomized), annotations=notes,
+                  xaxis=dict(type="log", title={"text": "eigenvalue λ"}, dtick="D2"),  # 1, 2, 5 per decade: readable
+                  yaxis=dict(type="log", title={"text": "density"}, dtick="D2"),
+                  title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=460,
                   legend=dict(x=0.01, y=0.01, xanchor="left", yanchor="bottom"))
 
 
@@ -106,34 +105,36 @@ def _panel_title(layer: str, count: int, fit: dict) -> str:
                                                    else "")
 
 
-def esd_grid(panels: list[tuple[str, np.ndarray, dict]], *, title: str, columns: int = GRID_COLUMNS) -> go.Figure:
+def esd_grid(panels: list[tuple[str, np.ndarray, dict]], *, title: str, columns: int = GRID_COLUMNS) -> Figure:
     """Every layer's ESD side by side, the compilation of all log-log plots: each panel holds esd()'s own
     traces for (layer, eigenvalues, fit), one look everywhere, with the layer and its alpha above it."""
     rows = -(-len(panels) // columns)
     width, height = columns * GRID_PANEL_PIXELS[0], rows * GRID_PANEL_PIXELS[1] + GRID_GAP_PIXELS + 60
     positives = [np.sort(eigenvalues[eigenvalues > 0]) for _, eigenvalues, _ in panels]
-    figure = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.04,
-                           vertical_spacing=min(GRID_GAP_PIXELS / height, 1 / max(rows - 1, 1)),
-                           subplot_titles=[_panel_title(layer, positive.size, fit)
-                                           for (layer, _, fit), positive in zip(panels, positives)])
-    drawn = [(index, trace) for index, ((_, _, fit), positive) in enumerate(zip(panels, positives))
-             if positive.size >= 2 for trace in esd_traces(positive, fit)]
-    figure.add_traces([trace for _, trace in drawn], rows=[index // columns + 1 for index, _ in drawn],
-                      cols=[index % columns + 1 for index, _ in drawn])
-    figure.update_annotations(font_size=12)
-    return styled(figure, title=title, width=width, height=height, showlegend=False,
-                  margin=dict(MARGIN, t=GRID_GAP_PIXELS + 40), **_grid_axes(len(panels), columns))
+    axes, titles = grid(rows, columns, horizontal_spacing=0.04,
+                        vertical_spacing=min(GRID_GAP_PIXELS / height, 1 / max(rows - 1, 1)),
+                        titles=[_panel_title(layer, positive.size, fit)
+                                for (layer, _, fit), positive in zip(panels, positives)])
+    traces = [{**trace, **on_panel(index)} for index, ((_, _, fit), positive) in enumerate(zip(panels, positives))
+              if positive.size >= 2 for trace in esd_traces(positive, fit)]
+    for note in titles:
+        note["font"] = dict(size=12)
+    return figure(traces, title={"text": title}, width=width, height=height, showlegend=False, annotations=titles,
+                  margin=dict(MARGIN, t=GRID_GAP_PIXELS + 40), **_log_panels(axes, len(panels), columns))
 
 
-def _grid_axes(count: int, columns: int) -> dict:
-    """Log axes with few ticks (the panels are small); the axis titles on the left column and under the
-    lowest panel of each column. One layout update: each one costs plotly ~50 ms on a grid of 21."""
-    axes = {}
-    for index in range(count):
+def _log_panels(axes: dict, count: int, columns: int) -> dict:
+    """The grid's axes as log axes with few ticks (the panels are small); the axis titles on the left column
+    and under the lowest panel of each column; the axes of empty places in the last row hidden."""
+    for index in range(len(axes) // 2):
         suffix = str(index + 1) if index else ""
+        if index >= count:
+            axes[f"xaxis{suffix}"].update(visible=False)
+            axes[f"yaxis{suffix}"].update(visible=False)
+            continue
         last_row = index + columns >= count
-        axes[f"xaxis{suffix}"] = dict(type="log", nticks=5, tickangle=0, exponentformat="power",
-                                      title_text="eigenvalue λ" if last_row else None)
-        axes[f"yaxis{suffix}"] = dict(type="log", nticks=5, exponentformat="power",
-                                      title_text="density" if index % columns == 0 else None)
+        axes[f"xaxis{suffix}"].update(type="log", nticks=5, tickangle=0, exponentformat="power",
+                                      **({"title": {"text": "eigenvalue λ"}} if last_row else {}))
+        axes[f"yaxis{suffix}"].update(type="log", nticks=5, exponentformat="power",
+                                      **({"title": {"text": "density"}} if index % columns == 0 else {}))
     return axes

@@ -1,46 +1,89 @@
 """The one look every figure shares (dashboard and exports alike): template, colours, margins, epoch axes,
-and the figure that says why there is nothing to show."""
+subplot grids, and the figure that says why there is nothing to show.
+
+Figures are plain data, {"data": [trace dicts], "layout": {...}}, what dcc.Graph and plotly.js take: building
+them through plotly.graph_objects validated every property on every call and cost 20-45 ms a figure
+(benchmarks/dashboard_latency.py). Property names are plotly's own, nested (`{"title": {"text": ...}}`);
+the tests check every builder's output against plotly's schema with go.Figure."""
 from __future__ import annotations
 
+import base64
 import textwrap
 
-import plotly.graph_objects as go
+import numpy as np
 import plotly.io as pio
 
-# The default template is applied without re-validating it; passing template= to every figure costs
-# 6-12 ms per figure (measured by benchmarks/dashboard_latency.py).
-pio.templates.default = "plotly_white"
+Figure = dict
+TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
 OVER_TRAINED_COLOUR = "#f2c14e"
 HEALTHY_COLOURS = ("#a8dadc", "#1d7874")
 UNDER_TRAINED_COLOUR = "#d1495b"
 TRAIN_COLOUR, TEST_COLOUR, ACCENT = "#457b9d", "#e76f51", "#1d3557"
 MESSAGE_WIDTH = 90  # characters per line of a message figure: plotly clips, never wraps, long text
 MARGIN = dict(l=60, r=20, t=50, b=50)
+SUBPLOT_TITLE_FONT = dict(size=16)
 
 
-def styled(figure: go.Figure, **layout) -> go.Figure:
-    """The figure with the shared margins (unless `layout` sets its own) and `layout`."""
-    return figure.update_layout(**{"margin": MARGIN, **layout})
+def figure(traces: list[dict], **layout) -> Figure:
+    """A figure with the shared template and margins (unless `layout` sets its own) and `layout`."""
+    return {"data": list(traces), "layout": {"template": TEMPLATE, "margin": MARGIN, **layout}}
 
 
-def epoch_ticks(figure: go.Figure, epochs, unit: str = "epoch", **axis) -> None:
-    """Whole-number epoch ticks, about ten of them; a run numbered by training step (hundreds apart) gets
-    plotly's own ticks."""
+def epoch_axis(epochs, unit: str = "epoch", **axis) -> dict:
+    """An x axis of whole-number epoch ticks, about ten of them; a run numbered by training step (hundreds
+    apart) gets plotly's own ticks."""
     if unit == "step":
-        figure.update_xaxes(title_text="step", **axis)
-        return
+        return {"title": {"text": "step"}, **axis}
     count = len(set(epochs))
-    figure.update_xaxes(title_text="epoch", tick0=0, dtick=max(1, round(count / 10)), **axis)
+    return {"title": {"text": "epoch"}, "tick0": 0, "dtick": max(1, round(count / 10)), **axis}
 
 
-def empty(message: str, width: int = MESSAGE_WIDTH) -> go.Figure:
+def grid(rows: int, columns: int, *, horizontal_spacing: float | None = None, vertical_spacing: float | None = None,
+         titles: list[str] = ()) -> tuple[dict, list[dict]]:
+    """The axes of a rows x columns grid of panels, as plotly's make_subplots lays them out (panel k, counted
+    row by row from the top left, draws on axes x{k}/y{k}, the first on x/y), and each panel's title above it.
+    Returns (axes for the layout, title annotations)."""
+    horizontal_spacing = 0.2 / columns if horizontal_spacing is None else horizontal_spacing
+    vertical_spacing = 0.3 / rows if vertical_spacing is None else vertical_spacing
+    width = (1 - horizontal_spacing * (columns - 1)) / columns
+    height = (1 - vertical_spacing * (rows - 1)) / rows
+    axes, annotations = {}, []
+    for index in range(rows * columns):
+        row, column = divmod(index, columns)
+        suffix = str(index + 1) if index else ""
+        left, top = column * (width + horizontal_spacing), 1 - row * (height + vertical_spacing)
+        axes[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}")
+        axes[f"yaxis{suffix}"] = dict(domain=[max(top - height, 0.0), top], anchor=f"x{suffix}")
+        if index < len(titles):
+            annotations.append(dict(text=titles[index], x=left + width / 2, y=top, xref="paper", yref="paper",
+                                    xanchor="center", yanchor="bottom", showarrow=False, font=SUBPLOT_TITLE_FONT))
+    return axes, annotations
+
+
+def on_panel(index: int) -> dict:
+    """What puts a trace on panel `index` (0-based) of a grid."""
+    suffix = str(index + 1) if index else ""
+    return {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+
+
+def packed(spec: Figure) -> Figure:
+    """The figure with every float array of its traces as float32 base64 (plotly.js's typed-array form): a
+    third of the bytes of decimal text, and nothing to format. For sending; the builders' figures keep NumPy
+    arrays, which the exports and tests read."""
+    return {**spec, "data": [{key: _packed_value(value) for key, value in trace.items()} for trace in spec["data"]]}
+
+
+def _packed_value(value):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return {"dtype": "f4", "bdata": base64.b64encode(np.ascontiguousarray(value, "<f4").tobytes()).decode(),
+                **({"shape": ",".join(map(str, value.shape))} if value.ndim > 1 else {})}
+    return value
+
+
+def empty(message: str, width: int = MESSAGE_WIDTH) -> Figure:
     """A blank canvas that says why there is nothing to show (never an empty set of axes); `width` characters
     a line (fewer for a figure in half the page)."""
-    figure = go.Figure()
     lines = textwrap.wrap(message, width, break_long_words=False)
-    figure.add_annotation(text="<br>".join(lines), showarrow=False, font=dict(size=16, color="#6c757d"),
-                          xref="paper", yref="paper", x=0.5, y=0.5)
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False)
-    return styled(figure, height=320)
-
+    note = dict(text="<br>".join(lines), showarrow=False, font=dict(size=16, color="#6c757d"),
+                xref="paper", yref="paper", x=0.5, y=0.5)
+    return figure([], annotations=[note], xaxis=dict(visible=False), yaxis=dict(visible=False), height=320)

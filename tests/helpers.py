@@ -1,6 +1,7 @@
 """Plain helpers shared by the tests (fixtures built on them live in conftest.py)."""
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import math
@@ -221,3 +222,41 @@ class TinyMLP(nn.Module):
 
     def forward(self, x):
         return self.fc2(torch.relu(self.fc1(x)))
+
+
+class Plotted:
+    """A module of figure builders (figures, or a tab's callbacks) whose figures come back as plotly's objects:
+    each plain-data figure checked against plotly's schema on the way (a misspelt property fails the test) and
+    read by attribute in the tests. Whatever is not a figure passes through unchanged."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        found = getattr(self._module, name)
+        if not callable(found) or isinstance(found, type):
+            return found
+
+        def plotted(*args, **kwargs):
+            return as_plotly(found(*args, **kwargs))
+        return plotted
+
+
+def as_plotly(value):
+    """A plain-data figure as a go.Figure (validated), also inside a tuple or list of outputs; anything else as is."""
+    import plotly.graph_objects as go
+
+    if isinstance(value, dict) and "data" in value and "layout" in value:
+        return go.Figure({**value, "data": [{key: unpacked(item) for key, item in trace.items()}
+                                            for trace in value["data"]]})
+    if isinstance(value, (tuple, list)):
+        return type(value)(as_plotly(item) for item in value)
+    return value
+
+
+def unpacked(value):
+    """A typed array as plotly.js reads it ({"dtype", "bdata", "shape"}, what figures.packed sends) as NumPy."""
+    if not (isinstance(value, dict) and "bdata" in value):
+        return value
+    array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]).newbyteorder("<"))
+    return array.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else array

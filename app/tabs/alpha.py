@@ -9,7 +9,7 @@ import figures
 from app import data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs import esd
-from app.tabs.common import analysis_missing, unreadable_files_shown
+from app.tabs.common import analysis_missing, sent, unreadable_files_shown
 
 TAB_ID, LABEL = "alpha", "Alpha"
 ALPHA_HEATMAP = "alpha-heatmap"
@@ -49,7 +49,7 @@ def alpha_figures(run_id, version, active_tab):
     unit = data.unit(run_id)
     summary = figures.alpha_summary(layers, data.metrics(run_id), unit)
     heatmap = figures.alpha_heatmap(layers, unit)
-    return heatmap.update_layout(uirevision=run_id), summary.update_layout(uirevision=run_id)
+    return sent(heatmap, run_id), sent(summary, run_id)
 
 
 def open_cell(click):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 
+import figures
 from app import data
 from spectrascope.runs import ACTIVE_STATUSES
 
@@ -19,6 +20,15 @@ def unreadable_files_shown(fallback):
                 return fallback(str(exc))
         return guarded
     return decorate
+
+
+def sent(figure: figures.Figure, run_id: str | None = None) -> figures.Figure:
+    """A figure as a callback sends it: float arrays packed (figures.packed); with `run_id`, zoom and pan kept
+    across live updates of that run."""
+    figure = figures.packed(figure)
+    if run_id is not None:
+        figure["layout"] = {**figure["layout"], "uirevision": run_id}
+    return figure
 
 
 def analysis_missing(run_id: str | None) -> str:

@@ -13,7 +13,7 @@ import figures
 from app import components, data
 from app.ids import TAB_STRIP
 from app.tabs import alpha
-from app.tabs.common import unreadable_files_shown
+from app.tabs.common import sent, unreadable_files_shown
 from app.tabs.esd import fit_row
 
 TAB_ID, LABEL = "compare", "Compare"
@@ -178,7 +178,7 @@ def difference_figure(run_ids: list[str], unit: str):
     if not lists[first] or lists[first] != lists[second]:
         return _empty(f"The alpha difference needs two analysed runs with the same layers: "
                              f"{first} and {second} differ.")
-    return figures.alpha_difference(data.layers(first), data.layers(second), (first, second), unit)
+    return sent(figures.alpha_difference(data.layers(first), data.layers(second), (first, second), unit))
 
 
 @unreadable_files_shown(lambda message: (message, *(_empty(message),) * len(OVERVIEW)))
@@ -191,7 +191,7 @@ def overview(run_ids, active_tab):
     unit = data.unit(run_ids[0])
     curves = figures.training_overlay({run_id: data.metrics(run_id) for run_id in run_ids}, unit)
     mean_alpha = figures.mean_alpha_overlay(_shared_rows(run_ids), unit)
-    return layers_note(layer_lists(run_ids)), curves, mean_alpha, difference_figure(run_ids, unit)
+    return layers_note(layer_lists(run_ids)), sent(curves), sent(mean_alpha), difference_figure(run_ids, unit)
 
 
 @unreadable_files_shown(lambda message: ([], None))
@@ -228,10 +228,10 @@ def layer_view(run_ids, layer, epoch, active_tab):
         return (_empty(in_figures(why) if why else "The chosen runs share no analysed layer."),) * len(LAYER_VIEW)
     unit = data.unit(run_ids[0])
     title = f"{layer} · {unit} {epoch}"
-    return (figures.layer_alpha_overlay(_shared_rows(run_ids), layer, unit),
-            figures.esd_overlay({run_id: _spectrum(run_id, epoch, layer) for run_id in run_ids}, title=title),
-            figures.histogram_overlay({run_id: _weights(run_id, epoch, layer) for run_id in run_ids},
-                                      title=f"{layer}.weight · {unit} {epoch}"))
+    return (sent(figures.layer_alpha_overlay(_shared_rows(run_ids), layer, unit)),
+            sent(figures.esd_overlay({run_id: _spectrum(run_id, epoch, layer) for run_id in run_ids}, title=title)),
+            sent(figures.histogram_overlay({run_id: _weights(run_id, epoch, layer) for run_id in run_ids},
+                                           title=f"{layer}.weight · {unit} {epoch}")))
 
 
 def open_cell(click):

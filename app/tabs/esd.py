@@ -9,7 +9,7 @@ import pandas as pd
 import figures
 from app import components, data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
-from app.tabs.common import analysis_missing, unreadable_files_shown
+from app.tabs.common import analysis_missing, sent, unreadable_files_shown
 
 TAB_ID, LABEL = "esd", "ESD"
 FIT_FIELDS = ("alpha", "D", "xmin", "num_pl_spikes", "num_evals", "lambda_max", "stable_rank", "warning")
@@ -77,7 +77,7 @@ def esd_view(run_id, layer, epoch, active_tab, version):
                              f"{data.redo_analysis(run_id)}"), None
     randomized = data.randomized_eigenvalues(run_id, epoch, layer)
     figure = figures.esd(eigenvalues, row, title=f"{layer} · {unit} {epoch}", randomized=randomized)
-    return figure, [fit_summary(row)] + ([randomize_note(run_id)] if randomized is None else [])
+    return sent(figure), [fit_summary(row)] + ([randomize_note(run_id)] if randomized is None else [])
 
 
 def register(app) -> None:

@@ -6,7 +6,7 @@ from dash import Input, Output, dcc, html, no_update
 import figures
 from app import data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
-from app.tabs.common import unreadable_files_shown
+from app.tabs.common import sent, unreadable_files_shown
 
 TAB_ID, LABEL = "training", "Training"
 TRAINING_CURVES = "training-curves"
@@ -28,8 +28,7 @@ def training_figure(run_id, version, active_tab):
         if record is not None and record.kind == "imported":
             return figures.empty("An imported run has no training metrics: see the Alpha and ESD tabs")
         return figures.empty("No epoch recorded yet: the first point appears when epoch 0 is evaluated")
-    figure = figures.training_curves(metrics, non_finite_from=data.non_finite_from(run_id))
-    return figure.update_layout(uirevision=run_id)  # keeps zoom across live updates
+    return sent(figures.training_curves(metrics, non_finite_from=data.non_finite_from(run_id)), run_id)
 
 
 def register(app) -> None:

@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 import figures
 from app import components, data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
-from app.tabs.common import analysis_missing, non_finite_note, unreadable_files_shown
+from app.tabs.common import analysis_missing, non_finite_note, sent, unreadable_files_shown
 
 TAB_ID, LABEL = "weights", "Weights & biases"
 STAT_COLUMNS = ("epoch", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
@@ -77,7 +77,7 @@ def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version)
         epoch = epochs[-1]
     title, stats, unit = f"{layer}.{kind}", tensor_stats(run_id, layer, kind), data.unit(run_id)
     if view == "ridge":
-        return figures.ridge(edges, densities, epochs, current=epoch, title=title, log_y=log_y, unit=unit), stats
+        return sent(figures.ridge(edges, densities, epochs, current=epoch, title=title, log_y=log_y, unit=unit)), stats
     row = next((row for row in stats if row["epoch"] == epoch), {})
     non_finite = int(row.get("nan_count", 0) + row.get("inf_count", 0))
     if non_finite and non_finite == row.get("count"):
@@ -87,7 +87,7 @@ def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version)
         title += f" · {non_finite} NaN/Inf values not drawn"
     density = densities[epochs.index(epoch)]
     view = figures.bulk_range(edges, densities)
-    return figures.histogram(edges, density, title=f"{title} · {unit} {epoch}", log_y=log_y, x_range=view), stats
+    return sent(figures.histogram(edges, density, title=f"{title} · {unit} {epoch}", log_y=log_y, x_range=view)), stats
 
 
 def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:

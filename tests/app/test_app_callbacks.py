@@ -11,7 +11,11 @@ import figures
 from app import components, data, jobs_panel, shell
 from app.tabs import alpha, esd, metrics, training, weights
 from app.tabs.common import analysis_missing
+from helpers import Plotted
 from spectrascope.runs import job_lock, read_run, update_run
+
+# the tabs' figures checked against plotly's schema and read as go.Figure
+alpha, esd, training, weights = Plotted(alpha), Plotted(esd), Plotted(training), Plotted(weights)
 
 
 def _messages(figure) -> str:

@@ -11,7 +11,10 @@ from dash import no_update
 
 from app import data
 from app.tabs import compare
+from helpers import Plotted
 from spectrascope.runs import update_run
+
+compare = Plotted(compare)  # figures checked against plotly's schema, read as go.Figure
 
 SHIFT = 0.5
 RUNS = ["demo", "other"]

@@ -9,7 +9,10 @@ from torch import nn
 
 from app import data, shell
 from app.tabs import training, weights
+from helpers import Plotted
 from training.recorder import RunRecorder, TrainingDiverged
+
+training, weights = Plotted(training), Plotted(weights)  # figures checked against plotly's schema, read as go.Figure
 
 
 def _texts(component) -> str:

@@ -7,7 +7,10 @@ import pytest
 
 from app import data, jobs_panel
 from app.tabs import alpha, esd
+from helpers import Plotted
 from spectrascope.runs import new_run_record, run_paths, save_layer_rows, write_esd, write_run
+
+alpha, esd = Plotted(alpha), Plotted(esd)  # figures checked against plotly's schema, read as go.Figure
 
 LAYER = "layers.0.attn.out_proj"
 

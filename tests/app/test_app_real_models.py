@@ -8,6 +8,9 @@ import torch
 import figures
 from app import data
 from app.tabs import alpha, esd, metrics, weights
+from helpers import Plotted, as_plotly
+
+alpha, esd, weights = Plotted(alpha), Plotted(esd), Plotted(weights)  # figures checked, read as go.Figure
 
 LONG = "encoder." + ".".join(f"stage{i}" for i in range(30)) + ".proj"  # 200 characters
 SEQUENTIAL = ("0", "2", "4")  # every name a number: read as numbers unless told otherwise
@@ -85,7 +88,7 @@ def test_a_heatmap_of_numeric_names_alone_is_still_categorical():
 
     layers = pd.DataFrame({"epoch": [0, 0, 0], "layer": ["0", "2", "4"], "alpha": [3.0, 4.0, 5.0],
                            "warning": ["", "", ""]})
-    figure = figures.alpha_heatmap(layers)
+    figure = as_plotly(figures.alpha_heatmap(layers))
     assert figure.layout.yaxis.type == "category" and list(figure.data[0].y) == ["0", "2", "4"]
 
 

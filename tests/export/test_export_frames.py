@@ -7,6 +7,7 @@ import pytest
 
 import figures
 from export import frames, load, views
+from helpers import as_plotly
 
 FIT = {"alpha": 2.5, "xmin": 1.0, "num_pl_spikes": 20, "D": 0.1}
 
@@ -49,8 +50,8 @@ def test_the_histogram_frames_are_the_dashboards_histogram_on_one_scale(export_d
     paths = load.open_run(export_data, "exp")
     tensor = load.tensor_histogram(paths, "fc1", "bias", (None, None))
     drawn = frames.histogram_frames(tensor)
-    dashboard = figures.histogram(tensor.edges, tensor.densities[2], title="t",
-                                  x_range=figures.bulk_range(tensor.edges, tensor.densities))
+    dashboard = as_plotly(figures.histogram(tensor.edges, tensor.densities[2], title="t",
+                                            x_range=figures.bulk_range(tensor.edges, tensor.densities)))
     assert list(drawn[2].data[0].y) == list(dashboard.data[0].y)
     assert drawn[2].layout.xaxis.range == dashboard.layout.xaxis.range
     assert drawn[0].layout.yaxis.range[1] >= tensor.densities.max()

@@ -6,7 +6,10 @@ import pandas as pd
 import plotly.io as pio
 import pytest
 
-import figures
+import figures as builders
+from helpers import Plotted
+
+figures = Plotted(builders)  # each figure checked against plotly's schema and read as a go.Figure
 
 
 def _layers(alpha: dict[tuple[int, str], float]) -> pd.DataFrame:
