@@ -6,7 +6,9 @@ Torch-free: the web process reads CSV, NPZ and JSON only.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +31,11 @@ _CACHE_BYTES = 512 * 2**20
 _NOTHING = "<spectrascope: nothing there>"  # a cached None (None itself reads as a cache miss)
 STALE_QUEUED_SECONDS = 60  # a queued run with no job runner for this long will never start
 RANDOMIZE_SWITCH = "also compare with randomized ESDs (correlation traps)"  # the Analyse form's, named in hints
+# The run tables last read, kept in this process as well: unpickling a transformer's 15,000-row layers.csv from
+# the disk cache costs ~1.5 ms, and a Compare of three runs reads each table several times a request.
+RECENT_TABLES = 12
+_recent: OrderedDict = OrderedDict()
+_recent_lock = threading.Lock()
 
 
 class RunDataError(Exception):
@@ -84,13 +91,25 @@ def unreadable_file(path: Path, exc: Exception) -> str:
     return f"{problem}; training writes it: restore it from a backup, or train a new run"
 
 
-def memoised(path: Path, read, run_id: str, *args, default=None):
+def memoised(path: Path, read, run_id: str, *args, default=None, in_process: bool = False):
     """read(the run's paths, *args), a reader of the run format that reads `path`, cached until that file
-    changes; `default` while it does not exist. A file that cannot be parsed raises RunDataError."""
+    changes; `default` while it does not exist. A file that cannot be parsed raises RunDataError. With
+    `in_process`, the value is also one of the RECENT_TABLES this process keeps (callers never change it)."""
     file_key = _file_key(path)
     if file_key is None:
         return default
     key = (read.__name__, *file_key, *args)
+    if in_process:
+        with _recent_lock:
+            if key in _recent:
+                _recent.move_to_end(key)
+                return _recent[key]
+        value = memoised(path, read, run_id, *args, default=default)
+        with _recent_lock:
+            _recent[key] = value
+            while len(_recent) > RECENT_TABLES:
+                _recent.popitem(last=False)
+        return value
     value = cache().get(key, default=None)
     if value is None:
         try:
@@ -193,16 +212,17 @@ def version(run_id: str) -> str:
 
 
 def metrics(run_id: str) -> pd.DataFrame:
-    return memoised(paths(run_id).metrics_csv, metrics_frame, run_id, default=pd.DataFrame())
+    return memoised(paths(run_id).metrics_csv, metrics_frame, run_id, default=pd.DataFrame(), in_process=True)
 
 
 def layers(run_id: str) -> pd.DataFrame:
     """analysis/layers.csv, one row per (epoch, layer); `warning` is '' where there is none."""
-    return memoised(paths(run_id).layers_csv, layers_frame, run_id, default=pd.DataFrame())
+    return memoised(paths(run_id).layers_csv, layers_frame, run_id, default=pd.DataFrame(), in_process=True)
 
 
 def weight_stats(run_id: str) -> pd.DataFrame:
-    return memoised(paths(run_id).weight_stats_csv, weight_stats_frame, run_id, default=pd.DataFrame())
+    return memoised(paths(run_id).weight_stats_csv, weight_stats_frame, run_id, default=pd.DataFrame(),
+                    in_process=True)
 
 
 def non_finite_from(run_id: str) -> int | None:
@@ -221,7 +241,7 @@ def non_finite_from(run_id: str) -> int | None:
 def layer_names(run_id: str) -> list[str]:
     """Analysable layers in network order."""
     table = layers(run_id)
-    return list(dict.fromkeys(table["layer"])) if "layer" in table else []
+    return list(table["layer"].unique()) if "layer" in table else []
 
 
 def most_telling_layer(table: pd.DataFrame) -> str | None:

@@ -39,7 +39,7 @@ def band(alpha: float) -> str:
 
 def _bands(table: pd.DataFrame) -> pd.DataFrame:
     """Layer x epoch bands, layers in network order; None where a layer was not analysed."""
-    alpha = table.pivot(index="layer", columns="epoch", values="alpha").reindex(list(dict.fromkeys(table["layer"])))
+    alpha = table.pivot(index="layer", columns="epoch", values="alpha").reindex(list(table["layer"].unique()))
     return alpha.map(lambda value: None if math.isnan(value) else band(value))
 
 

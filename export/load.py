@@ -136,7 +136,7 @@ def layer_table(paths: RunPaths, bounds: tuple[int | None, int | None]) -> tuple
 
 def layer_names(table: pd.DataFrame) -> list[str]:
     """Analysed layers in network order."""
-    return list(dict.fromkeys(table["layer"]))
+    return list(table["layer"].unique())
 
 
 def spectra(paths: RunPaths, table: pd.DataFrame, layers: list[str], epoch: int) -> list[Spectrum]:

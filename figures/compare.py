@@ -135,7 +135,8 @@ def alpha_difference_frame(first: pd.DataFrame, second: pd.DataFrame) -> pd.Data
     def pivot(table: pd.DataFrame) -> pd.DataFrame:
         return table.pivot(index="layer", columns="epoch", values="alpha").where(lambda alpha: alpha > 0)
 
-    order = [layer for layer in dict.fromkeys(first["layer"]) if layer in set(second["layer"])]
+    in_second = set(second["layer"].unique())
+    order = [layer for layer in first["layer"].unique() if layer in in_second]
     epochs = sorted(set(first["epoch"]) & set(second["epoch"]))
     return pivot(second).reindex(index=order, columns=epochs) - pivot(first).reindex(index=order, columns=epochs)
 

@@ -93,14 +93,14 @@ def test_alpha_colourscale_bands_break_at_2_and_6():
 
 
 def test_alpha_heatmap_keeps_network_order_exact_values_and_blanks_failed_fits():
-    layers = _layers({(0, "conv1"): 7.5, (0, "fc"): 1.5, (1, "conv1"): 3.25, (1, "fc"): -1.0})
+    layers = _layers({(0, "conv1"): 7.5, (0, "fc"): 1.5, (1, "conv1"): 3.25, (1, "fc"): -1.0, (0, "head"): 14.0})
     heatmap = figures.alpha_heatmap(layers).data[0]
-    assert list(heatmap.y) == ["conv1", "fc"] and list(heatmap.x) == [0, 1]
+    assert list(heatmap.y) == ["conv1", "fc", "head"] and list(heatmap.x) == [0, 1]
     z = np.array(heatmap.z, dtype=float)
-    assert z[0, 0] == 7.5 and z[0, 1] == 3.25 and z[1, 0] == 1.5 and np.isnan(z[1, 1])
-    assert heatmap.customdata[1][0][1] == "over-trained" and heatmap.customdata[1][0][0] == "1.5000"
-    assert heatmap.customdata[1][1][0] == "fit failed"
-    assert heatmap.customdata[0][0][1] == "under-trained"
+    assert z[0, 0] == 7.5 and z[0, 1] == 3.25 and z[1, 0] == 1.5 and np.isnan(z[1, 1])  # the fit that failed
+    assert np.isnan(z[2, 1])  # not analysed
+    assert z[2, 0] == 14.0 and heatmap.zmax == 10  # the exact alpha in the hover; the colour is the top band's
+    assert "%{z:.4f}" in heatmap.hovertemplate and heatmap.hoverongaps is False  # blank cells say nothing
 
 
 def test_alpha_summary_averages_only_fitted_layers():
