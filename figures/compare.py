@@ -31,22 +31,31 @@ def _without(runs: list[str], what: str) -> str:
     return f"<br><sup>no {what}: {', '.join(runs)}</sup>" if runs else ""
 
 
+def _recorded(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows with a value in `column` (none where the run never recorded it)."""
+    return table.dropna(subset=[column]) if column in table else table.iloc[:0]
+
+
 def training_overlay(metrics: dict[str, pd.DataFrame], unit: str = "epoch") -> Figure:
-    """Test accuracy and test loss per epoch, one colour per run; runs with no metrics (imported ones) are named."""
-    axes, titles = grid(1, 2, horizontal_spacing=0.08, titles=["Test accuracy", "Test loss"])
+    """Test accuracy and test loss per epoch, one colour per run, a panel for each that some run recorded (a
+    language model's run has a loss and no accuracy); runs with neither (imported ones) are named."""
+    panels = [(title, column) for title, column in (("Test accuracy", "test_acc"), ("Test loss", "test_loss"))
+              if any(len(_recorded(table, column)) for table in metrics.values())]
+    axes, titles = grid(1, max(len(panels), 1), horizontal_spacing=0.08, titles=[title for title, _ in panels])
     missing, epochs, traces = [], [], []
     for index, (run_id, table) in enumerate(metrics.items()):
-        if table.empty or "test_acc" not in table:
+        drawn = [(panel, column, rows) for panel, (_, column) in enumerate(panels)
+                 if len(rows := _recorded(table, column))]
+        if not drawn:
             missing.append(run_id)
-            continue
-        for panel, column in ((0, "test_acc"), (1, "test_loss")):
-            rows = table.dropna(subset=[column]) if column in table else table.iloc[:0]
-            traces.append(_run_line(run_id, index, rows["epoch"], rows[column], showlegend=panel == 0,
+        for order, (panel, column, rows) in enumerate(drawn):  # one legend entry a run
+            traces.append(_run_line(run_id, index, rows["epoch"], rows[column], showlegend=order == 0,
                                     **on_panel(panel)))
-        epochs += list(table["epoch"])
-    axes["xaxis"].update(epoch_axis(epochs, unit))
-    axes["xaxis2"].update(epoch_axis(epochs, unit))
-    axes["yaxis"].update(tickformat=".0%")
+            epochs += list(rows["epoch"])
+    for name, axis in axes.items():
+        axis.update(epoch_axis(epochs, unit) if name.startswith("x") else {})
+    if panels and panels[0][1] == "test_acc":
+        axes["yaxis"].update(tickformat=".0%")
     title = "Training curves" + _without(missing, "training metrics (imported runs record none)")
     return figure(traces, title={"text": title}, height=380, legend=LEGEND_BELOW, annotations=titles, **axes)
 

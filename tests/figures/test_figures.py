@@ -260,3 +260,17 @@ def test_the_mean_alpha_figure_has_an_accuracy_axis_only_where_the_run_recorded_
     for metrics in (pd.DataFrame(), recorded.assign(test_acc=np.nan)):  # imported; a loop that logged none
         alone = figures.alpha_summary(layers, metrics)
         assert [trace.name for trace in alone.data] == ["mean alpha"] and "yaxis2" not in alone.layout
+
+
+def test_runs_that_record_a_loss_but_no_accuracy_are_compared_on_the_loss_alone():
+    """A language model's runs log a test loss and no accuracy: no empty accuracy panel on a made-up axis."""
+    losses = {run_id: pd.DataFrame({"epoch": [0, 500, 1000], "test_acc": [np.nan] * 3, "test_loss": [3.0, 2.5, 2.2]})
+              for run_id in ("a", "b")}
+    curves = figures.training_overlay(losses, "step")
+    assert [note.text for note in curves.layout.annotations] == ["Test loss"]
+    assert [(trace.name, trace.xaxis) for trace in curves.data] == [("a", "x"), ("b", "x")]
+    assert curves.layout.xaxis.title.text == "step" and curves.layout.yaxis.tickformat is None
+    with_accuracy = {**losses, "c": losses["a"].assign(test_acc=[0.1, 0.5, 0.6])}
+    both = figures.training_overlay(with_accuracy, "step")
+    assert [note.text for note in both.layout.annotations] == ["Test accuracy", "Test loss"]
+    assert both.layout.yaxis.tickformat == ".0%" and [trace.name for trace in both.data if trace.xaxis == "x"] == ["c"]
