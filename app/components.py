@@ -14,14 +14,28 @@ PLAY_MILLISECONDS = 900
 
 
 class PlayerIds(NamedTuple):
-    """The ids of one epoch player's play/pause button, epoch slider and timer."""
+    """The ids of one epoch player's play/pause button, epoch slider and timer, and of the stores of the frames
+    it plays in the page (app.frames): which window of epochs the slider is in, and that window's frames."""
     play: str
     epoch: str
     timer: str
+    window: str
+    frames: str
 
 
 def player_ids(prefix: str) -> PlayerIds:
-    return PlayerIds(f"{prefix}-play", f"{prefix}-epoch", f"{prefix}-timer")
+    return PlayerIds(*(f"{prefix}-{part}" for part in ("play", "epoch", "timer", "window", "frames")))
+
+
+# The next epoch on the slider, wrapping round to the first: Play's steps never leave the page.
+_NEXT_EPOCH = """
+function (ticks, marks, current) {
+    const epochs = Object.keys(marks || {}).map(Number).sort((a, b) => a - b);
+    if (!epochs.length) return window.dash_clientside.no_update;
+    const later = epochs.filter(epoch => current === null || current === undefined || epoch > current);
+    return later.length ? later[0] : epochs[0];
+}
+"""
 
 
 def epoch_player(player: PlayerIds) -> html.Div:
@@ -32,6 +46,7 @@ def epoch_player(player: PlayerIds) -> html.Div:
         html.Div(dcc.Slider(id=player.epoch, min=0, max=0, step=None, marks={}, value=None,
                             updatemode="drag"), className="flex-grow-1"),
         dcc.Interval(id=player.timer, interval=PLAY_MILLISECONDS, disabled=True),
+        dcc.Store(id=player.window), dcc.Store(id=player.frames),
     ], className="d-flex align-items-center mb-2")
 
 
@@ -64,15 +79,6 @@ def toggle_play(n_clicks, paused: bool):
     return not playing, html.I(className="bi bi-pause-fill" if playing else "bi bi-play-fill")
 
 
-def next_epoch(n_intervals, marks: dict | None, current):
-    """The next epoch on the slider, wrapping round to the first."""
-    epochs = sorted(int(epoch) for epoch in (marks or {}))
-    if not epochs:
-        return no_update
-    later = [epoch for epoch in epochs if current is None or epoch > current]
-    return later[0] if later else epochs[0]
-
-
 def register_player(app, player: PlayerIds, epochs_of: Callable, runs: str = RUN_PICKER) -> None:
     """Wire an epoch_player: its slider spans `epochs_of(value)` of the component `runs` (the chosen run, by
     default, followed forward while it trains), and play/pause steps through them."""
@@ -86,9 +92,9 @@ def register_player(app, player: PlayerIds, epochs_of: Callable, runs: str = RUN
                  State(player.epoch, "max"))(follow_run)
     app.callback(Output(player.timer, "disabled"), Output(player.play, "children"),
                  Input(player.play, "n_clicks"), State(player.timer, "disabled"))(toggle_play)
-    app.callback(Output(player.epoch, "value", allow_duplicate=True), Input(player.timer, "n_intervals"),
-                 State(player.epoch, "marks"), State(player.epoch, "value"),
-                 prevent_initial_call=True)(next_epoch)
+    app.clientside_callback(_NEXT_EPOCH, Output(player.epoch, "value", allow_duplicate=True),
+                            Input(player.timer, "n_intervals"), State(player.epoch, "marks"),
+                            State(player.epoch, "value"), prevent_initial_call=True)
 
 
 def relative_time(stamp: str, now: datetime) -> html.Span:

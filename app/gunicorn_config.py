@@ -2,8 +2,9 @@
 
 gthread workers: the page polls every 2 s with short requests, many at once. No preload: each worker
 builds its own app (its caches, Redis connections and background-callback manager are its own). The page
-is opened to other machines only with login on (SPECTRASCOPE_USERS), or with SPECTRASCOPE_NO_LOGIN=1. With SPECTRASCOPE_DEMO=1 a data dir without runs gets the demo run, so a fresh
-team box shows something (the job goes to the workers like any other)."""
+is opened to other machines only with login on (SPECTRASCOPE_USERS), or with SPECTRASCOPE_NO_LOGIN=1.
+With SPECTRASCOPE_DEMO=1 a data dir without runs gets the demo run, so a fresh team box shows something (the
+job goes to the workers like any other)."""
 from __future__ import annotations
 
 import os

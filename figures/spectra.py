@@ -62,11 +62,12 @@ def esd_traces(positive: np.ndarray, fit: dict, *, bins: int = 80,
 
 def power_law_line(positive: np.ndarray, fit: dict) -> tuple[np.ndarray, np.ndarray] | None:
     """The fitted power law from xmin to the largest eigenvalue, on the density scale of the whole ESD (the tail
-    holds num_pl_spikes of its values); None where there are too few eigenvalues for a fit worth drawing."""
+    holds num_pl_spikes of its values); None where there are too few eigenvalues for a fit worth drawing. Its two
+    ends are enough: a power law is a straight line on the log-log axes it is drawn on."""
     if not _fitted(fit) or positive.size < MIN_FIT_EIGENVALUES:
         return None
     alpha, xmin, tail = fit["alpha"], fit["xmin"], fit["num_pl_spikes"]
-    x = np.geomspace(xmin, positive[-1], 40)
+    x = np.array([xmin, positive[-1]], dtype=float)
     return x, tail / positive.size * (alpha - 1) / xmin * (x / xmin) ** -alpha
 
 

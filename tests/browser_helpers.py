@@ -108,13 +108,18 @@ class Logs:
     def severe(self) -> list[dict]:
         return [entry for entry in self.console if entry["level"] == "SEVERE"]
 
+    def requests(self) -> list[dict]:
+        """Each request the page sent (Chrome's Network.requestWillBeSent `request`: url, method, postData)."""
+        sent = [json.loads(entry["message"])["message"] for entry in self.performance]
+        return [message["params"]["request"] for message in sent if message["method"] == "Network.requestWillBeSent"]
+
     def request_urls(self) -> list[str]:
-        urls = []
-        for entry in self.performance:
-            message = json.loads(entry["message"])["message"]
-            if message["method"] == "Network.requestWillBeSent":
-                urls.append(message["params"]["request"]["url"])
-        return urls
+        return [request["url"] for request in self.requests()]
+
+    def callback_outputs(self) -> list[str]:
+        """The outputs ("id.property", several joined by "...") of every callback the page asked the server for."""
+        return [json.loads(request["postData"])["output"] for request in self.requests()
+                if request["url"].endswith("/_dash-update-component") and request.get("postData")]
 
 
 def start_chromium():

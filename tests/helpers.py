@@ -260,3 +260,10 @@ def unpacked(value):
         return value
     array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]).newbyteorder("<"))
     return array.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else array
+
+
+def played(store: dict, epoch) -> tuple:
+    """What the page draws from a store of frames (app.frames) at `epoch`, as its script does: the message
+    whatever the epoch, else that epoch's frame; figures as go.Figure."""
+    outputs = store.get("message") or store["frames"][store["epochs"].index(epoch)]
+    return tuple(as_plotly(output) for output in outputs)

@@ -10,11 +10,11 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 
 import figures
-from app import components, data
+from app import components, data, frames
 from app.ids import TAB_STRIP
 from app.tabs import alpha
 from app.tabs.common import sent, unreadable_files_shown
-from app.tabs.esd import fit_row
+from app.tabs.esd import layer_fits
 
 TAB_ID, LABEL = "compare", "Compare"
 QUERY_KEY = "compare"
@@ -33,7 +33,7 @@ COMPARE_LAYER_ALPHA = "compare-layer-alpha"
 COMPARE_ESD = "compare-esd"
 COMPARE_HISTOGRAM = "compare-histogram"
 OVERVIEW = (COMPARE_CURVES, COMPARE_MEAN_ALPHA, COMPARE_DIFFERENCE)
-LAYER_VIEW = (COMPARE_LAYER_ALPHA, COMPARE_ESD, COMPARE_HISTOGRAM)
+PLAYED = (COMPARE_ESD, COMPARE_HISTOGRAM)  # drawn in the page from the frames of the slider's window
 
 
 def _empty(message: str):
@@ -204,34 +204,61 @@ def layer_options(run_ids, active_tab, current):
     return [{"label": layer, "value": layer} for layer in shared], value
 
 
-def _spectrum(run_id: str, epoch: int, layer: str):
-    """(eigenvalues, fit) of the run's layer at that epoch, or None where it has none."""
-    eigenvalues, fit = data.eigenvalues(run_id, epoch, layer), fit_row(run_id, epoch, layer)
-    return None if eigenvalues is None or fit is None else (eigenvalues, fit)
-
-
-def _weights(run_id: str, epoch: int, layer: str):
-    """(bin edges, density) of the layer's weights at that epoch, or None where it has none."""
-    tensor = data.tensor_histogram(run_id, layer, "weight")
-    if tensor is None or epoch not in tensor[0]:
-        return None
-    epochs, edges, densities = tensor
-    return edges, densities[epochs.index(epoch)]
-
-
-@unreadable_files_shown(lambda message: (_empty(message),) * len(LAYER_VIEW))
-def layer_view(run_ids, layer, epoch, active_tab):
-    if active_tab != TAB_ID:
-        return (no_update,) * len(LAYER_VIEW)
+def _nothing_to_overlay(run_ids, layer) -> str | None:
     why = problem(run_ids)
-    if why or not layer or epoch is None:
-        return (_empty(in_figures(why) if why else "The chosen runs share no analysed layer."),) * len(LAYER_VIEW)
+    return in_figures(why) if why else None if layer else "The chosen runs share no analysed layer."
+
+
+@unreadable_files_shown(_empty)
+def layer_alpha(run_ids, layer, active_tab):
+    """The layer's alpha against epoch, one line per run."""
+    if active_tab != TAB_ID:
+        return no_update
+    why = _nothing_to_overlay(run_ids, layer)
+    return _empty(why) if why else sent(figures.layer_alpha_overlay(_shared_rows(run_ids), layer,
+                                                                    data.unit(run_ids[0])))
+
+
+@unreadable_files_shown(lambda message: frames.message(*(_empty(message),) * len(PLAYED)))
+def layer_frames(window, run_ids, layer, active_tab):
+    """The layer's ESD and histogram of every run overlaid, at each epoch of the slider's window, played in
+    the page."""
+    if active_tab != TAB_ID:
+        return no_update
+    why = _nothing_to_overlay(run_ids, layer)
+    if why:
+        return frames.message(*(_empty(why),) * len(PLAYED))
+    epochs = frames.window_of(shared_epochs(run_ids), window)
+    return frames.frames([run_ids, layer], epochs, layer_drawer(run_ids, layer))
+
+
+def layer_drawer(run_ids: list[str], layer: str):
+    """draw(epoch): (ESD overlay, histogram overlay) of the layer at that epoch; each run's tables are read
+    once for all epochs."""
     unit = data.unit(run_ids[0])
-    title = f"{layer} · {unit} {epoch}"
-    return (sent(figures.layer_alpha_overlay(_shared_rows(run_ids), layer, unit)),
-            sent(figures.esd_overlay({run_id: _spectrum(run_id, epoch, layer) for run_id in run_ids}, title=title)),
-            sent(figures.histogram_overlay({run_id: _weights(run_id, epoch, layer) for run_id in run_ids},
-                                           title=f"{layer}.weight · {unit} {epoch}")))
+    fits = {run_id: layer_fits(run_id, layer) for run_id in run_ids}
+    tensors = {run_id: data.tensor_histogram(run_id, layer, "weight") for run_id in run_ids}
+
+    def spectrum(run_id: str, epoch: int):
+        """(eigenvalues, fit) of the run's layer at that epoch, or None where it has none."""
+        fit = fits[run_id].get(epoch)
+        eigenvalues = data.eigenvalues(run_id, epoch, layer) if fit is not None else None
+        return None if eigenvalues is None else (eigenvalues, fit)
+
+    def weights(run_id: str, epoch: int):
+        """(bin edges, density) of the run's layer's weights at that epoch, or None where it has none."""
+        tensor = tensors[run_id]
+        if tensor is None or epoch not in tensor[0]:
+            return None
+        epochs, edges, densities = tensor
+        return edges, densities[epochs.index(epoch)]
+
+    def draw(epoch: int) -> tuple:
+        return (figures.esd_overlay({run_id: spectrum(run_id, epoch) for run_id in run_ids},
+                                    title=f"{layer} · {unit} {epoch}"),
+                figures.histogram_overlay({run_id: weights(run_id, epoch) for run_id in run_ids},
+                                          title=f"{layer}.weight · {unit} {epoch}"))
+    return draw
 
 
 def open_cell(click):
@@ -251,9 +278,13 @@ def register(app) -> None:
     app.callback(Output(COMPARE_LAYER, "options"), Output(COMPARE_LAYER, "value"),
                  Input(COMPARE_RUNS, "value"), Input(TAB_STRIP, "active_tab"),
                  State(COMPARE_LAYER, "value"))(layer_options)
-    app.callback(*(Output(graph, "figure") for graph in LAYER_VIEW),
-                 Input(COMPARE_RUNS, "value"), Input(COMPARE_LAYER, "value"), Input(COMPARE_PLAYER.epoch, "value"),
-                 Input(TAB_STRIP, "active_tab"))(layer_view)
+    app.callback(Output(COMPARE_LAYER_ALPHA, "figure"), Input(COMPARE_RUNS, "value"), Input(COMPARE_LAYER, "value"),
+                 Input(TAB_STRIP, "active_tab"))(layer_alpha)
+    app.callback(Output(COMPARE_PLAYER.frames, "data"), Input(COMPARE_PLAYER.window, "data"),
+                 Input(COMPARE_RUNS, "value"), Input(COMPARE_LAYER, "value"),
+                 Input(TAB_STRIP, "active_tab"))(layer_frames)
+    frames.register(app, COMPARE_PLAYER, [Output(graph, "figure") for graph in PLAYED],
+                    key=[State(COMPARE_RUNS, "value"), State(COMPARE_LAYER, "value")])
     app.callback(Output(COMPARE_LAYER, "value", allow_duplicate=True),
                  Output(COMPARE_PLAYER.epoch, "value", allow_duplicate=True),
                  Input(COMPARE_DIFFERENCE, "clickData"), prevent_initial_call=True)(open_cell)

@@ -2,14 +2,16 @@
 the density of the same weights shuffled when the run was analysed with --randomize."""
 from __future__ import annotations
 
+import functools
+
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 import pandas as pd
 
 import figures
-from app import components, data
+from app import components, data, frames
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
-from app.tabs.common import analysis_missing, sent, unreadable_files_shown
+from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "esd", "ESD"
 FIT_FIELDS = ("alpha", "D", "xmin", "num_pl_spikes", "num_evals", "lambda_max", "stable_rank", "warning")
@@ -37,10 +39,12 @@ def layer_options(run_id, version, current):
     return [{"label": layer, "value": layer} for layer in layers], value
 
 
-def fit_row(run_id: str, epoch: int, layer: str) -> dict | None:
+def layer_fits(run_id: str, layer: str | None) -> dict[int, dict]:
+    """The layer's layers.csv row at each epoch analysed (one pass over the table for every frame)."""
     table = data.layers(run_id)
-    rows = table[(table["epoch"] == epoch) & (table["layer"] == layer)]
-    return rows.iloc[0].to_dict() if len(rows) else None
+    if not layer or table.empty:
+        return {}
+    return {int(row["epoch"]): row for row in table[table["layer"] == layer].to_dict("records")}
 
 
 def _cell(value) -> str:
@@ -48,11 +52,17 @@ def _cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else "—" if value in ("", None) else str(value)
 
 
+@functools.lru_cache(maxsize=4)
+def _fit_header(fields: tuple[str, ...]) -> html.Thead:
+    """One header for every frame with these fields: Dash builds components slowly (~50 us each)."""
+    return html.Thead(html.Tr([html.Th(name) for name in fields]))
+
+
 def fit_summary(row: dict) -> dbc.Table:
     fields = FIT_FIELDS + tuple(name for name in RANDOMIZED_FIELDS if pd.notna(row.get(name)))
     cells = [html.Td(_cell(row[name])) for name in fields]
-    return dbc.Table([html.Thead(html.Tr([html.Th(name) for name in fields])), html.Tbody(html.Tr(cells))],
-                     bordered=False, size="sm", className="w-auto")
+    return dbc.Table([_fit_header(fields), html.Tbody(html.Tr(cells))], bordered=False, size="sm",
+                     className="w-auto")
 
 
 def randomize_note(run_id: str) -> html.Small:
@@ -61,29 +71,40 @@ def randomize_note(run_id: str) -> html.Small:
                       f"{data.analyse_randomized(run_id)}.", className="text-muted")
 
 
-@unreadable_files_shown(lambda message: (figures.empty(message), None))
-def esd_view(run_id, layer, epoch, active_tab, version):
+@unreadable_files_shown(lambda message: frames.message(figures.empty(message), None))
+def esd_frames(window, run_id, layer, active_tab, version):
+    """The ESD and fit of the layer at each epoch of the slider's window, played in the page."""
     if active_tab != TAB_ID:
-        return no_update, no_update
+        return no_update
     if not run_id or not data.layer_names(run_id):
-        return figures.empty(analysis_missing(run_id)), None
-    row = fit_row(run_id, epoch, layer) if layer and epoch is not None else None
-    unit = data.unit(run_id)
-    if row is None:
-        return figures.empty(f"{unit.capitalize()} {epoch} of {layer} has not been analysed"), None
-    eigenvalues = data.eigenvalues(run_id, epoch, layer)
-    if eigenvalues is None:
-        return figures.empty(f"The eigenvalues of {layer} at {unit} {epoch} are missing: "
-                             f"{data.redo_analysis(run_id)}"), None
-    randomized = data.randomized_eigenvalues(run_id, epoch, layer)
-    figure = figures.esd(eigenvalues, row, title=f"{layer} · {unit} {epoch}", randomized=randomized)
-    return sent(figure), [fit_summary(row)] + ([randomize_note(run_id)] if randomized is None else [])
+        return frames.message(figures.empty(analysis_missing(run_id)), None)
+    epochs = frames.window_of(data.analysed_epochs(run_id), window)
+    return frames.frames([run_id, layer], epochs, esd_drawer(run_id, layer))
+
+
+def esd_drawer(run_id: str, layer: str | None):
+    """draw(epoch): (figure, fit summary) of the layer at that epoch, or a figure saying why there is none."""
+    fits, unit = layer_fits(run_id, layer), data.unit(run_id)
+
+    def draw(epoch: int) -> tuple:
+        row = fits.get(epoch)
+        if row is None:
+            return figures.empty(f"{unit.capitalize()} {epoch} of {layer} has not been analysed"), None
+        eigenvalues = data.eigenvalues(run_id, epoch, layer)
+        if eigenvalues is None:
+            return figures.empty(f"The eigenvalues of {layer} at {unit} {epoch} are missing: "
+                                 f"{data.redo_analysis(run_id)}"), None
+        randomized = data.randomized_eigenvalues(run_id, epoch, layer)
+        figure = figures.esd(eigenvalues, row, title=f"{layer} · {unit} {epoch}", randomized=randomized)
+        return figure, [fit_summary(row)] + ([randomize_note(run_id)] if randomized is None else [])
+    return draw
 
 
 def register(app) -> None:
     app.callback(Output(ESD_LAYER, "options"), Output(ESD_LAYER, "value"),
                  Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), State(ESD_LAYER, "value"))(layer_options)
-    app.callback(Output(ESD_GRAPH, "figure"), Output(ESD_FIT, "children"),
-                 Input(RUN_PICKER, "value"), Input(ESD_LAYER, "value"), Input(ESD_PLAYER.epoch, "value"),
-                 Input(TAB_STRIP, "active_tab"), Input(RUN_VERSION, "data"))(esd_view)
+    app.callback(Output(ESD_PLAYER.frames, "data"), Input(ESD_PLAYER.window, "data"), Input(RUN_PICKER, "value"),
+                 Input(ESD_LAYER, "value"), Input(TAB_STRIP, "active_tab"), Input(RUN_VERSION, "data"))(esd_frames)
+    frames.register(app, ESD_PLAYER, [Output(ESD_GRAPH, "figure"), Output(ESD_FIT, "children")],
+                    key=[State(RUN_PICKER, "value"), State(ESD_LAYER, "value")])
     components.register_player(app, ESD_PLAYER, data.analysed_epochs)

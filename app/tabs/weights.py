@@ -6,7 +6,7 @@ from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
 import figures
-from app import components, data
+from app import components, data, frames
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, non_finite_note, sent, unreadable_files_shown
 
@@ -63,31 +63,67 @@ def stat_epochs(run_id: str) -> list[int]:
     return sorted(int(epoch) for epoch in stats["epoch"].unique()) if not stats.empty else []
 
 
-@unreadable_files_shown(lambda message: (figures.empty(message), []))
-def histogram_view(run_id, layer, kind, epoch, view, log_y, active_tab, version):
-    if active_tab != TAB_ID:
-        return no_update, no_update
+def nothing_to_draw(run_id: str | None, layer: str | None, kind: str) -> str | None:
+    """Why the tab has no histogram of the tensor to show, or None."""
     if not run_id or not data.histogram_tensors(run_id):
-        return figures.empty(analysis_missing(run_id)), []
-    tensor = data.tensor_histogram(run_id, layer, kind) if layer else None
-    if tensor is None:
-        return figures.empty(f"This run has no {kind} histograms for the chosen layer"), []
-    epochs, edges, densities = tensor
-    if epoch not in epochs:
-        epoch = epochs[-1]
-    title, stats, unit = f"{layer}.{kind}", tensor_stats(run_id, layer, kind), data.unit(run_id)
-    if view == "ridge":
-        return sent(figures.ridge(edges, densities, epochs, current=epoch, title=title, log_y=log_y, unit=unit)), stats
-    row = next((row for row in stats if row["epoch"] == epoch), {})
-    non_finite = int(row.get("nan_count", 0) + row.get("inf_count", 0))
-    if non_finite and non_finite == row.get("count"):
-        return figures.empty(f"{title} at {unit} {epoch}: all {non_finite} values are NaN/Inf. "
-                             f"{non_finite_note(data.non_finite_from(run_id))}"), stats
-    if non_finite:
-        title += f" · {non_finite} NaN/Inf values not drawn"
-    density = densities[epochs.index(epoch)]
-    view = figures.bulk_range(edges, densities)
-    return sent(figures.histogram(edges, density, title=f"{title} · {unit} {epoch}", log_y=log_y, x_range=view)), stats
+        return analysis_missing(run_id)
+    if not layer or data.tensor_histogram(run_id, layer, kind) is None:
+        return f"This run has no {kind} histograms for the chosen layer"
+    return None
+
+
+@unreadable_files_shown(lambda message: frames.message(figures.empty(message)))
+def histogram_frames(window, run_id, layer, kind, view, log_y, active_tab, version):
+    """The tensor's histogram at each epoch of the slider's window, played in the page (the ridge view shows
+    every epoch at once instead)."""
+    if active_tab != TAB_ID or view == "ridge":
+        return no_update
+    why = nothing_to_draw(run_id, layer, kind)
+    if why:
+        return frames.message(figures.empty(why))
+    draw = histogram_drawer(run_id, layer, kind, log_y)
+    epochs = frames.window_of(data.tensor_histogram(run_id, layer, kind)[0], window)
+    return frames.frames([run_id, layer, kind, view, log_y], epochs, lambda epoch: (draw(epoch),))
+
+
+def histogram_drawer(run_id: str, layer: str, kind: str, log_y: bool):
+    """draw(epoch): the tensor's histogram at that epoch over the bulk of all its epochs (one view while
+    playing), or why it cannot be drawn (every value NaN/Inf); the files are read once for all epochs."""
+    epochs, edges, densities = data.tensor_histogram(run_id, layer, kind)
+    stats = {row["epoch"]: row for row in tensor_stats(run_id, layer, kind)}
+    title, unit, view = f"{layer}.{kind}", data.unit(run_id), figures.bulk_range(edges, densities)
+
+    def draw(epoch: int) -> figures.Figure:
+        row = stats.get(epoch, {})
+        non_finite = int(row.get("nan_count", 0) + row.get("inf_count", 0))
+        if non_finite and non_finite == row.get("count"):
+            return figures.empty(f"{title} at {unit} {epoch}: all {non_finite} values are NaN/Inf. "
+                                 f"{non_finite_note(data.non_finite_from(run_id))}")
+        shown = title + (f" · {non_finite} NaN/Inf values not drawn" if non_finite else "")
+        return figures.histogram(edges, densities[epochs.index(epoch)], title=f"{shown} · {unit} {epoch}",
+                                 log_y=log_y, x_range=view)
+    return draw
+
+
+@unreadable_files_shown(figures.empty)
+def ridge_view(run_id, layer, kind, epoch, view, log_y, active_tab, version):
+    """Every epoch offset, the slider's epoch highlighted."""
+    if active_tab != TAB_ID or view != "ridge":
+        return no_update
+    why = nothing_to_draw(run_id, layer, kind)
+    if why:
+        return figures.empty(why)
+    epochs, edges, densities = data.tensor_histogram(run_id, layer, kind)
+    current = epoch if epoch in epochs else epochs[-1]
+    return sent(figures.ridge(edges, densities, epochs, current=current, title=f"{layer}.{kind}", log_y=log_y,
+                              unit=data.unit(run_id)))
+
+
+@unreadable_files_shown(lambda message: [])
+def stats_view(run_id, layer, kind, active_tab, version):
+    if active_tab != TAB_ID:
+        return no_update
+    return tensor_stats(run_id, layer, kind) if run_id and layer else []
 
 
 def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:
@@ -98,17 +134,31 @@ def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:
     return rows.to_dict("records")
 
 
-def highlight_epoch(epoch):
-    return [{"if": {"filter_query": f"{{epoch}} = {epoch}"}, "backgroundColor": "#fde2d9"}] if epoch is not None else []
+# The slider's epoch highlighted in the statistics table, in the page as it plays.
+_HIGHLIGHT_EPOCH = """
+function (epoch) {
+    return (epoch === null || epoch === undefined) ? []
+        : [{"if": {"filter_query": "{epoch} = " + epoch}, "backgroundColor": "#fde2d9"}];
+}
+"""
 
 
 def register(app) -> None:
     app.callback(Output(WEIGHTS_LAYER, "options"), Output(WEIGHTS_LAYER, "value"),
                  Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), Input(WEIGHTS_KIND, "value"),
                  State(WEIGHTS_LAYER, "value"))(layer_options)
-    app.callback(Output(WEIGHTS_HISTOGRAM, "figure"), Output(WEIGHTS_STATS, "data"),
-                 Input(RUN_PICKER, "value"), Input(WEIGHTS_LAYER, "value"), Input(WEIGHTS_KIND, "value"),
+    shown = (Input(RUN_PICKER, "value"), Input(WEIGHTS_LAYER, "value"), Input(WEIGHTS_KIND, "value"))
+    app.callback(Output(WEIGHTS_STATS, "data"), *shown, Input(TAB_STRIP, "active_tab"),
+                 Input(RUN_VERSION, "data"))(stats_view)
+    app.callback(Output(WEIGHTS_PLAYER.frames, "data"), Input(WEIGHTS_PLAYER.window, "data"), *shown,
+                 Input(WEIGHTS_VIEW, "value"), Input(WEIGHTS_LOG_Y, "value"), Input(TAB_STRIP, "active_tab"),
+                 Input(RUN_VERSION, "data"))(histogram_frames)
+    frames.register(app, WEIGHTS_PLAYER, [Output(WEIGHTS_HISTOGRAM, "figure")],
+                    key=[State(RUN_PICKER, "value"), State(WEIGHTS_LAYER, "value"), State(WEIGHTS_KIND, "value"),
+                         State(WEIGHTS_VIEW, "value"), State(WEIGHTS_LOG_Y, "value")])
+    app.callback(Output(WEIGHTS_HISTOGRAM, "figure", allow_duplicate=True), *shown,
                  Input(WEIGHTS_PLAYER.epoch, "value"), Input(WEIGHTS_VIEW, "value"), Input(WEIGHTS_LOG_Y, "value"),
-                 Input(TAB_STRIP, "active_tab"), Input(RUN_VERSION, "data"))(histogram_view)
-    app.callback(Output(WEIGHTS_STATS, "style_data_conditional"), Input(WEIGHTS_PLAYER.epoch, "value"))(highlight_epoch)
+                 Input(TAB_STRIP, "active_tab"), Input(RUN_VERSION, "data"), prevent_initial_call=True)(ridge_view)
+    app.clientside_callback(_HIGHLIGHT_EPOCH, Output(WEIGHTS_STATS, "style_data_conditional"),
+                            Input(WEIGHTS_PLAYER.epoch, "value"))
     components.register_player(app, WEIGHTS_PLAYER, stat_epochs)

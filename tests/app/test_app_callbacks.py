@@ -11,6 +11,7 @@ import figures
 from app import components, data, jobs_panel, shell
 from app.tabs import alpha, esd, metrics, training, weights
 from app.tabs.common import analysis_missing
+from app_views import esd_at, histogram_at
 from helpers import Plotted
 from spectrascope.runs import job_lock, read_run, update_run
 
@@ -108,12 +109,12 @@ def test_tabs_draw_the_real_run(dashboard_data):
     assert esd.layer_options("demo", None, None)[1] == layer  # both tabs open on the same layer
     low, high, marks, epoch = components.slider_settings(weights.stat_epochs("demo"), None, 0)
     assert (low, high, epoch) == (0, 3, 3) and sorted(marks) == [0, 1, 2, 3]
-    figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
+    figure, stats = histogram_at("demo", "fc", "weight", 1, False)
     assert figure.layout.title.text == "fc.weight · epoch 1" and [row["epoch"] for row in stats] == [0, 1, 2, 3]
-    ridge, _ = weights.histogram_view("demo", "fc", "weight", 1, "ridge", True, weights.TAB_ID, None)
+    ridge = weights.ridge_view("demo", "fc", "weight", 1, "ridge", True, weights.TAB_ID, None)
     assert len(ridge.data) == 4
 
-    figure, summary = esd.esd_view("demo", "fc", 2, esd.TAB_ID, None)
+    figure, summary = esd_at("demo", "fc", 2)
     assert figure.layout.title.text.startswith("fc · epoch 2") and summary is not None
 
     heatmap, summary_figure = alpha.alpha_figures("demo", None, alpha.TAB_ID)
@@ -142,8 +143,8 @@ def test_a_run_without_analysis_says_so_in_every_analysis_tab(dashboard_data):
     record["analysis"] = {}  # run.json says nothing of an analysis either
     data.paths("demo").run_json.write_text(json.dumps(record))
     expected = "has not been analysed yet"
-    assert expected in _messages(weights.histogram_view("demo", None, "weight", 3, "epoch", False, weights.TAB_ID, None)[0])
-    assert expected in _messages(esd.esd_view("demo", None, 3, esd.TAB_ID, None)[0])
+    assert expected in _messages(histogram_at("demo", None, "weight", 3, False)[0])
+    assert expected in _messages(esd_at("demo", None, 3)[0])
     assert expected in _messages(alpha.alpha_figures("demo", None, alpha.TAB_ID)[0])
     assert expected in metrics.metrics_table("demo", None, metrics.TAB_ID, None)[2]
 
@@ -173,13 +174,12 @@ def test_a_run_with_no_epoch_yet_says_so(dashboard_data):
 
 def test_missing_eigenvalues_point_to_a_fresh_analysis(dashboard_data):
     data.paths("demo").esd(2).unlink()  # the analysis redoes an epoch whose eigenvalues are gone
-    message = _messages(esd.esd_view("demo", "fc", 2, esd.TAB_ID, None)[0])
+    message = _messages(esd_at("demo", "fc", 2)[0])
     assert "eigenvalues of fc at epoch 2 are missing: press “Analyse”" in message
 
 
-def test_epoch_player_steps_through_the_slider_marks_and_wraps():
-    marks = components.slider_marks([0, 1, 2, 5])
-    assert components.next_epoch(1, marks, 2) == 5 and components.next_epoch(2, marks, 5) == 0
+def test_epoch_player_plays_and_pauses_and_its_slider_snaps_to_the_epochs():
+    assert sorted(components.slider_marks([0, 1, 2, 5])) == [0, 1, 2, 5]  # Play steps through these, in the page
     disabled, _ = components.toggle_play(1, True)
     assert disabled is False
     assert components.slider_settings([0, 1, 2], 7, 2)[3] == 2 and components.slider_settings([0, 1, 2], 1, 2)[3] == 1
@@ -232,8 +232,9 @@ def test_unreadable_run_files_are_named_in_the_tabs_not_raised(dashboard_data):
     assert "layers.csv cannot be read" in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
 
     paths.histograms.write_bytes(b"not a zip file")
-    figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
-    assert "runs/demo/analysis/histograms.npz cannot be read" in _messages(figure) and stats == []
+    figure, stats = histogram_at("demo", "fc", "weight", 1, False)
+    assert "runs/demo/analysis/histograms.npz cannot be read" in _messages(figure)
+    assert [row["epoch"] for row in stats] == [0, 1, 2, 3]  # the statistics come from weight_stats.csv, intact
 
     paths.metrics_csv.write_text("")
     message = _messages(training.training_figure("demo", None, training.TAB_ID))
@@ -245,7 +246,7 @@ def test_unreadable_run_files_are_named_in_the_tabs_not_raised(dashboard_data):
 
 def test_histograms_without_their_statistics_still_draw(dashboard_data):
     data.paths("demo").weight_stats_csv.unlink()
-    figure, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
+    figure, stats = histogram_at("demo", "fc", "weight", 1, False)
     assert figure.layout.title.text == "fc.weight · epoch 1" and stats == []
 
 
@@ -256,8 +257,8 @@ def test_a_run_json_that_is_not_an_object_hides_only_that_run(dashboard_data):
 
 
 def test_analysis_tabs_without_any_run_say_so(dashboard_data):
-    for view in (weights.histogram_view(None, None, "weight", None, "epoch", False, weights.TAB_ID, None),
-                 esd.esd_view(None, None, None, esd.TAB_ID, None)):
+    for view in (histogram_at(None, None, "weight", None, False),
+                 esd_at(None, None, None)):
         assert "No run selected" in _messages(view[0])
 
 
@@ -290,7 +291,7 @@ def test_the_statistics_table_shows_every_epoch_with_aligned_decimals(dashboard_
     assert table.page_action == "none" and table.style_table["overflowY"] == "auto"
     formats = {column["id"]: column.get("format") for column in table.columns}
     assert formats["mean"] == formats["fro_norm"] == weights.FIXED and formats["epoch"] is None
-    _, stats = weights.histogram_view("demo", "fc", "weight", 1, "epoch", False, weights.TAB_ID, None)
+    _, stats = histogram_at("demo", "fc", "weight", 1, False)
     assert [row["epoch"] for row in stats] == [0, 1, 2, 3] and stats[0]["count"] == 128 * 10  # fc: 128 -> 10
 
 

@@ -11,7 +11,7 @@ from dash import no_update
 
 from app import data
 from app.tabs import compare
-from helpers import Plotted
+from helpers import Plotted, played
 from spectrascope.runs import update_run
 
 compare = Plotted(compare)  # figures checked against plotly's schema, read as go.Figure
@@ -85,7 +85,8 @@ def test_a_click_on_a_difference_cell_shows_that_layer_and_epoch_overlaid(two_ru
     layer = data.layer_names("demo")[2]
     assert compare.open_cell({"points": [{"x": 1, "y": layer, "z": SHIFT}]}) == (layer, 1)
     assert compare.open_cell(None) == (no_update, no_update)
-    layer_alpha, esd, histogram = compare.layer_view(RUNS, layer, 1, compare.TAB_ID)
+    layer_alpha = compare.layer_alpha(RUNS, layer, compare.TAB_ID)
+    esd, histogram = played(compare.layer_frames(None, RUNS, layer, compare.TAB_ID), 1)
     assert esd.layout.title.text.startswith(f"{layer} · epoch 1")
     assert {trace.legendgroup for trace in esd.data} == set(RUNS)
     assert len({trace.marker.color for trace in esd.data if trace.mode == "markers"}) == 2
@@ -111,7 +112,9 @@ def test_fewer_than_two_runs_or_mixed_units_say_why_nothing_is_compared(two_runs
     update_run(data.paths("other"), unit="step")
     note, *drawn = compare.overview(RUNS, compare.TAB_ID)
     assert "not comparable on one axis" in note and "other counts steps" in note
-    assert all(not figure.data for figure in drawn + list(compare.layer_view(RUNS, "fc", 1, compare.TAB_ID)))
+    layer_view = [compare.layer_alpha(RUNS, "fc", compare.TAB_ID),
+                  *played(compare.layer_frames(None, RUNS, "fc", compare.TAB_ID), 1)]
+    assert all(not figure.data for figure in drawn + layer_view)
 
 
 def test_a_run_without_metrics_is_named_and_step_runs_label_their_axes(two_runs):
@@ -126,5 +129,6 @@ def test_a_run_without_metrics_is_named_and_step_runs_label_their_axes(two_runs)
 
 def test_hidden_compare_tab_is_not_computed(two_runs):
     assert compare.overview(RUNS, "alpha") == (no_update,) * 4
-    assert compare.layer_view(RUNS, "fc", 1, "alpha") == (no_update,) * 3
+    assert compare.layer_alpha(RUNS, "fc", "alpha") is no_update
+    assert compare.layer_frames(None, RUNS, "fc", "alpha") is no_update
     assert compare.shared_epochs(RUNS) == data.analysed_epochs("demo")

@@ -9,6 +9,7 @@ from torch import nn
 
 from app import data, shell
 from app.tabs import training, weights
+from app_views import histogram_at
 from helpers import Plotted
 from training.recorder import RunRecorder, TrainingDiverged
 
@@ -52,12 +53,12 @@ def test_the_training_tab_marks_where_values_went_non_finite(diverged_run):
 
 
 def test_the_weights_tab_says_why_an_epoch_draws_nothing(diverged_run):
-    figure, stats = weights.histogram_view(diverged_run, "0", "weight", 2, "epoch", False, weights.TAB_ID, None)
+    figure, stats = histogram_at(diverged_run, "0", "weight", 2, False)
     message = " ".join(annotation.text.replace("<br>", " ") for annotation in figure.layout.annotations)
     assert "0.weight at epoch 2: all 512 values are NaN/Inf" in message
     assert "Values are NaN/Inf from epoch 2" in message
     assert [row["nan_count"] for row in stats] == [0, 0, 512]
-    finite, _ = weights.histogram_view(diverged_run, "0", "weight", 1, "epoch", False, weights.TAB_ID, None)
+    finite, _ = histogram_at(diverged_run, "0", "weight", 1, False)
     assert finite.layout.title.text == "0.weight · epoch 1" and len(finite.data) == 1
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from app import data, jobs_panel
 from app.tabs import alpha, esd
+from app_views import esd_at
 from helpers import Plotted
 from spectrascope.runs import new_run_record, run_paths, save_layer_rows, write_esd, write_run
 
@@ -36,14 +37,14 @@ def run(tmp_path, monkeypatch):
 
 
 def test_the_esd_tab_draws_the_shuffled_weights_esd_of_a_randomized_epoch(run):
-    figure, summary = esd.esd_view("r", LAYER, 0, esd.TAB_ID, None)
+    figure, summary = esd_at("r", LAYER, 0)
     names = [trace.name for trace in figure.data]
     assert names[:2] == ["ESD", "randomized (shuffled weights)"] and "largest shuffled λ=4" in names
     assert "rand_num_spikes" in str(summary[0]) and len(summary) == 1  # its numbers, and no note
 
 
 def test_an_epoch_analysed_without_randomize_says_how_to_get_the_comparison(run):
-    figure, summary = esd.esd_view("r", LAYER, 1, esd.TAB_ID, None)
+    figure, summary = esd_at("r", LAYER, 1)
     assert [trace.name for trace in figure.data][0] == "ESD"
     assert "randomized (shuffled weights)" not in [trace.name for trace in figure.data]
     note = summary[-1].children
@@ -54,7 +55,7 @@ def test_an_epoch_analysed_without_randomize_says_how_to_get_the_comparison(run)
 
 def test_a_damaged_randomized_file_is_named_with_a_fix_that_works(run):
     run.randomized_esd(0).write_bytes(b"not a zip file")
-    figure, _ = esd.esd_view("r", LAYER, 0, esd.TAB_ID, None)
+    figure, _ = esd_at("r", LAYER, 0)
     message = figure.layout.annotations[0].text.replace("<br>", " ")
     assert message.startswith("runs/r/analysis/esd_randomized/epoch_0000.npz cannot be read")
     assert "delete that file and runs/r/analysis/esd/epoch_0000.npz, then press “Analyse” with" in message

@@ -8,6 +8,7 @@ import torch
 import figures
 from app import data
 from app.tabs import alpha, esd, metrics, weights
+from app_views import esd_at, histogram_at
 from helpers import Plotted, as_plotly
 
 alpha, esd, weights = Plotted(alpha), Plotted(esd), Plotted(weights)  # figures checked, read as go.Figure
@@ -53,7 +54,7 @@ def test_the_esd_tab_draws_every_layer(foreign_run):
     options, _ = esd.layer_options(run_id, None, None)
     assert options == [{"label": layer, "value": layer} for layer in layers]
     for layer in layers:
-        figure, fit = esd.esd_view(run_id, layer, 2, esd.TAB_ID, None)
+        figure, fit = esd_at(run_id, layer, 2)
         assert figure.layout.title.text.startswith(f"{layer} · epoch 2<br>") and fit is not None
         assert len(figure.data) >= 2 and not _messages(figure)  # the histogram and the fitted line
 
@@ -63,7 +64,7 @@ def test_the_weights_tab_shows_histogram_and_statistics(foreign_run):
     options, _ = weights.layer_options(run_id, None, "weight", None)
     assert options == [{"label": layer, "value": layer} for layer in layers]
     for layer in layers:
-        figure, stats = weights.histogram_view(run_id, layer, "weight", 1, "epoch", False, weights.TAB_ID, None)
+        figure, stats = histogram_at(run_id, layer, "weight", 1, False)
         assert figure.layout.title.text == f"{layer}.weight · epoch 1"
         assert [row["epoch"] for row in stats] == [0, 1, 2] and all(row["count"] == 48 * 32 for row in stats)
 
@@ -113,10 +114,10 @@ def test_a_run_numbered_by_step_says_step_on_every_axis_and_title(tmp_path, monk
     assert heatmap.layout.xaxis.title.text == "step" and summary.layout.xaxis.title.text == "step"
     assert list(heatmap.data[0].x) == [250, 500, 750] and heatmap.layout.xaxis.dtick is None
     assert "step %{x}" in heatmap.data[0].hovertemplate
-    figure, _ = esd.esd_view("lit", "fc", 500, esd.TAB_ID, None)
+    figure, _ = esd_at("lit", "fc", 500)
     assert figure.layout.title.text.startswith("fc · step 500<br>")
-    histogram, _ = weights.histogram_view("lit", "fc", "weight", 750, "epoch", False, weights.TAB_ID, None)
-    ridge, _ = weights.histogram_view("lit", "fc", "weight", 750, "ridge", False, weights.TAB_ID, None)
+    histogram, _ = histogram_at("lit", "fc", "weight", 750, False)
+    ridge = weights.ridge_view("lit", "fc", "weight", 750, "ridge", False, weights.TAB_ID, None)
     assert histogram.layout.title.text.startswith("fc.weight · step 750") and ridge.layout.yaxis.title.text == "step"
     options, _ = metrics.epoch_options("lit", None, None, [])
     assert [option["label"] for option in options] == ["step 250", "step 500", "step 750"]

@@ -221,6 +221,32 @@ def test_compare_follows_its_link_overlays_two_runs_and_a_difference_click_moves
         shutil.rmtree(run_dir(browser_data, copy))
 
 
+def test_the_esd_plays_in_the_page_without_asking_the_server_for_a_frame(page, browser):
+    """The run's epochs of a layer come in one window of frames; playing through them draws each epoch's ESD
+    and fit from it, and asks the server for nothing but the run list's polls."""
+    driver, logs = page, browser[1]
+    show_run(driver, DEMO)
+    open_tab(driver, "ESD")
+    wait_for_plot(driver, "esd-graph", lambda s: f"epoch {DEMO_EPOCHS}" in s["title"])
+    logs.drain()
+    asked_before = len(logs.callback_outputs())
+    driver.find_element(By.ID, "esd-play").click()
+    seen = set()
+
+    def played_through(d) -> bool:
+        seen.update(re.findall(r"epoch (\d+)", plot_state(d, "esd-graph")["title"]))
+        return len(seen) == DEMO_EPOCHS + 1
+
+    WebDriverWait(driver, WAIT).until(played_through, f"playing showed only epochs {sorted(seen)}")
+    driver.find_element(By.ID, "esd-play").click()  # pause
+    logs.drain()
+    asked = logs.callback_outputs()[asked_before:]
+    assert not [output for output in asked if "esd-" in output], f"played through the server: {asked}"
+    title, fit = plot_state(driver, "esd-graph")["title"], page_text(driver, "esd-fit")
+    alpha = re.search(r"α = ([0-9.]+)", title).group(1)
+    assert alpha[:5] in fit  # the fit table is the same epoch's as the figure
+
+
 def test_weights_tab_plays_over_epochs_and_switches_to_the_ridge_and_log_views(page):
     driver = page
     show_run(driver, DEMO)
