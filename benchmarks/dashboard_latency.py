@@ -16,7 +16,8 @@ callback, and prints per callback:
   epochs, as the play button does);
 - the response size (largest, and gzipped for reference: the app serves it uncompressed);
 and, after all requests, each worker's RSS. Targets: warm p95 <= 50 ms (100 ms for the transformer-sized runs),
-each figure response <= 300 KB, each web worker's RSS <= 300 MB; every number is printed with its ratio to the target and PASS/FAIL.
+each figure response <= 300 KB, each web worker's RSS <= 300 MB; every number is printed with its ratio to the
+target and PASS/FAIL.
 The exit status is 0 whatever the verdicts (it is a benchmark, not a test).
 
     python benchmarks/dashboard_latency.py               # builds the run once (~1-2 min on 2 cores), then ~20 s
@@ -53,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.frames import FRAMES_PER_WINDOW
 from spectrascope.runs import RunFormatError, checkpoint_epochs, histogram_tensors, read_run, run_paths
 
 REPO = Path(__file__).resolve().parent.parent  # gunicorn runs here, as `gunicorn app:server` does
@@ -303,11 +305,11 @@ class Callback:
 
 
 def find_callback(dependencies: list[dict], target: str) -> Callback | None:
-    """The callback whose outputs include `target` ("id.property") without allow_duplicate."""
+    """The server callback whose outputs include `target` ("id.property"; one with allow_duplicate counts)."""
     for dependency in dependencies:
         if dependency.get("clientside_function"):
             continue
-        if any(f"{cid}.{prop}" == target for cid, prop in split_outputs(dependency["output"])):
+        if any(f"{cid}.{prop.split('@')[0]}" == target for cid, prop in split_outputs(dependency["output"])):
             return Callback(dependency)
     return None
 
@@ -357,29 +359,35 @@ def percentile(values: list[float], q: float) -> float:
 
 def scenarios(run_id: str, version, options, layer_hist: str, layer_esd: str, epochs: list[int],
               compared: list[str]) -> list[dict]:
-    """What a user does with each tab. `values(i)` gives the i-th request's inputs; epoch-driven callbacks
-    step back through the epochs, as the play button steps through them (one request per epoch); with
-    `compared` runs, the Compare tab too."""
+    """What a user does with each tab. `values(i)` gives the i-th request's inputs. The views played over
+    epochs are sent a window of 50 epochs' frames at a time (app.frames) and step through the windows, newest
+    first, as the slider does; the ridge and the metrics table step back through the epochs one by one (one
+    request per epoch); with `compared` runs, the Compare tab too."""
     def stepping(i: int) -> int:
         return epochs[-1 - (i % len(epochs))]
 
+    windows = -(-len(epochs) // FRAMES_PER_WINDOW)
+
+    def window(i: int) -> int:
+        return windows - 1 - (i % windows)
+
     common = {"run-picker.value": run_id, "run-version.data": version}
     unit = "step" if epochs[-1] > 1000 else "epoch"
-    weights = {**common, "tabs.active_tab": "weights", "weights-layer.value": layer_hist, "weights-kind.value": "weight",
-               "weights-log-y.value": False}
+    weights = {**common, "tabs.active_tab": "weights", "weights-layer.value": layer_hist,
+               "weights-kind.value": "weight", "weights-log-y.value": False}
     return [
         {"label": "training curves", "target": "training-curves.figure", "kind": "figure",
          "values": lambda i: {**common, "tabs.active_tab": "training"}},
-        {"label": f"weights histogram (one epoch, {layer_hist})", "target": "weights-histogram.figure",
-         "kind": "figure", "changed": "weights-epoch.value",
-         "values": lambda i: {**weights, "weights-view.value": "epoch", "weights-epoch.value": stepping(i)}},
+        {"label": f"weights histogram frames ({layer_hist})", "target": "weights-frames.data",
+         "kind": "figure", "changed": "weights-window.data",
+         "values": lambda i: {**weights, "weights-view.value": "epoch", "weights-window.data": window(i)}},
         {"label": f"weights ridge ({len(epochs)} {unit}s, {layer_hist})", "target": "weights-histogram.figure",
          "kind": "figure", "changed": "weights-epoch.value",
          "values": lambda i: {**weights, "weights-view.value": "ridge", "weights-epoch.value": stepping(i)}},
-        {"label": f"ESD figure ({layer_esd})", "target": "esd-graph.figure", "kind": "figure",
-         "changed": "esd-epoch.value",
+        {"label": f"ESD frames ({layer_esd})", "target": "esd-frames.data", "kind": "figure",
+         "changed": "esd-window.data",
          "values": lambda i: {**common, "tabs.active_tab": "esd", "esd-layer.value": layer_esd,
-                              "esd-epoch.value": stepping(i)}},
+                              "esd-window.data": window(i)}},
         {"label": "alpha heatmap + summary", "target": "alpha-heatmap.figure", "kind": "figure",
          "values": lambda i: {**common, "tabs.active_tab": "alpha"}},
         {"label": "metrics table", "target": "metrics-table.data", "kind": "table", "changed": "metrics-epoch.value",
@@ -396,10 +404,13 @@ def scenarios(run_id: str, version, options, layer_hist: str, layer_esd: str, ep
     ] + ([] if len(compared) < 2 else [
         {"label": f"compare overview ({len(compared)} runs)", "target": "compare-curves.figure", "kind": "figure",
          "values": lambda i: {"compare-runs.value": compared, "tabs.active_tab": "compare"}},
-        {"label": f"compare layer ({len(compared)} runs, {layer_esd})", "target": "compare-layer-alpha.figure",
-         "kind": "figure", "changed": "compare-epoch.value",
+        {"label": f"compare layer alpha ({len(compared)} runs)", "target": "compare-layer-alpha.figure",
+         "kind": "figure", "values": lambda i: {"compare-runs.value": compared, "tabs.active_tab": "compare",
+                                                "compare-layer.value": layer_esd}},
+        {"label": f"compare layer frames ({len(compared)} runs)", "target": "compare-frames.data",
+         "kind": "figure", "changed": "compare-window.data",
          "values": lambda i: {"compare-runs.value": compared, "tabs.active_tab": "compare",
-                              "compare-layer.value": layer_esd, "compare-epoch.value": stepping(i)}},
+                              "compare-layer.value": layer_esd, "compare-window.data": window(i)}},
     ])
 
 
@@ -488,7 +499,8 @@ def measure(port: int, cache, args, run_id: str, compared: list[str], layer_hist
     dependencies = json.loads(body)
 
     # The values the page holds once it has loaded: the run picker's options and the run's version.
-    picker, version_cb = find_callback(dependencies, "run-picker.options"), find_callback(dependencies, "run-version.data")
+    picker = find_callback(dependencies, "run-picker.options")
+    version_cb = find_callback(dependencies, "run-version.data")
     _, _, body = http_json(port, "POST", UPDATE_PATH, picker.payload({"live-interval.n_intervals": 0}))
     options = json.loads(body)["response"]["run-picker"]["options"]
     _, _, body = http_json(port, "POST", UPDATE_PATH, version_cb.payload(
@@ -533,7 +545,8 @@ def report(results, args, data_dir, paths, layers, boot_seconds, rss_boot, rss_a
     print()
     model = "GPT-2 small shapes" if args.model == "gpt2-small" else "ResNet-18 width 64"
     print(f"Dashboard latency — run {paths.run_id}: {model}, {layers['epoch'].nunique()} checkpoints x "
-          f"{layers['layer'].nunique()} analysed layers ({len(layers)} layers.csv rows, histograms.npz {npz_mb:.1f} MiB)")
+          f"{layers['layer'].nunique()} analysed layers ({len(layers)} layers.csv rows, "
+          f"histograms.npz {npz_mb:.1f} MiB)")
     print(f"gunicorn -w {args.workers} (sync), {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"dash {dash.__version__}; client on the same host, one request at a time; workers ready "
           f"{boot_seconds:.1f} s after start")

@@ -113,8 +113,8 @@ def build(data_dir: Path, run_id: str, checkpoints: int, seed: int) -> None:
     save_weight_stats(paths, set(steps), stats)
     write_histograms(paths, steps, edges, densities)
     write_metrics(paths, metrics)
-    update_run(paths, status="completed", progress={"epoch": steps[-1], "phase": "done"}, analysis={"status": "completed", "epochs_done": checkpoints,
-                                                   "epochs_total": checkpoints})
+    update_run(paths, status="completed", progress={"epoch": steps[-1], "phase": "done"},
+               analysis={"status": "completed", "epochs_done": checkpoints, "epochs_total": checkpoints})
 
 
 def is_built(data_dir: Path, run_id: str, checkpoints: int) -> bool:
