@@ -1,4 +1,4 @@
-"""Small pieces shared by several tabs: the epoch player, message panels, slider marks."""
+"""Small pieces shared by several tabs: the epoch player, slider marks, layer pickers, readable times."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,10 +7,12 @@ from typing import Callable, NamedTuple
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 
+import figures
 from app.ids import RUN_PICKER, RUN_VERSION
 from app.tabs.common import unreadable_files_shown
 
-PLAY_MILLISECONDS = 900
+PLAY_MILLISECONDS = 500  # a step of Play: frames are drawn in the page, so it can move briskly
+BLOCK_HEADING = "block:"  # the value of a layer picker's (disabled) heading of a block: no layer is named so
 
 
 class PlayerIds(NamedTuple):
@@ -95,6 +97,27 @@ def register_player(app, player: PlayerIds, epochs_of: Callable, runs: str = RUN
     app.clientside_callback(_NEXT_EPOCH, Output(player.epoch, "value", allow_duplicate=True),
                             Input(player.timer, "n_intervals"), State(player.epoch, "marks"),
                             State(player.epoch, "value"), prevent_initial_call=True)
+
+
+def layer_options(layers: list[str]) -> list[dict]:
+    """A layer picker's options, in network order, grouped under their block (transformer.h.3, layer2.1) where
+    blocks hold several layers: a heading per block that cannot be chosen, and each layer's block prefix
+    muted; typing filters by the whole name. A plain list where no block holds two layers (nn.Sequential)."""
+    blocks = [figures.block_of(layer) for layer in layers]
+    if len(set(blocks)) == len(blocks):
+        return [{"label": layer, "value": layer} for layer in layers]
+    options, previous = [], None
+    for layer, block in zip(layers, blocks):
+        if layer == block:
+            options.append({"label": layer, "value": layer})
+        else:
+            if block != previous:
+                options.append({"label": html.Span(block, className="fw-semibold small text-secondary"),
+                                "value": BLOCK_HEADING + block, "disabled": True})
+            options.append({"label": html.Span([html.Span(block, className="text-muted"), layer[len(block):]],
+                                                className="ps-3"), "value": layer, "search": layer})
+        previous = block
+    return options
 
 
 def relative_time(stamp: str, now: datetime) -> html.Span:

@@ -201,7 +201,7 @@ def layer_options(run_ids, active_tab, current):
     shared = shared_layers(layer_lists(run_ids)) if not problem(run_ids) else []
     first_pick = data.layer_worth_seeing(run_ids[0]) if shared else None
     value = current if current in shared else first_pick if first_pick in shared else (shared or [None])[0]
-    return [{"label": layer, "value": layer} for layer in shared], value
+    return components.layer_options(shared), value
 
 
 def _nothing_to_overlay(run_ids, layer) -> str | None:

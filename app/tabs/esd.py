@@ -36,7 +36,7 @@ def layout() -> html.Div:
 def layer_options(run_id, version, current):
     layers = data.layer_names(run_id) if run_id else []
     value = current if current in layers else data.layer_worth_seeing(run_id) if layers else None
-    return [{"label": layer, "value": layer} for layer in layers], value
+    return components.layer_options(layers), value
 
 
 def layer_fits(run_id: str, layer: str | None) -> dict[int, dict]:

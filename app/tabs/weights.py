@@ -55,7 +55,7 @@ def layer_options(run_id, version, kind, current):
     worth_seeing = data.layer_worth_seeing(run_id) if tensors else None
     fallback = worth_seeing if worth_seeing in tensors else (tensors[0] if tensors else None)
     value = current if current in tensors else fallback
-    return [{"label": layer, "value": layer} for layer in tensors], value
+    return components.layer_options(tensors), value
 
 
 def stat_epochs(run_id: str) -> list[int]:

@@ -6,6 +6,7 @@ import shutil
 import time
 
 from dash import no_update
+from plotly.io.json import to_json_plotly
 
 import figures
 from app import components, data, jobs_panel, shell
@@ -349,3 +350,21 @@ def test_the_status_line_follows_a_queued_job_s_place_in_line(dashboard_data):
         in_line = data.version("demo")
         assert in_line != waiting
         assert "Queued (next in line)" in json.dumps(shell.run_status("demo", in_line).to_plotly_json(), default=str)
+
+
+def test_a_transformer_s_layers_are_picked_block_by_block_and_a_sequential_s_from_a_plain_list():
+    layers = ["transformer.wte", "transformer.h.0.attn.q_proj", "transformer.h.0.mlp.fc",
+              "transformer.h.1.attn.q_proj", "transformer.h.1.mlp.fc", "lm_head"]
+    options = components.layer_options(layers)
+    headings = [option["value"] for option in options if option.get("disabled")]
+    assert headings == [components.BLOCK_HEADING + "transformer.h.0", components.BLOCK_HEADING + "transformer.h.1"]
+    choosable = [option for option in options if not option.get("disabled")]
+    assert [option["value"] for option in choosable] == layers  # network order, every layer once
+    assert all(option.get("search", option["label"]) == option["value"] for option in choosable)  # typing: the name
+    assert _label(json.loads(to_json_plotly(options[2]))) == "transformer.h.0 .attn.q_proj"  # the whole name
+    assert options.index(choosable[1]) == headings_at(options, "transformer.h.0") + 1
+    assert components.layer_options(["0", "2", "4"]) == [{"label": name, "value": name} for name in ("0", "2", "4")]
+
+
+def headings_at(options: list[dict], block: str) -> int:
+    return next(index for index, option in enumerate(options) if option["value"] == components.BLOCK_HEADING + block)
