@@ -81,16 +81,18 @@ def toggle_play(n_clicks, paused: bool):
     return not playing, html.I(className="bi bi-pause-fill" if playing else "bi bi-play-fill")
 
 
-def register_player(app, player: PlayerIds, epochs_of: Callable, runs: str = RUN_PICKER) -> None:
+def register_player(app, player: PlayerIds, epochs_of: Callable, runs: str = RUN_PICKER,
+                    version: str = RUN_VERSION) -> None:
     """Wire an epoch_player: its slider spans `epochs_of(value)` of the component `runs` (the chosen run, by
-    default, followed forward while it trains), and play/pause steps through them."""
+    default), followed forward as the store `version` says the runs' files changed, and play/pause steps
+    through them."""
     @unreadable_files_shown(lambda message: slider_settings([], None, None))
     def follow_run(run_id, version, current, previous_latest):
         return slider_settings(epochs_of(run_id) if run_id else [], current, previous_latest)
 
     app.callback(Output(player.epoch, "min"), Output(player.epoch, "max"), Output(player.epoch, "marks"),
                  Output(player.epoch, "value"),
-                 Input(runs, "value"), Input(RUN_VERSION, "data"), State(player.epoch, "value"),
+                 Input(runs, "value"), Input(version, "data"), State(player.epoch, "value"),
                  State(player.epoch, "max"))(follow_run)
     app.callback(Output(player.timer, "disabled"), Output(player.play, "children"),
                  Input(player.play, "n_clicks"), State(player.timer, "disabled"))(toggle_play)

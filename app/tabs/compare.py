@@ -11,7 +11,7 @@ import pandas as pd
 
 import figures
 from app import components, data, frames
-from app.ids import TAB_STRIP
+from app.ids import LIVE_INTERVAL, TAB_STRIP
 from app.tabs import alpha
 from app.tabs.common import sent, unreadable_files_shown
 from app.tabs.esd import layer_fits
@@ -23,6 +23,7 @@ NO_SHARED_AXIS = "Epochs and steps cannot share one axis (see above)."
 MESSAGE_WIDTH = 50  # characters a line of a message in a figure half the page wide
 COMPARE_URL = "compare-url"
 COMPARE_RUNS = "compare-runs"
+COMPARE_VERSION = "compare-version"  # changes as the files of any compared run change (one training, say)
 COMPARE_NOTE = "compare-note"
 COMPARE_CURVES = "compare-curves"
 COMPARE_MEAN_ALPHA = "compare-mean-alpha"
@@ -51,7 +52,7 @@ def run_options() -> list[str]:
 def layout() -> html.Div:
     """Options filled in now, so the runs a link names are there to be chosen as the page opens."""
     return html.Div([
-        dcc.Location(id=COMPARE_URL, refresh=False),
+        dcc.Location(id=COMPARE_URL, refresh=False), dcc.Store(id=COMPARE_VERSION),
         dbc.Row(dbc.Col(dcc.Dropdown(id=COMPARE_RUNS, options=run_options(), multi=True,
                                      placeholder="pick two or more runs to compare"), md=8), className="my-2"),
         html.Div(PICK_TWO, id=COMPARE_NOTE, className="text-muted small mb-2"),
@@ -95,6 +96,15 @@ def sync_url(search, chosen):
     if ctx.triggered_id == COMPARE_RUNS:
         return choice_to_url(chosen, search), no_update, no_update
     return no_update, *url_to_choice(search, chosen)
+
+
+def refresh_version(n_intervals, run_ids, active_tab, current):
+    """A new value only when a compared run's files changed (a run still training, a new analysis), so the
+    shown comparison follows them; nothing is read while the tab is hidden."""
+    if active_tab != TAB_ID:
+        return no_update
+    version = ".".join(data.version(run_id) for run_id in run_ids or [])
+    return version if version != current else no_update
 
 
 def fresh_options(active_tab):
@@ -182,7 +192,7 @@ def difference_figure(run_ids: list[str], unit: str):
 
 
 @unreadable_files_shown(lambda message: (message, *(_empty(message),) * len(OVERVIEW)))
-def overview(run_ids, active_tab):
+def overview(run_ids, active_tab, version=None):
     if active_tab != TAB_ID:
         return (no_update,) * (1 + len(OVERVIEW))
     why = problem(run_ids)
@@ -195,7 +205,7 @@ def overview(run_ids, active_tab):
 
 
 @unreadable_files_shown(lambda message: ([], None))
-def layer_options(run_ids, active_tab, current):
+def layer_options(run_ids, active_tab, current, version=None):
     if active_tab != TAB_ID:
         return no_update, no_update
     shared = shared_layers(layer_lists(run_ids)) if not problem(run_ids) else []
@@ -210,7 +220,7 @@ def _nothing_to_overlay(run_ids, layer) -> str | None:
 
 
 @unreadable_files_shown(_empty)
-def layer_alpha(run_ids, layer, active_tab):
+def layer_alpha(run_ids, layer, active_tab, version=None):
     """The layer's alpha against epoch, one line per run."""
     if active_tab != TAB_ID:
         return no_update
@@ -220,7 +230,7 @@ def layer_alpha(run_ids, layer, active_tab):
 
 
 @unreadable_files_shown(lambda message: frames.message(*(_empty(message),) * len(PLAYED)))
-def layer_frames(window, run_ids, layer, active_tab):
+def layer_frames(window, run_ids, layer, active_tab, version=None):
     """The layer's ESD and histogram of every run overlaid, at each epoch of the slider's window, played in
     the page."""
     if active_tab != TAB_ID:
@@ -274,18 +284,21 @@ def register(app) -> None:
     app.callback(Output(COMPARE_RUNS, "options"), Input(TAB_STRIP, "active_tab"),
                  prevent_initial_call=True)(fresh_options)
     app.callback(Output(COMPARE_NOTE, "children"), *(Output(graph, "figure") for graph in OVERVIEW),
-                 Input(COMPARE_RUNS, "value"), Input(TAB_STRIP, "active_tab"))(overview)
-    app.callback(Output(COMPARE_LAYER, "options"), Output(COMPARE_LAYER, "value"),
                  Input(COMPARE_RUNS, "value"), Input(TAB_STRIP, "active_tab"),
-                 State(COMPARE_LAYER, "value"))(layer_options)
+                 Input(COMPARE_VERSION, "data"))(overview)
+    app.callback(Output(COMPARE_LAYER, "options"), Output(COMPARE_LAYER, "value"),
+                 Input(COMPARE_RUNS, "value"), Input(TAB_STRIP, "active_tab"), State(COMPARE_LAYER, "value"),
+                 Input(COMPARE_VERSION, "data"))(layer_options)
     app.callback(Output(COMPARE_LAYER_ALPHA, "figure"), Input(COMPARE_RUNS, "value"), Input(COMPARE_LAYER, "value"),
-                 Input(TAB_STRIP, "active_tab"))(layer_alpha)
+                 Input(TAB_STRIP, "active_tab"), Input(COMPARE_VERSION, "data"))(layer_alpha)
     app.callback(Output(COMPARE_PLAYER.frames, "data"), Input(COMPARE_PLAYER.window, "data"),
                  Input(COMPARE_RUNS, "value"), Input(COMPARE_LAYER, "value"),
-                 Input(TAB_STRIP, "active_tab"))(layer_frames)
+                 Input(TAB_STRIP, "active_tab"), Input(COMPARE_VERSION, "data"))(layer_frames)
     frames.register(app, COMPARE_PLAYER, [Output(graph, "figure") for graph in PLAYED],
                     key=[State(COMPARE_RUNS, "value"), State(COMPARE_LAYER, "value")])
     app.callback(Output(COMPARE_LAYER, "value", allow_duplicate=True),
                  Output(COMPARE_PLAYER.epoch, "value", allow_duplicate=True),
                  Input(COMPARE_DIFFERENCE, "clickData"), prevent_initial_call=True)(open_cell)
-    components.register_player(app, COMPARE_PLAYER, shared_epochs, runs=COMPARE_RUNS)
+    app.callback(Output(COMPARE_VERSION, "data"), Input(LIVE_INTERVAL, "n_intervals"), Input(COMPARE_RUNS, "value"),
+                 State(TAB_STRIP, "active_tab"), State(COMPARE_VERSION, "data"))(refresh_version)
+    components.register_player(app, COMPARE_PLAYER, shared_epochs, runs=COMPARE_RUNS, version=COMPARE_VERSION)

@@ -133,3 +133,16 @@ def test_hidden_compare_tab_is_not_computed(two_runs):
     assert compare.layer_alpha(RUNS, "fc", "alpha") is no_update
     assert compare.layer_frames(None, RUNS, "fc", "alpha") is no_update
     assert compare.shared_epochs(RUNS) == data.analysed_epochs("demo")
+
+
+def test_the_comparison_follows_a_compared_run_whose_files_change(two_runs):
+    assert compare.refresh_version(1, RUNS, "alpha", None) is no_update  # hidden: nothing read
+    version = compare.refresh_version(1, RUNS, compare.TAB_ID, None)
+    assert compare.refresh_version(2, RUNS, compare.TAB_ID, version) is no_update  # nothing changed
+    before = list(compare.overview(RUNS, compare.TAB_ID, version)[2].data[1].y)
+    raised = data.layer_names("other")[0]
+    _rewrite_layers("other", lambda table: table.assign(alpha=table["alpha"].where(table["layer"] != raised, 9.5)))
+    changed = compare.refresh_version(3, RUNS, compare.TAB_ID, version)
+    assert changed not in (no_update, version)
+    after = list(compare.overview(RUNS, compare.TAB_ID, changed)[2].data[1].y)  # redrawn from the new files
+    assert all(new > old for new, old in zip(after, before))
