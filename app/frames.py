@@ -7,8 +7,6 @@ A window is built by the tab's own callback (`frames` below, given the tab's one
 the player's store; the page works out which window an epoch is in and draws the epoch from the store."""
 from __future__ import annotations
 
-from typing import Callable
-
 from dash import Input, Output, State
 
 import figures
@@ -58,11 +56,18 @@ def window_of(epochs: list[int], index: int | None) -> list[int]:
     return epochs[start:start + FRAMES_PER_WINDOW]
 
 
-def frames(key: list, epochs: list[int], draw: Callable[[int], tuple]) -> dict:
-    """The store of a window: draw(epoch) for each epoch (a tuple of the tab's outputs), figures packed and
-    without the template (sent once for all), and `key`, the values of what the tab shows (run, layer...)."""
+def frames(key: list, epochs: list[int], outputs: list[tuple]) -> dict:
+    """The store of a window: the tab's outputs at each of its epochs, figures packed and without the template
+    (sent once for all), and `key`, the values of what the tab shows (run, layer...)."""
     return {"key": key, "epochs": epochs, "template": figures.TEMPLATE,
-            "frames": [[_lean(output) for output in draw(epoch)] for epoch in epochs]}
+            "frames": [[_lean(output) for output in shown] for shown in outputs]}
+
+
+def on_shared_log_axes(outputs: list[tuple], place: int = 0) -> list[tuple]:
+    """The outputs with the figures at `place` on log axes of one range over the window
+    (figures.share_log_axes): played, an ESD moves only where its eigenvalues do."""
+    shared = figures.share_log_axes([shown[place] for shown in outputs])
+    return [(*shown[:place], figure, *shown[place + 1:]) for shown, figure in zip(outputs, shared)]
 
 
 def message(*outputs) -> dict:

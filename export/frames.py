@@ -5,40 +5,36 @@ read, restyled and joined, and the checks of plotly.graph_objects cost little be
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 import figures
 from export.load import Spectrum, TensorHistogram
 
-LOG_PAD = 0.1  # decades of room around the data on a fixed log axis
 SLIDER_PIXELS = 110  # below an animated figure: its play button and slider
 
 
 def histogram_frames(tensor: TensorHistogram, unit: str = "epoch") -> list[go.Figure]:
     """The tensor's histogram per epoch on its fixed bins, over the bulk of all its epochs' values."""
     x_range = figures.bulk_range(tensor.edges, tensor.densities)
-    y_range = [0.0, float(tensor.densities.max()) * 1.05 or 1.0]
     return [go.Figure(figures.histogram(tensor.edges, density, title=f"{tensor.layer}.{tensor.kind} · {unit} {epoch}",
-                                        x_range=x_range)).update_yaxes(range=y_range)
+                                        x_range=x_range, y_over=tensor.densities))
             for epoch, density in zip(tensor.epochs, tensor.densities)]
 
 
 def esd_frames(epochs: list[int], spectra: list[Spectrum], unit: str = "epoch") -> list[go.Figure]:
     """One layer's ESD per epoch (spectra in the order of epochs), with its power law, xmin and alpha."""
-    return share_log_axes([go.Figure(figures.esd(spectrum.eigenvalues, spectrum.fit, randomized=spectrum.randomized,
-                                                 title=f"{spectrum.layer} · {unit} {epoch}"))
-                           for epoch, spectrum in zip(epochs, spectra)])
+    drawn = [figures.esd(spectrum.eigenvalues, spectrum.fit, randomized=spectrum.randomized,
+                         title=f"{spectrum.layer} · {unit} {epoch}") for epoch, spectrum in zip(epochs, spectra)]
+    return [go.Figure(frame) for frame in figures.share_log_axes(drawn)]
 
 
 def grid_frames(epochs: list[int], spectra: list[list[Spectrum]], unit: str = "epoch") -> list[go.Figure]:
     """Every layer's ESD side by side per epoch; each panel keeps its own axes across epochs."""
-    return share_log_axes([go.Figure(figures.esd_grid([(s.layer, s.eigenvalues, s.fit) for s in layers],
-                                                      title=f"every layer's ESD · {unit} {epoch}"))
-                           for epoch, layers in zip(epochs, spectra)])
+    drawn = [figures.esd_grid([(s.layer, s.eigenvalues, s.fit) for s in layers],
+                              title=f"every layer's ESD · {unit} {epoch}") for epoch, layers in zip(epochs, spectra)]
+    return [go.Figure(frame) for frame in figures.share_log_axes(drawn)]
 
 
 def alpha_frames(table: pd.DataFrame, epochs: list[int], unit: str = "epoch") -> list[go.Figure]:
@@ -53,23 +49,6 @@ def alpha_frames(table: pd.DataFrame, epochs: list[int], unit: str = "epoch") ->
         heatmap = go.Figure(figures.alpha_heatmap(shown, unit))
         frames.append(heatmap.update_layout(title=f"alpha per layer · {unit} {epoch}"))
     return frames
-
-
-def share_log_axes(frames: list[go.Figure]) -> list[go.Figure]:
-    """Give every log axis of the frames one range: that of all their traces' positive values."""
-    values = defaultdict(list)
-    for frame in frames:
-        for trace in frame.data:
-            values[trace.xaxis or "x"].append(np.asarray(trace.x, dtype=float))
-            values[trace.yaxis or "y"].append(np.asarray(trace.y, dtype=float))
-    ranges = {}
-    for axis, arrays in values.items():
-        joined = np.concatenate(arrays)
-        positive = joined[np.isfinite(joined) & (joined > 0)]
-        if positive.size:
-            extent = [float(np.log10(positive.min())) - LOG_PAD, float(np.log10(positive.max())) + LOG_PAD]
-            ranges[f"{axis[0]}axis{axis[1:]}"] = {"range": extent}
-    return [frame.update_layout(ranges) for frame in frames]
 
 
 def _slot(trace, seen: dict) -> tuple:

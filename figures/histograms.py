@@ -35,19 +35,20 @@ def _log_range(values: np.ndarray) -> list[float]:
 
 
 def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool = False,
-              x_range: list[float] | None = None) -> Figure:
+              x_range: list[float] | None = None, y_over: np.ndarray | None = None) -> Figure:
     """One epoch's normalised histogram, bars on the tensor's fixed bins, shown over `x_range` (the whole
-    run's bulk_range, so playing over epochs keeps one view); on a log axis, empty bins are left out and
-    ticks fall on whole decades."""
+    run's bulk_range) and up to the largest of `y_over` (every epoch's densities), so playing over epochs
+    keeps one view; on a log axis, empty bins are left out and ticks fall on whole decades."""
+    y_over = density if y_over is None else y_over
     heights = np.where(density > 0, density, np.nan) if log_y else density
     bars = dict(type="bar", x=bin_centres(edges), y=np.asarray(heights, dtype=float), width=np.diff(edges),
                 marker=dict(color=TRAIN_COLOUR, line=dict(width=0)),
                 hovertemplate="value %{x:.4g}<br>density %{y:.4g}<extra></extra>")
     if log_y:
-        y_axis = dict(type="log", range=_log_range(density), dtick=1, exponentformat="power",
+        y_axis = dict(type="log", range=_log_range(y_over), dtick=1, exponentformat="power",
                       title={"text": "density (log)"})
     else:
-        y_axis = dict(title={"text": "density"})
+        y_axis = dict(title={"text": "density"}, range=[0.0, float(np.max(y_over)) * 1.05 or 1.0])
     x_axis = dict(title={"text": "value"}, range=x_range or [float(edges[0]), float(edges[-1])])
     return figure([bars], title={"text": title}, height=380, bargap=0, xaxis=x_axis, yaxis=y_axis)
 

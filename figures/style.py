@@ -21,6 +21,7 @@ UNDER_TRAINED_COLOUR = "#d1495b"
 TRAIN_COLOUR, TEST_COLOUR, ACCENT = "#457b9d", "#e76f51", "#1d3557"
 MESSAGE_WIDTH = 90  # characters per line of a message figure: plotly clips, never wraps, long text
 MARGIN = dict(l=60, r=20, t=50, b=50)
+LOG_PAD = 0.1  # decades of room around the data on a log axis shared by several figures
 SUBPLOT_TITLE_FONT = dict(size=16)
 
 
@@ -78,6 +79,27 @@ def _packed_value(value):
         return {"dtype": "f4", "bdata": base64.b64encode(np.ascontiguousarray(value, "<f4").tobytes()).decode(),
                 **({"shape": ",".join(map(str, value.shape))} if value.ndim > 1 else {})}
     return value
+
+
+def share_log_axes(specs: list[Figure]) -> list[Figure]:
+    """The figures with every log axis of theirs given one range, that of all their traces' positive values on
+    it, so that playing or scrolling through them, motion on screen means change in the data. Figures whose
+    axes are not logarithmic (a message) are left as they are."""
+    values: dict[str, list] = {}
+    for spec in specs:
+        for trace in spec["data"]:
+            for axis, default in (("xaxis", "x"), ("yaxis", "y")):
+                values.setdefault(trace.get(axis, default), []).append(np.asarray(trace[axis[0]], dtype=float))
+    ranges = {}
+    for axis, arrays in values.items():
+        joined = np.concatenate(arrays)
+        positive = joined[np.isfinite(joined) & (joined > 0)]
+        if positive.size:
+            ranges[f"{axis[0]}axis{axis[1:]}"] = [float(np.log10(positive.min())) - LOG_PAD,
+                                                  float(np.log10(positive.max())) + LOG_PAD]
+    return [{**spec, "layout": {**spec["layout"], **{
+        name: {**spec["layout"][name], "range": extent} for name, extent in ranges.items()
+        if spec["layout"].get(name, {}).get("type") == "log"}}} for spec in specs]
 
 
 def empty(message: str, width: int = MESSAGE_WIDTH) -> Figure:

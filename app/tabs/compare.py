@@ -239,7 +239,8 @@ def layer_frames(window, run_ids, layer, active_tab, version=None):
     if why:
         return frames.message(*(_empty(why),) * len(PLAYED))
     epochs = frames.window_of(shared_epochs(run_ids), window)
-    return frames.frames([run_ids, layer], epochs, layer_drawer(run_ids, layer))
+    draw = layer_drawer(run_ids, layer)
+    return frames.frames([run_ids, layer], epochs, frames.on_shared_log_axes([draw(epoch) for epoch in epochs]))
 
 
 def layer_drawer(run_ids: list[str], layer: str):

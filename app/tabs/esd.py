@@ -79,7 +79,8 @@ def esd_frames(window, run_id, layer, active_tab, version):
     if not run_id or not data.layer_names(run_id):
         return frames.message(figures.empty(analysis_missing(run_id)), None)
     epochs = frames.window_of(data.analysed_epochs(run_id), window)
-    return frames.frames([run_id, layer], epochs, esd_drawer(run_id, layer))
+    draw = esd_drawer(run_id, layer)
+    return frames.frames([run_id, layer], epochs, frames.on_shared_log_axes([draw(epoch) for epoch in epochs]))
 
 
 def esd_drawer(run_id: str, layer: str | None):

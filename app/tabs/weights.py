@@ -83,7 +83,7 @@ def histogram_frames(window, run_id, layer, kind, view, log_y, active_tab, versi
         return frames.message(figures.empty(why))
     draw = histogram_drawer(run_id, layer, kind, log_y)
     epochs = frames.window_of(data.tensor_histogram(run_id, layer, kind)[0], window)
-    return frames.frames([run_id, layer, kind, view, log_y], epochs, lambda epoch: (draw(epoch),))
+    return frames.frames([run_id, layer, kind, view, log_y], epochs, [(draw(epoch),) for epoch in epochs])
 
 
 def histogram_drawer(run_id: str, layer: str, kind: str, log_y: bool):
@@ -101,7 +101,7 @@ def histogram_drawer(run_id: str, layer: str, kind: str, log_y: bool):
                                  f"{non_finite_note(data.non_finite_from(run_id))}")
         shown = title + (f" · {non_finite} NaN/Inf values not drawn" if non_finite else "")
         return figures.histogram(edges, densities[epochs.index(epoch)], title=f"{shown} · {unit} {epoch}",
-                                 log_y=log_y, x_range=view)
+                                 log_y=log_y, x_range=view, y_over=densities)
     return draw
 
 

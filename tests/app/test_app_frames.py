@@ -2,6 +2,7 @@
 they show; the page draws each epoch from it."""
 from __future__ import annotations
 
+import numpy as np
 from dash import no_update
 
 from app import data, frames
@@ -44,3 +45,15 @@ def test_the_weights_frames_are_keyed_by_everything_the_histogram_depends_on(das
     assert store["key"] == ["demo", "fc", "bias", "epoch", True]
     figure, = played(store, 1)
     assert figure.layout.yaxis.type == "log" and figure.layout.title.text == "fc.bias · epoch 1"
+
+
+def test_played_frames_keep_one_scale_so_motion_means_change_in_the_weights(dashboard_data):
+    for log_y in (False, True):
+        store = weights.histogram_frames(None, "demo", "fc", "weight", "epoch", log_y, weights.TAB_ID, None)
+        ranges = {tuple(played(store, epoch)[0].layout.yaxis.range) for epoch in store["epochs"]}
+        assert len(ranges) == 1
+    store = esd.esd_frames(None, "demo", "fc", esd.TAB_ID, None)
+    shown = [played(store, epoch)[0] for epoch in store["epochs"]]
+    assert len({(tuple(f.layout.xaxis.range), tuple(f.layout.yaxis.range)) for f in shown}) == 1
+    smallest = min(float(np.min(trace.x)) for figure in shown for trace in figure.data if trace.x is not None)
+    assert shown[0].layout.xaxis.range[0] <= np.log10(smallest)  # every point of every epoch in view
