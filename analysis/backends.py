@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import logging
 import warnings
+from typing import Callable
 
 import numpy as np
 
-from analysis.layers import analysable_layers
+from analysis.layers import AnalysableLayer, analysable_layers
 from analysis.metrics import layer_row, warning_for
 from analysis.options import BACKENDS, AnalysisError
 from analysis.powerlaw import fit_power_law
@@ -37,21 +39,41 @@ def check_finite(state_dict: dict) -> None:
 
 
 Spectra = tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]  # rows, ESDs, randomized ESDs by layer
+LayerDone = Callable[[int, int], None]  # (layers done, layers in all): called before the first layer and after each
 
 
-def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False, seed: int = 0) -> Spectra:
-    if randomize:  # imported here: its SciPy and scikit-learn imports add 0.7 s to every worker's start
-        from analysis.randomize import randomized_metrics
-    rng = np.random.default_rng(seed)
+def unreported(done: int, total: int) -> None:
+    """The LayerDone of an analysis whose layers no one follows."""
+
+
+def _layer_spectra(layer: AnalysableLayer, device: str, rng: np.random.Generator | None) -> tuple[dict, np.ndarray,
+                                                                                                   np.ndarray | None]:
+    """The layer's row, ESD and (given rng) randomized ESD. Its float64 matrices live only inside this call,
+    so one layer's are in memory at a time (holding them all doubles the cost, in page faults)."""
+    matrices = layer.float64()
+    evals = eigenvalues(matrices, device)
+    row = layer_row(layer.name, layer.layer_type, layer.N, layer.M, evals, fit_power_law(evals))
+    if rng is None:
+        return row, evals, None
+    from analysis.randomize import randomized_metrics  # here: its SciPy and scikit-learn imports add 0.7 s to a worker
+
+    metrics, randomized = randomized_metrics(matrices, evals, rng, device)
+    return {**row, **metrics}, evals, randomized
+
+
+def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False, seed: int = 0,
+                 on_layer: LayerDone = unreported) -> Spectra:
+    rng = np.random.default_rng(seed) if randomize else None
+    layers = analysable_layers(state_dict)
     rows, esd, randomized = [], {}, {}
+    on_layer(0, len(layers))
     with np.errstate(divide="ignore", invalid="ignore"):
-        for layer in analysable_layers(state_dict):
-            evals = eigenvalues(layer, device)
-            rows.append(layer_row(layer.name, layer.layer_type, layer.N, layer.M, evals, fit_power_law(evals)))
-            if randomize:
-                metrics, randomized[layer.name] = randomized_metrics(layer, evals, rng, device)
-                rows[-1].update(metrics)
-            esd[layer.name] = evals
+        for done, layer in enumerate(layers, 1):
+            row, esd[layer.name], shuffled = _layer_spectra(layer, device, rng)
+            rows.append(row)
+            if shuffled is not None:
+                randomized[layer.name] = shuffled
+            on_layer(done, len(layers))
     return rows, esd, randomized
 
 
@@ -90,7 +112,18 @@ def _keeping(apply, kept: dict[str, np.ndarray], attribute: str):
     return apply_and_keep
 
 
-def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> Spectra:
+def _reporting(apply, on_layer: LayerDone, total: int):
+    """A WeightWatcher apply_esd step that reports each layer it has done: analyze() does them all in one call."""
+    done = itertools.count(1)
+
+    def apply_and_report(ww_layer, params=None):
+        result = apply(ww_layer, params)
+        on_layer(next(done), total)
+        return result
+    return apply_and_report
+
+
+def analyze_weightwatcher(state_dict: dict, randomize: bool = False, on_layer: LayerDone = unreported) -> Spectra:
     import torch  # weightwatcher's own dependency, loaded with it
 
     weightwatcher = _import_weightwatcher()
@@ -98,16 +131,19 @@ def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> Spectra:
     watcher = weightwatcher.WeightWatcher(model=model, log_level=logging.ERROR)
     esd: dict[str, np.ndarray] = {}
     randomized: dict[str, np.ndarray] = {}
-    watcher.apply_esd = _keeping(watcher.apply_esd, esd, "evals")
+    layers = len(analysable_layers(state_dict))  # the layers it analyses, as the tests check
+    watcher.apply_esd = _reporting(_keeping(watcher.apply_esd, esd, "evals"), on_layer, layers)
     watcher.apply_random_esd = _keeping(watcher.apply_random_esd, randomized, "rand_evals")
     with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
+        on_layer(0, layers)
         details = watcher.analyze(randomize=randomize)
     rows = []
     for record in details.to_dict("records"):
         failed = record["num_pl_spikes"] < 0
         rows.append({
-            "layer": record["longname"], "layer_type": _WW_TYPES.get(str(record["layer_type"]), str(record["layer_type"])),
+            "layer": record["longname"],
+            "layer_type": _WW_TYPES.get(str(record["layer_type"]), str(record["layer_type"])),
             "N": int(record["N"]), "M": int(record["M"]), "num_evals": int(record["num_evals"]),
             **{key: _float(record[key]) for key in ("alpha", "alpha_weighted", "xmin", "xmax", "D", "sigma",
                                                      "lambda_max", "log_norm", "log_spectral_norm", "stable_rank")},
@@ -120,15 +156,15 @@ def analyze_weightwatcher(state_dict: dict, randomize: bool = False) -> Spectra:
 
 
 def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu",
-                       randomize: bool = False) -> Spectra:
+                       randomize: bool = False, on_layer: LayerDone = unreported) -> Spectra:
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_finite(state_dict)
     try:
         if backend == "fast":
-            spectra = analyze_fast(state_dict, device, randomize)
+            spectra = analyze_fast(state_dict, device, randomize, on_layer=on_layer)
         else:
-            spectra = analyze_weightwatcher(state_dict, randomize)
+            spectra = analyze_weightwatcher(state_dict, randomize, on_layer)
     except np.linalg.LinAlgError as exc:  # an eigensolver or SVD that did not converge: this checkpoint's error
         raise AnalysisError(f"linear algebra failed: {exc}") from None
     if not spectra[0]:

@@ -6,11 +6,17 @@ the others; when it does widen past the margin, every epoch is recounted on the 
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from analysis.options import DEFAULT_BINS
 
 _MARGIN = 0.05
+_CHUNK = 1 << 15
+# how near an edge (in bins, times the bins and the largest edge in bins) a value is placed by comparing it with
+# the edges: thousands of times the rounding of a value's position and of the edges themselves
+_NEAR_EDGE = 1e-12
 
 
 def parameter_tensors(state_dict: dict) -> dict[tuple[str, str], np.ndarray]:
@@ -47,14 +53,36 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return values if np.isfinite(values).all() else values[np.isfinite(values)]
 
 
+def _chunks(values: np.ndarray) -> Iterator[np.ndarray]:
+    """The values in pieces of 32K: float64 temporaries of 256 KB stay in the cache and malloc reuses them
+    (at 512 KB each is mapped afresh, 2.5x slower), where one over a whole tensor (GPT-2's embedding: 300 MB)
+    costs a page fault every 4 KB."""
+    return (values[start:start + _CHUNK] for start in range(0, values.size, _CHUNK))
+
+
+def _squared_deviations(values: np.ndarray, mean: float) -> float:
+    """sum((x - mean)^2) in float64, as np.std sums it, but a chunk at a time: np.std makes a float64 copy of
+    the whole tensor first."""
+    total = 0.0
+    for chunk in _chunks(values):
+        deviations = np.subtract(chunk, mean, dtype=np.float64)
+        total += float(np.dot(deviations, deviations))
+    return total
+
+
 def tensor_stats(values: np.ndarray) -> dict:
-    """Summary statistics over the finite values (accumulated in float64), and how many are not finite."""
-    finite = _finite(values)
+    """Summary statistics over the finite values (accumulated in float64), and how many are not finite. A
+    finite float64 sum proves every value finite (NaN and Inf propagate; float32 values cannot overflow it)."""
+    total = float(values.sum(dtype=np.float64))
+    finite = values if np.isfinite(total) else _finite(values)
+    if finite is not values:
+        total = float(finite.sum(dtype=np.float64))
     if finite.size == 0:
         mean = std = low = high = np.nan
         fro_norm = 0.0
     else:
-        mean, std = float(finite.mean(dtype=np.float64)), float(finite.std(dtype=np.float64))
+        mean = total / finite.size
+        std = float(np.sqrt(_squared_deviations(finite, mean) / finite.size))
         low, high = float(finite.min()), float(finite.max())
         fro_norm = float(np.sqrt(finite.size * (std * std + mean * mean)))  # sum of squares = n (var + mean^2)
     return {
@@ -76,11 +104,31 @@ def covers(edges: np.ndarray, low: float, high: float) -> bool:
     return bool(edges[0] <= low and high <= edges[-1])
 
 
+def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """np.histogram's counts on evenly spaced edges (values outside them not counted), 2x faster: each value's
+    bin follows from its position, a chunk at a time, and only values within rounding of an edge are placed
+    by comparing them with the edges, as np.histogram compares them all."""
+    bins = len(edges) - 1
+    scale = bins / (edges[-1] - edges[0])
+    near = _NEAR_EDGE * (bins + max(abs(edges[0]), abs(edges[-1])) * scale)
+    counts = np.zeros(bins, dtype=np.int64)
+    for chunk in _chunks(values):
+        if chunk.min() < edges[0] or chunk.max() > edges[-1]:
+            chunk = chunk[(chunk >= edges[0]) & (chunk <= edges[-1])]
+        position = np.subtract(chunk, edges[0], dtype=np.float64)
+        position *= scale
+        index = position.astype(np.intp)
+        near_an_edge = np.abs(position - index - 0.5) > 0.5 - near
+        if near_an_edge.any():
+            index[near_an_edge] = np.minimum(np.searchsorted(edges, chunk[near_an_edge], side="right") - 1, bins - 1)
+        counts += np.bincount(index, minlength=bins)
+    return counts
+
+
 def density(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Normalised density (integrates to 1) of the finite values; zeros if there are none. The edges are
-    evenly spaced (bin_edges), so NumPy may compute each bin instead of searching the edges: the same
-    counts (it checks each value against the edges it rebuilds, which are these), 3-4x faster."""
-    counts, _ = np.histogram(_finite(values), bins=len(edges) - 1, range=(edges[0], edges[-1]))
+    """Normalised density (integrates to 1) of the finite values on evenly spaced edges (bin_edges); zeros
+    if there are none."""
+    counts = _bin_counts(_finite(values), edges)
     total = counts.sum()
     if total == 0:
         return np.zeros(len(edges) - 1)

@@ -8,7 +8,6 @@ every `<layer>.weight` key in order; 2-D weights are dense layers, 4-D are Conv2
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -19,20 +18,39 @@ MAX_N = 50000
 CONV2D_SCALE = np.sqrt(1 / 2)
 
 
-@dataclass
-class LayerMatrices:
-    """One analysable layer: a stack of (rows >= cols) matrices whose eigenvalues are pooled."""
+@dataclass(frozen=True)
+class _Layer:
+    """A layer's name, type and dimensions as weightwatcher reports them."""
 
     name: str
     layer_type: str  # "dense" | "conv2d"
     N: int
     M: int
     rf: int
+
+
+@dataclass(frozen=True)
+class LayerMatrices(_Layer):
+    """One analysable layer: a stack of matrices whose eigenvalues (of the smaller Gram matrix each) are pooled."""
+
     matrices: np.ndarray  # (count, rows, cols) float64, C-ordered, already scaled
 
     @property
     def num_evals(self) -> int:
         return self.matrices.shape[0] * min(self.matrices.shape[1:])
+
+
+@dataclass(frozen=True)
+class AnalysableLayer(_Layer):
+    """A layer chosen for analysis, still a view of the state_dict's tensor: choosing them all costs nothing,
+    and each layer's float64 copy is made only when asked for, so a caller can hold one at a time."""
+
+    weights: np.ndarray  # a view of the tensor, (1, rows, cols) or a conv's (kh, kw, out, in)
+    scale: float
+
+    def float64(self) -> LayerMatrices:
+        copy = _float64_copy(self.weights, self.scale).reshape(self.rf, *self.weights.shape[-2:])
+        return LayerMatrices(self.name, self.layer_type, self.N, self.M, self.rf, copy)
 
 
 def weight_keys(state_dict: dict) -> list[str]:
@@ -58,28 +76,26 @@ def _float64_copy(view: np.ndarray, scale: float) -> np.ndarray:
     return copy
 
 
-def analysable_layers(state_dict: dict) -> Iterator[LayerMatrices]:
-    """The analysable layers in state_dict order (its values NumPy arrays, or CPU tensors), each built only
-    when asked for, so one layer's float64 copy is in memory at a time (holding them all doubles the cost,
-    in page faults)."""
-    for key in weight_keys(state_dict):
-        name = key[: -len(".weight")]
-        weight = np.asarray(state_dict[key])
-        if weight.ndim == 2 and weight.shape[0] >= 2:
-            N, M, rf = max(weight.shape), min(weight.shape), 1
-            stack = weight[None]
-            layer_type, scale = "dense", 1.0
-        elif weight.ndim == 4 and weight.shape[0] >= 2:
-            out_channels, in_channels, kh, kw = weight.shape
-            N, M = _conv_dims(out_channels, in_channels, kh, kw)
-            rf = kh * kw
-            stack = weight.transpose(2, 3, 0, 1)  # (kh, kw, out, in): a view; reshaped once copied
-            layer_type, scale = "conv2d", CONV2D_SCALE
-        else:
-            continue
-        if M * rf < MIN_EVALS or M * rf > MAX_EVALS or N > MAX_N:
-            continue
-        if stack.shape[-2] < stack.shape[-1]:
-            stack = stack.swapaxes(-2, -1)
-        matrices = _float64_copy(stack, scale).reshape(rf, *stack.shape[-2:])
-        yield LayerMatrices(name, layer_type, int(N), int(M), int(rf), matrices)
+def _analysable(name: str, weight: np.ndarray) -> AnalysableLayer | None:
+    """The layer as weightwatcher analyses it, or None where it has no ESD. Matrices keep the tensor's
+    orientation (the eigensolver takes the smaller Gram matrix of either): copying a transpose costs 2.5x."""
+    if weight.ndim == 2 and weight.shape[0] >= 2:
+        N, M, rf = max(weight.shape), min(weight.shape), 1
+        stack, layer_type, scale = weight[None], "dense", 1.0
+    elif weight.ndim == 4 and weight.shape[0] >= 2:
+        out_channels, in_channels, kh, kw = weight.shape
+        N, M = _conv_dims(out_channels, in_channels, kh, kw)
+        rf = kh * kw
+        stack = weight.transpose(2, 3, 0, 1)  # (kh, kw, out, in): a view; reshaped once copied
+        layer_type, scale = "conv2d", CONV2D_SCALE
+    else:
+        return None
+    if M * rf < MIN_EVALS or M * rf > MAX_EVALS or N > MAX_N:
+        return None
+    return AnalysableLayer(name, layer_type, int(N), int(M), int(rf), stack, scale)
+
+
+def analysable_layers(state_dict: dict) -> list[AnalysableLayer]:
+    """The analysable layers in state_dict order (its values NumPy arrays, or CPU tensors)."""
+    layers = (_analysable(key[: -len(".weight")], np.asarray(state_dict[key])) for key in weight_keys(state_dict))
+    return [layer for layer in layers if layer is not None]

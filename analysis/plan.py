@@ -47,11 +47,20 @@ class Plan:
 
 
 def record_analysis(plan: Plan, status: str, done: int, total: int, phase: str | None = None,
-                    error: str | None = None) -> None:
+                    error: str | None = None, layers: tuple[int | None, int | None] = (None, None)) -> None:
     """The analysis's state in run.json; the errors are this analysis's, never the previous one's."""
     update_run(plan.paths, analysis={
         "status": status, "phase": phase, "backend": plan.backend, "epochs_done": done, "epochs_total": total,
-        "error": error, "errors": {str(e): m for e, m in sorted(plan.report.errors.items())}})
+        "error": error, "errors": {str(e): m for e, m in sorted(plan.report.errors.items())}, **_layers(*layers)})
+
+
+def record_layers(plan: Plan, done: int | None, total: int | None) -> None:
+    """How far the checkpoints under way are, in layers, in run.json (analysis.progress.LayerProgress)."""
+    update_run(plan.paths, analysis=_layers(done, total))
+
+
+def _layers(done: int | None, total: int | None) -> dict:
+    return {"layers_done": done, "layers_total": total}
 
 
 def _up_to_date(entry: dict, signature: dict, randomize: bool) -> bool:

@@ -1,6 +1,6 @@
 """The processes an analysis runs on: this process plus worker processes started once, sharing the
 per-checkpoint tasks, with the cores split between them (BLAS threads spinning on oversubscribed cores
-cost 10x)."""
+cost 10x). The workers tell this process which layer they are on through a pipe."""
 from __future__ import annotations
 
 import atexit
@@ -10,17 +10,23 @@ import sys
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from queue import SimpleQueue
-from threading import Thread
+from threading import Event, Thread
 from typing import Callable, Iterable, Iterator
 
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from analysis.options import AnalysisError
+from analysis.progress import LayerProgress
+
+_RELAY_POLL_SECONDS = 0.1  # how soon the thread passing on the workers' layer progress sees it is done
+_layer_pipe = None  # in a worker process: (connection, lock) to send its tasks' layer progress through
 
 
 def _loaded_torch():
@@ -52,11 +58,25 @@ def limited_threads(threads: int, randomize: bool = False) -> Iterator[None]:
             _loaded_torch().set_num_threads(torch_threads)
 
 
-def _init_worker(threads: int, randomize: bool) -> None:
+def _init_worker(threads: int, randomize: bool, layer_pipe: Connection, lock) -> None:
+    global _layer_pipe
     _limit_threads(threads, randomize)
+    _layer_pipe = layer_pipe, lock
     # Exit as a forked child would, without the interpreter's teardown: a worker only exits once its last
     # result has been sent.
     atexit.register(os._exit, 0)
+
+
+def _send_layer_done(epoch: int, done: int, total: int) -> None:
+    """In a worker: one layer's progress, to the analysing process (one message at a time from all workers)."""
+    connection, lock = _layer_pipe
+    with lock:
+        connection.send((epoch, done, total))
+
+
+def _telling_layers(fn: Callable, epoch: int, args: tuple):
+    """In a worker: the task, which tells the analysing process each layer it has done."""
+    return fn(*args, on_layer=partial(_send_layer_done, epoch))
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,7 @@ class Workers:
     """Worker processes that share the tasks with this process (`count` of them, this one not included)."""
     executor: ProcessPoolExecutor
     count: int
+    layers: Connection  # (epoch, layers done, layers in all) from the workers' tasks
 
 
 @contextmanager
@@ -74,15 +95,39 @@ def worker_pool(processes: int, randomize: bool) -> Iterator[Workers | None]:
         yield None
         return
     threads = max(1, (os.cpu_count() or 1) // processes)
-    with limited_threads(threads, randomize), ProcessPoolExecutor(
-            processes - 1, mp_context=get_context("spawn"), initializer=_init_worker,
-            initargs=(threads, randomize)) as executor:
-        yield Workers(executor, processes - 1)
+    context = get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    with receiver, sender, limited_threads(threads, randomize), ProcessPoolExecutor(
+            processes - 1, mp_context=context, initializer=_init_worker,
+            initargs=(threads, randomize, sender, context.Lock())) as executor:
+        yield Workers(executor, processes - 1, receiver)
 
 
-def _shared_work(fn: Callable, tasks: dict[int, tuple], workers: Workers) -> Iterator[tuple[int, object]]:
-    """(epoch, result) as tasks finish. The workers take tasks from the front of the queue, one at a time
-    each (so none waits in a worker's queue while this process could take it), this process from the back."""
+@contextmanager
+def _relayed(workers: Workers, layers: LayerProgress) -> Iterator[None]:
+    """The workers' layer progress passed on to `layers` by a thread of this process while inside, and at the
+    end every message still in the pipe: a worker sends its last before its task's result."""
+    leaving = Event()
+
+    def relay() -> None:
+        while not leaving.is_set() or workers.layers.poll():
+            if workers.layers.poll(_RELAY_POLL_SECONDS):
+                layers.layer_done(*workers.layers.recv())
+
+    thread = Thread(target=relay, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        leaving.set()
+        thread.join()
+
+
+def _shared_work(here: Callable[[int, tuple], object], there: Callable[[int, tuple], object],
+                 tasks: dict[int, tuple], workers: Workers) -> Iterator[tuple[int, object]]:
+    """(epoch, result) as tasks finish, each run here (in this process) or there (in a worker). The workers take
+    tasks from the front of the queue, one at a time each (so none waits in a worker's queue while this process
+    could take it), this process from the back."""
     todo, finished = deque(tasks.items()), SimpleQueue()
 
     def keep_a_worker_busy() -> None:
@@ -92,7 +137,7 @@ def _shared_work(fn: Callable, tasks: dict[int, tuple], workers: Workers) -> Ite
             except IndexError:  # this process took the last one
                 return
             try:
-                finished.put((epoch, workers.executor.submit(fn, *args).result(), None))
+                finished.put((epoch, there(epoch, args), None))
             except BaseException as exc:  # noqa: BLE001  (raised again in this process's own thread)
                 finished.put((epoch, None, exc))
                 todo.clear()  # the analysis stops: start nothing new
@@ -117,7 +162,7 @@ def _shared_work(fn: Callable, tasks: dict[int, tuple], workers: Workers) -> Ite
                 epoch, args = todo.pop()
             except IndexError:
                 break
-            yield epoch, fn(*args)
+            yield epoch, here(epoch, args)
             yield from results_so_far()
     finally:
         todo.clear()  # after an error here, the workers start nothing new
@@ -126,16 +171,26 @@ def _shared_work(fn: Callable, tasks: dict[int, tuple], workers: Workers) -> Ite
     yield from results_so_far()
 
 
-def run_tasks(fn: Callable, tasks: dict[int, tuple], workers: Workers | None, label: str,
-              progress: bool, on_done: Callable[[int], None]) -> Iterable[tuple[int, object]]:
-    """Yield (epoch, result) as tasks finish, shared with the workers or all in this process."""
+def run_tasks(fn: Callable, tasks: dict[int, tuple], workers: Workers | None, label: str, progress: bool,
+              on_done: Callable[[int], None], layers: LayerProgress | None = None) -> Iterable[tuple[int, object]]:
+    """Yield (epoch, result) as tasks finish, shared with the workers or all in this process. Given `layers`,
+    each task is called with on_layer=(done, total) and its word reaches `layers`, wherever it runs."""
     bar = tqdm(total=len(tasks), desc=label, unit="epoch", disable=not progress or None, leave=False)
-    if workers is None:
-        results = ((epoch, fn(*args)) for epoch, args in tasks.items())
-    else:
-        results = _shared_work(fn, tasks, workers)
-    for epoch, result in results:
-        yield epoch, result
-        bar.update()
-        on_done(epoch)
+
+    def here(epoch: int, args: tuple):
+        return fn(*args) if layers is None else fn(*args, on_layer=partial(layers.layer_done, epoch))
+
+    def there(epoch: int, args: tuple):
+        call = (fn, *args) if layers is None else (_telling_layers, fn, epoch, args)
+        return workers.executor.submit(*call).result()
+
+    with nullcontext() if workers is None or layers is None else _relayed(workers, layers):
+        results = ((e, here(e, args)) for e, args in tasks.items()) if workers is None else _shared_work(
+            here, there, tasks, workers)
+        for epoch, result in results:
+            if layers is not None:
+                layers.epoch_done(epoch)
+            yield epoch, result
+            bar.update()
+            on_done(epoch)
     bar.close()

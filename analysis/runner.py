@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.backends import analyze_state_dict
+from analysis.backends import LayerDone, analyze_state_dict, unreported
 from analysis.histograms import bin_edges, covers, density, once_per_tensor, parameter_tensors, tensor_stats
 from analysis.options import DEFAULT_BINS, AnalysisError
-from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis
+from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis, record_layers
 from analysis.pool import Workers, run_tasks, worker_pool
+from analysis.progress import LayerProgress
 from spectrascope.checkpoints import CheckpointError, load_arrays
 from spectrascope.runs import (
     RunPaths, checkpoint_signature, read_histograms, save_layer_rows, save_weight_stats, weight_stats_rows,
@@ -36,8 +37,8 @@ SAVE_EVERY_SECONDS = 5.0  # results reach the files (and the dashboard) at least
 # --- per checkpoint (in this process or a worker process) -----------------------------------------
 
 
-def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str,
-                  randomize: bool) -> tuple[list[dict], dict, str | None]:
+def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str, randomize: bool,
+                  on_layer: LayerDone = unreported) -> tuple[list[dict], dict, str | None]:
     """rows, per-tensor stats, error. Stats survive a failed spectral analysis (they count NaN/Inf)."""
     try:
         state_dict = load_arrays(paths.checkpoint(epoch))
@@ -45,7 +46,7 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str,
         return [], {}, str(exc)
     stats = once_per_tensor(tensor_stats, parameter_tensors(state_dict))
     try:
-        rows, esd, randomized = analyze_state_dict(state_dict, backend, device, randomize)
+        rows, esd, randomized = analyze_state_dict(state_dict, backend, device, randomize, on_layer)
     except AnalysisError as exc:
         return [], stats, str(exc)
     write_esd(paths, epoch, esd, randomized)
@@ -84,9 +85,11 @@ class _Analysis:
     device: str
     progress: bool
     pool: Workers | None = None
+    layers: LayerProgress | None = None  # while spectra are computed
 
     def note(self, phase: str, done: int) -> None:
-        record_analysis(self.plan, "running", done, len(self.plan.todo), phase)
+        layers = self.layers.totals() if self.layers else (None, None)
+        record_analysis(self.plan, "running", done, len(self.plan.todo), phase, layers=layers)
 
     def finish(self, status: str, error: str | None = None) -> None:
         record_analysis(self.plan, status, len(self.plan.report.analysed), len(self.plan.todo), error=error)
@@ -150,9 +153,11 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
             saved.clear()
 
     job.note("spectra", 0)
+    job.layers = LayerProgress(lambda done, total: record_layers(plan, done, total), job.progress)
     try:
         for epoch, (epoch_rows, epoch_stats, error) in run_tasks(_spectra_task, tasks, job.pool, "spectra",
-                                                                 job.progress, lambda e: job.note("spectra", finished)):
+                                                                 job.progress, lambda e: job.note("spectra", finished),
+                                                                 job.layers):
             finished += 1
             entries[epoch] = {"checkpoint": checkpoint_signature(paths, epoch, plan.backend),
                               "randomize": plan.randomize, "error": error, "histograms": False}
@@ -170,6 +175,8 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
                 save()
                 saved_at = time.monotonic()
     finally:
+        job.layers.close()
+        job.layers = None
         save()  # also when an error or Ctrl-C stops the analysis: the epochs done are kept
     plan.report.analysed.sort()
     return with_stats

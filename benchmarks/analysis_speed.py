@@ -10,7 +10,8 @@ Then, in one process run:
 - weightwatcher at its default settings, the way its users run it: `WeightWatcher(model).analyze()`
   on each checkpoint in turn (it computes the ESD and fit only);
 and prints seconds per checkpoint for each, their ratio, the largest difference between their alphas, the
-floor (the bare eigensolver on the same matrices, one thread, and split over the cores) and peak memory.
+floor (the bare eigensolver on the same matrices, one thread, and split over the cores), peak memory, and
+how much of the cores other processes took while both were timed (numbers worth recording: a few percent).
 
     python benchmarks/analysis_speed.py                   # 41 checkpoints: about 2 minutes on 2 cores
     python benchmarks/analysis_speed.py --checkpoints 8   # quicker
@@ -24,8 +25,7 @@ import os
 import resource
 import tempfile
 import time
-
-import torch
+from pathlib import Path
 
 from analysis.backends import analyze_weightwatcher
 from analysis.layers import analysable_layers
@@ -34,15 +34,18 @@ from analysis.runner import analyze_run
 from analysis.spectrum import eigenvalues
 from spectrascope.checkpoints import load_state_dict
 from spectrascope.runs import checkpoint_epochs, layers_frame, run_paths
-from training.model import ResNet18
-from training.recorder import RunRecorder
+
+# torch is imported where it is used: the analysis's worker processes import this script again (spawn), and
+# torch at its top would add 1.3 s to each worker's start, which `spectrascope analyze` never pays.
 
 
-def model_named(name: str) -> torch.nn.Module:
+def model_named(name: str):
     if name == "gpt2-small":
         import transformers
 
         return transformers.GPT2LMHeadModel(transformers.GPT2Config())  # GPT-2 small's shapes
+    from training.model import ResNet18
+
     return ResNet18(100, 3, 64)
 
 
@@ -50,6 +53,10 @@ MODEL_TITLES = {"resnet18": "ResNet-18 (CIFAR-100 head)", "gpt2-small": "GPT-2 s
 
 
 def build_run(data_dir: str, checkpoints: int, model_name: str) -> None:
+    import torch
+
+    from training.recorder import RunRecorder
+
     torch.manual_seed(0)
     model = model_named(model_name)
     with RunRecorder(data_dir, "bench", config={"benchmark": True}, total_epochs=checkpoints - 1) as run:
@@ -57,19 +64,23 @@ def build_run(data_dir: str, checkpoints: int, model_name: str) -> None:
             with torch.no_grad():
                 for parameter in model.parameters():
                     if parameter.ndim > 1:  # a heavy-tailed drift, growing with training
-                        parameter.add_(0.02 * parameter.std() * torch.distributions.StudentT(3.0).sample(parameter.shape))
+                        drift = torch.distributions.StudentT(3.0).sample(parameter.shape)
+                        parameter.add_(0.02 * parameter.std() * drift)
             run.log_epoch(epoch, model)
 
 
 def eigensolver_floor(state_dict: dict, device: str) -> float:
     """Seconds for the eigenvalues alone (Gram + eigensolver, as the fast backend computes them) on one
-    thread: no fit, no I/O. Perfectly parallel work over the cores could at best divide it by their number."""
-    layers = list(analysable_layers(state_dict))
+    thread: no fit, no I/O, no float64 copies. Perfectly parallel work over the cores could at best divide it
+    by their number."""
+    seconds = 0.0
     with limited_threads(1):
-        started = time.perf_counter()
-        for layer in layers:
-            eigenvalues(layer, device)
-        return time.perf_counter() - started
+        for layer in analysable_layers(state_dict):
+            matrices = layer.float64()
+            started = time.perf_counter()
+            eigenvalues(matrices, device)
+            seconds += time.perf_counter() - started
+    return seconds
 
 
 def time_spectrascope(data_dir: str, device: str, randomize: bool, workers: int | None) -> float:
@@ -90,6 +101,26 @@ def time_weightwatcher(data_dir: str, randomize: bool) -> tuple[float, list[dict
     return time.perf_counter() - started, rows
 
 
+def cpu_clock() -> tuple[float, float | None, float]:
+    """(seconds, CPU seconds every process has used (Linux's /proc/stat; None elsewhere), CPU seconds of this
+    process and its ended children)."""
+    try:  # the first line: cpu user nice system idle iowait irq softirq steal ...
+        ticks = [int(field) for field in Path("/proc/stat").read_text().split()[1:9]]
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        busy = None
+    own = os.times()
+    return time.perf_counter(), busy, own.user + own.system + own.children_user + own.children_system
+
+
+def others_share(start: tuple, end: tuple) -> str:
+    """How much of the cores other processes took between two cpu_clock()s."""
+    if start[1] is None:
+        return "unknown (no /proc/stat)"
+    share = ((end[1] - start[1]) - (end[2] - start[2])) / ((end[0] - start[0]) * (os.cpu_count() or 1))
+    return f"{max(share, 0):.0%} of the cores"
+
+
 def largest_alpha_difference(data_dir: str, reference: list[dict]) -> float:
     """max |alpha ours - alpha weightwatcher| over every (epoch, layer) both fitted."""
     ours = {(row["epoch"], row["layer"]): row["alpha"] for row in layers_frame(run_paths(data_dir, "bench"))
@@ -100,6 +131,8 @@ def largest_alpha_difference(data_dir: str, reference: list[dict]) -> float:
 
 
 def main() -> None:
+    import torch  # see the note on imports above
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", type=int, default=41)
     parser.add_argument("--model", choices=sorted(MODEL_TITLES), default="resnet18")
@@ -111,8 +144,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as data_dir:
         build_run(data_dir, args.checkpoints, args.model)
+        timing_started = cpu_clock()
         ours = time_spectrascope(data_dir, args.device, args.randomize, args.workers) / args.checkpoints
         seconds, rows = time_weightwatcher(data_dir, args.randomize)
+        contention = others_share(timing_started, cpu_clock())
         reference = seconds / args.checkpoints
         difference = largest_alpha_difference(data_dir, rows)
         floor = eigensolver_floor(load_state_dict(run_paths(data_dir, "bench").checkpoint(0)), args.device)
@@ -128,6 +163,7 @@ def main() -> None:
     print(f"floor (bare Gram + eigensolver, one thread): {floor:.3f} s/checkpoint"
           + (f", {floor / cores:.3f} split over {cores} cores" if args.device == "cpu" else ""))
     print(f"peak memory (largest process): {peak / 1024:.0f} MiB")
+    print(f"other processes while timed: {contention}")
 
 
 if __name__ == "__main__":

@@ -61,13 +61,16 @@ class Progress(_Record):
 
 @dataclass(frozen=True)
 class AnalysisState(_Record):
-    """The run's latest analysis: status as for runs, phase ("spectra" | "histograms"), counts, errors by epoch."""
+    """The run's latest analysis: status as for runs, phase ("spectra" | "histograms"), counts, errors by epoch;
+    while spectra are computed, the layers done and in all of the checkpoints under way."""
 
     status: str | None = None
     phase: str | None = None
     backend: str | None = None
     epochs_done: int | None = None
     epochs_total: int | None = None
+    layers_done: int | None = None
+    layers_total: int | None = None
     errors: dict = field(default_factory=dict)
     error: str | None = None
     updated: str | None = None

@@ -99,7 +99,8 @@ def test_layers_with_fewer_than_20_eigenvalues():
 ])
 def test_convolution_shapes_and_weightwatcher_dimension_quirks(shape):
     torch.manual_seed(5)
-    state_dict = {"ok.weight": torch.randn(30, 20), "conv.weight": torch.randn(*shape), "conv.bias": torch.randn(shape[0])}
+    state_dict = {"ok.weight": torch.randn(30, 20), "conv.weight": torch.randn(*shape),
+                  "conv.bias": torch.randn(shape[0])}
     fast_rows, ww_rows = assert_same_analysis(state_dict)
     reference = ww_details(state_dict)
     assert [r["layer"] for r in fast_rows] == list(reference["longname"])

@@ -139,7 +139,8 @@ def test_plain_tensors_that_cannot_be_analysed_are_imported_and_the_error_report
     data = tmp_path / "data"
     result = import_cli(folder, data)
     assert result.returncode == 1, result.stderr
-    assert any(line.startswith("epoch 2:") and "non-finite" in line for line in result.stderr.splitlines()), result.stderr
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("epoch 2:") and "non-finite" in line for line in lines), result.stderr
     paths = run_paths(data, "imp")
     assert checkpoint_epochs(paths) == [1, 2] and read_run(paths).status == "completed"
     assert list(read_run(paths).analysis.errors) == ["2"]

@@ -91,7 +91,8 @@ def test_duplicated_values():
     spectra = [
         np.full(5, 3.0), np.full(12, 2.0), np.full(19, 2.0), np.full(20, 2.0), np.full(60, 0.5),
         np.repeat(rng.pareto(2, 9) + 1, 2), np.repeat(rng.pareto(2, 30) + 1, 3),
-        np.round(rng.pareto(1.5, 80) + 1, 1), rng.integers(1, 5, 40).astype(float), rng.integers(1, 4, 12).astype(float),
+        np.round(rng.pareto(1.5, 80) + 1, 1), rng.integers(1, 5, 40).astype(float),
+        rng.integers(1, 4, 12).astype(float),
         np.concatenate([rng.pareto(2, 40) + 1, np.full(10, 100.0)]),  # a block of equal top values
         np.concatenate([np.full(30, 0.5), rng.pareto(2, 30) + 1]),   # a block of equal bottom values
     ]

@@ -30,11 +30,11 @@ def _trained_like_layers():
     state_dict = {
         "dense.weight": torch.randn(120, 80) / np.sqrt(80) + signal(120, 80),
         "square.weight": torch.randn(64, 64) / 8 + signal(64, 64),
-        "conv.weight": torch.randn(48, 32, 3, 3) / 17 + signal(48 * 9, 32).reshape(48, 9, 32).permute(0, 2, 1).reshape(48, 32, 3, 3),
+        "conv.weight": (torch.randn(48, 32, 3, 3) / 17
+                        + signal(48 * 9, 32).reshape(48, 9, 32).permute(0, 2, 1).reshape(48, 32, 3, 3)),
         "small.weight": torch.randn(30, 10),
     }
-    layers = list(analysable_layers(state_dict))
-    return layers
+    return [layer.float64() for layer in analysable_layers(state_dict)]
 
 
 def test_mp_spike_count_matches_weightwatchers_mp_fit_on_the_same_shuffled_spectrum():

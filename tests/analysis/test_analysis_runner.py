@@ -411,11 +411,11 @@ import analysis.runner
 from spectrascope.cli import main
 analyse_epoch, started = analysis.runner._spectra_task, []
 
-def analyse_unless_stopped(*args):
+def analyse_unless_stopped(*args, **kwargs):
     started.append(args)
     if len(started) == 4:
         os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or the dashboard's Cancel sends it
-    return analyse_epoch(*args)
+    return analyse_epoch(*args, **kwargs)
 
 analysis.runner._spectra_task = analyse_unless_stopped
 sys.exit(main(sys.argv[1:]))
