@@ -128,8 +128,10 @@ def run_status(run_id, version):
     checkpoints = data.checkpoint_count(run_id)
     if checkpoints and (record.analysis is not None or status in ACTIVE_STATUSES):
         analysed = len(data.analysed_epochs(run_id))
-        bars.append(_progress_bar(analysed, checkpoints, f"analysed {analysed} of {checkpoints} checkpoints",
-                                  "info", analysis.status == "running"))
+        label = f"analysed {analysed} of {checkpoints} checkpoints"
+        if analysis.status == "running" and analysis.layers_total:  # a big model: where inside the checkpoints
+            label += f" · layer {analysis.layers_done or 0} of {analysis.layers_total} under way"
+        bars.append(_progress_bar(analysed, checkpoints, label, "info", analysis.status == "running"))
     messages = []
     if status == "queued":
         place = jobs.place_in_line(run_id)

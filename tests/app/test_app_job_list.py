@@ -81,3 +81,13 @@ def test_a_time_written_without_its_zone_reads_as_utc():
     now = datetime(2026, 12, 1, 21, 30, tzinfo=timezone.utc)
     assert components.relative_time("2026-12-01T21:00:00", now).children == "30 min ago"
     assert components.relative_time("2026-12-01", now).children == "21 h ago"
+
+
+def test_the_status_line_says_which_layer_an_analysis_of_a_big_model_is_on(dashboard_data):
+    update_run(data.paths("demo"), analysis={"status": "running", "phase": "spectra", "layers_done": 31,
+                                             "layers_total": 75})
+    with job_lock(data.paths("demo"), "analysis"):  # the analysis job is alive
+        status = json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
+    assert "layer 31 of 75 under way" in status
+    update_run(data.paths("demo"), analysis={"status": "completed", "layers_done": None, "layers_total": None})
+    assert "under way" not in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
