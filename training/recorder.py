@@ -52,14 +52,21 @@ def _non_finite(metrics: dict, weights: dict) -> list[str]:
     return found + ([f"{bad} of the model's {len(tensors)} tensors"] if bad else [])
 
 
-def _snapshot(value):
-    """A CPU copy of every tensor in a (nested) state dict; device copies are queued without waiting."""
+def _snapshot(value, copies: dict | None = None):
+    """A CPU copy of every tensor in a (nested) state dict; device copies are queued without waiting. A tensor
+    two entries share (a head tied to its token embedding) is copied once and shared in the copy too, so the
+    checkpoint keeps it once, as torch.save of the state dict itself does (GPT-2 small: 500 MB, not 652)."""
+    copies = {} if copies is None else copies
     if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True, non_blocking=value.is_cuda)
+        same = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape), value.stride(),
+                value.dtype, value.device)
+        if same not in copies:
+            copies[same] = value.detach().to("cpu", copy=True, non_blocking=value.is_cuda)
+        return copies[same]
     if isinstance(value, dict):
-        return {key: _snapshot(item) for key, item in value.items()}
+        return {key: _snapshot(item, copies) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_snapshot(item) for item in value)
+        return type(value)(_snapshot(item, copies) for item in value)
     return value
 
 

@@ -96,6 +96,21 @@ def test_log_epoch_copies_the_weights_at_once(tmp_path):
     assert all(torch.equal(saved[key], before[key]) for key in before)
 
 
+def test_a_weight_tied_in_the_model_is_kept_once_in_its_checkpoint(tmp_path):
+    """A language model's head shares its token embedding's weight: its checkpoint holds that tensor once,
+    as torch.save of the state dict does, and loads back tied."""
+    model = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 50, bias=False))
+    model[1].weight = model[0].weight
+    with RunRecorder(tmp_path, "tied", total_epochs=1) as run:
+        run.log_epoch(0, model)
+    path = run_dir(tmp_path, "tied") / "checkpoints" / "epoch_0000.pt"
+    saved = torch.load(path, weights_only=True)
+    assert saved["1.weight"].untyped_storage().data_ptr() == saved["0.weight"].untyped_storage().data_ptr()
+    assert torch.equal(saved["1.weight"], model[0].weight.detach())
+    torch.save(model.state_dict(), tmp_path / "reference.pt")
+    assert path.stat().st_size <= (tmp_path / "reference.pt").stat().st_size + 1024  # not two copies
+
+
 def test_exception_in_the_loop_marks_the_run_failed_with_its_message(tmp_path):
     with pytest.raises(RuntimeError, match="loss went NaN"):
         with RunRecorder(tmp_path, "boom", total_epochs=5) as run:
