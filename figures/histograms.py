@@ -53,30 +53,40 @@ def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool
     return figure([bars], title={"text": title}, height=380, bargap=0, xaxis=x_axis, yaxis=y_axis)
 
 
+def ridge_rows(epochs: list[int], current: int | None) -> list[int]:
+    """The places in `epochs` a ridge shows: every epoch, or in a long run MAX_RIDGES evenly spaced and the
+    current one."""
+    if len(epochs) <= MAX_RIDGES:
+        return list(range(len(epochs)))
+    rows = set(np.linspace(0, len(epochs) - 1, MAX_RIDGES).round().astype(int))
+    return sorted(rows | ({epochs.index(current)} if current in epochs else set()))
+
+
+def ridge_styles(shown: list[int], current: int | None) -> list[dict]:
+    """Each shown epoch's line and fill: darker down the ridge, the current epoch highlighted."""
+    return [dict(line=dict(width=1.5, color=TEST_COLOUR), fillcolor="rgba(231,111,81,0.55)") if epoch == current
+            else dict(line=dict(width=0.6, color=ACCENT),
+                      fillcolor=f"rgba(69,123,157,{0.15 + 0.5 * row / max(len(shown), 1):.2f})")
+            for row, epoch in enumerate(shown)]
+
+
 def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, current: int | None,
           title: str, log_y: bool = False, unit: str = "epoch") -> Figure:
     """All epochs offset one above another, oldest at the top, like TensorBoard's offset view; a long
     run shows MAX_RIDGES of them, evenly spaced, and the current one."""
-    if len(epochs) > MAX_RIDGES:
-        rows = set(np.linspace(0, len(epochs) - 1, MAX_RIDGES).round().astype(int))
-        rows = sorted(rows | ({epochs.index(current)} if current in epochs else set()))
-        epochs, densities = [epochs[row] for row in rows], densities[rows]
+    rows = ridge_rows(epochs, current)
+    epochs, densities = [epochs[row] for row in rows], densities[rows]
     values = np.log10(np.maximum(densities, densities[densities > 0].min(initial=1.0) / 10)) if log_y else densities
     values = values - values.min(axis=1, keepdims=True)
     height = values / max(values.max(), 1e-12) * 3  # a ridge may rise over three rows
     centres = bin_centres(edges)
     x = np.concatenate([centres, centres[[-1, 0]]]).astype(np.float32)  # the curve, then back along its base
     traces = []
-    for row, epoch in enumerate(epochs):
+    for row, (epoch, style) in enumerate(zip(epochs, ridge_styles(epochs, current))):
         offset = len(epochs) - 1 - row
-        highlight = epoch == current
-        shade = f"rgba(69,123,157,{0.15 + 0.5 * row / max(len(epochs), 1):.2f})"
         traces.append(dict(
             type="scatter", x=x, y=np.concatenate([offset + height[row], [offset, offset]]).astype(np.float32),
-            fill="toself", mode="lines", name=f"{unit} {epoch}", hoveron="fills", hoverinfo="name",
-            line=dict(width=1.5 if highlight else 0.6, color=TEST_COLOUR if highlight else ACCENT),
-            fillcolor="rgba(231,111,81,0.55)" if highlight else shade,
-        ))
+            fill="toself", mode="lines", name=f"{unit} {epoch}", hoveron="fills", hoverinfo="name", **style))
     ticks = list(range(0, len(epochs), max(1, len(epochs) // 10)))
     y_axis = dict(tickvals=[len(epochs) - 1 - i for i in ticks], ticktext=[str(epochs[i]) for i in ticks],
                   title={"text": unit}, showgrid=False)

@@ -1,7 +1,7 @@
 """Weights & biases tab: one tensor's histogram at an epoch, or all epochs offset (ridge), with statistics."""
 from __future__ import annotations
 
-from dash import Input, Output, State, dash_table, dcc, html, no_update
+from dash import Input, Output, Patch, State, ctx, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
@@ -107,7 +107,8 @@ def histogram_drawer(run_id: str, layer: str, kind: str, log_y: bool):
 
 @unreadable_files_shown(figures.empty)
 def ridge_view(run_id, layer, kind, epoch, view, log_y, active_tab, version):
-    """Every epoch offset, the slider's epoch highlighted."""
+    """Every epoch offset, the slider's epoch highlighted. When only the epoch moved, just the ridges' colours
+    are sent (a Patch), not the figure again; a long run's ridge, whose rows follow the epoch, is redrawn."""
     if active_tab != TAB_ID or view != "ridge":
         return no_update
     why = nothing_to_draw(run_id, layer, kind)
@@ -115,8 +116,19 @@ def ridge_view(run_id, layer, kind, epoch, view, log_y, active_tab, version):
         return figures.empty(why)
     epochs, edges, densities = data.tensor_histogram(run_id, layer, kind)
     current = epoch if epoch in epochs else epochs[-1]
+    if ctx.triggered_id == WEIGHTS_PLAYER.epoch and len(epochs) <= figures.MAX_RIDGES:
+        return highlighted(epochs, current)
     return sent(figures.ridge(edges, densities, epochs, current=current, title=f"{layer}.{kind}", log_y=log_y,
                               unit=data.unit(run_id)))
+
+
+def highlighted(epochs: list[int], current: int) -> Patch:
+    """The ridge's colours with `current` highlighted, as changes to the figure the page holds."""
+    patch = Patch()
+    for row, style in enumerate(figures.ridge_styles(epochs, current)):
+        patch["data"][row]["line"] = style["line"]
+        patch["data"][row]["fillcolor"] = style["fillcolor"]
+    return patch
 
 
 @unreadable_files_shown(lambda message: [])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from dash import no_update
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
 
 from app import data, frames
 from app.tabs import compare, esd, weights
@@ -57,3 +59,24 @@ def test_played_frames_keep_one_scale_so_motion_means_change_in_the_weights(dash
     assert len({(tuple(f.layout.xaxis.range), tuple(f.layout.yaxis.range)) for f in shown}) == 1
     smallest = min(float(np.min(trace.x)) for figure in shown for trace in figure.data if trace.x is not None)
     assert shown[0].layout.xaxis.range[0] <= np.log10(smallest)  # every point of every epoch in view
+
+
+def ridge_after(change: str, epoch: int):
+    """The weights callback's answer to a change of `change` ("weights-epoch.value"...) on the ridge view."""
+    token = context_value.set(AttributeDict(triggered_inputs=[{"prop_id": change, "value": epoch}]))
+    try:
+        return weights.ridge_view("demo", "fc", "weight", epoch, "ridge", False, weights.TAB_ID, None)
+    finally:
+        context_value.reset(token)
+
+
+def test_moving_the_epoch_on_the_ridge_sends_only_its_colours(dashboard_data):
+    operations = ridge_after("weights-epoch.value", 2).to_plotly_json()["operations"]
+    whole = ridge_after("weights-view.value", 2)  # a change of view (or layer) draws the whole figure
+    epochs = data.tensor_histogram("demo", "fc", "weight")[0]
+    assert {tuple(operation["location"]) for operation in operations} == {
+        ("data", row, part) for row in range(len(epochs)) for part in ("line", "fillcolor")}
+    for operation in operations:  # the colours are those of the whole figure drawn at that epoch
+        _, row, part = operation["location"]
+        assert operation["params"]["value"] == whole["data"][row][part]
+    assert whole["data"][epochs.index(2)]["line"]["width"] > whole["data"][0]["line"]["width"]

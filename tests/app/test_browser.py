@@ -264,6 +264,13 @@ def test_weights_tab_plays_over_epochs_and_switches_to_the_ridge_and_log_views(p
 
     driver.find_element(By.XPATH, "//*[@id='weights-view']//label[contains(., 'ridge')]").click()
     wait_for_plot(driver, "weights-histogram", lambda s: s["traces"] == DEMO_EPOCHS + 1, what="one ridge per epoch")
+    highlighted = ("return document.querySelector('#weights-histogram .js-plotly-plot')._fullData"
+                   ".findIndex(trace => trace.line.width > 1);")  # the ridge of the slider's epoch
+    before = driver.execute_script(highlighted)
+    driver.find_element(By.ID, "weights-play").click()  # the ridge stays; its highlight moves (a Patch)
+    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script(highlighted) not in (before, -1),
+                                      "the ridge's highlight never followed the playing epoch")
+    driver.find_element(By.ID, "weights-play").click()  # pause
     driver.find_element(By.ID, "weights-log-y").click()
     driver.find_element(By.XPATH, "//*[@id='weights-view']//label[contains(., 'one epoch')]").click()
     WebDriverWait(driver, WAIT).until(lambda d: d.execute_script(
