@@ -9,7 +9,7 @@ from figures.compare import (
     alpha_difference, alpha_difference_frame, esd_overlay, histogram_overlay, layer_alpha_overlay, mean_alpha_overlay,
     training_overlay,
 )
-from figures.histograms import MAX_RIDGES, RIDGE_ROW_PIXELS, bulk_range, histogram, ridge, ridge_rows, ridge_styles
+from figures.histograms import MAX_RIDGES, RIDGE_ROW_PIXELS, bulk_range, histogram, ridge, ridge_styles
 from figures.spectra import MIN_FIT_EIGENVALUES, RANDOMIZED_COLOUR, esd, esd_grid
 from figures.style import (
     ACCENT, HEALTHY_COLOURS, MESSAGE_WIDTH, OVER_TRAINED_COLOUR, TEMPLATE, TEST_COLOUR, TRAIN_COLOUR,
@@ -23,6 +23,6 @@ __all__ = [
     "TRAIN_COLOUR", "TRAP_COLOUR", "UNDER_TRAINED_COLOUR", "alpha_colourscale", "alpha_difference",
     "alpha_difference_frame", "alpha_heatmap", "alpha_summary", "block_of", "bulk_range", "empty", "esd", "esd_grid",
     "esd_overlay", "histogram", "histogram_overlay", "layer_alpha_overlay", "mean_alpha_overlay", "packed", "ridge",
-    "ridge_rows", "ridge_styles", "share_log_axes", "training_curves", "training_overlay",
+    "ridge_styles", "share_log_axes", "training_curves", "training_overlay",
 ]
 

@@ -53,7 +53,7 @@ def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool
     return figure([bars], title={"text": title}, height=380, bargap=0, xaxis=x_axis, yaxis=y_axis)
 
 
-def ridge_rows(epochs: list[int], current: int | None) -> list[int]:
+def _ridge_rows(epochs: list[int], current: int | None) -> list[int]:
     """The places in `epochs` a ridge shows: every epoch, or in a long run MAX_RIDGES evenly spaced and the
     current one."""
     if len(epochs) <= MAX_RIDGES:
@@ -74,7 +74,7 @@ def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, curren
           title: str, log_y: bool = False, unit: str = "epoch") -> Figure:
     """All epochs offset one above another, oldest at the top, like TensorBoard's offset view; a long
     run shows MAX_RIDGES of them, evenly spaced, and the current one."""
-    rows = ridge_rows(epochs, current)
+    rows = _ridge_rows(epochs, current)
     epochs, densities = [epochs[row] for row in rows], densities[rows]
     values = np.log10(np.maximum(densities, densities[densities > 0].min(initial=1.0) / 10)) if log_y else densities
     values = values - values.min(axis=1, keepdims=True)
