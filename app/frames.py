@@ -3,8 +3,8 @@ FRAMES_PER_WINDOW epochs at once and drawn in the page as the slider moves or Pl
 epochs then costs one request per window instead of one per frame, and a slow network or a busy server does not
 make the animation stutter.
 
-A window is built by the tab's own callback (`frames` below, given the tab's one-epoch drawing function) into
-the player's store; the page works out which window an epoch is in and draws the epoch from the store."""
+A window is built by the tab's own callback (with `frames` below, from its outputs at each epoch) into the
+player's store; the page works out which window an epoch is in and draws the epoch from the store."""
 from __future__ import annotations
 
 from dash import Input, Output, State
