@@ -16,7 +16,10 @@ how much of the cores other processes took while both were timed (numbers worth 
     python benchmarks/analysis_speed.py                   # 41 checkpoints: about 2 minutes on 2 cores
     python benchmarks/analysis_speed.py --checkpoints 8   # quicker
     python benchmarks/analysis_speed.py --randomize --checkpoints 2   # weightwatcher needs minutes per checkpoint
-    python benchmarks/analysis_speed.py --model gpt2-small --checkpoints 3   # transformer-sized (transformers)
+    python benchmarks/analysis_speed.py --model gpt2-small --checkpoints 4   # transformer-sized (transformers)
+
+Whole checkpoints are shared between the processes, so an odd count leaves one process a checkpoint more
+than the other (with 3, two and one): the ratio of a long run is that of an even count.
 """
 from __future__ import annotations
 
