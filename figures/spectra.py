@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from figures.style import ACCENT, MARGIN, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, figure, grid, on_panel
+from figures.style import (
+    ACCENT, MARGIN, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, figure, grid, on_panel, panel_suffix,
+)
 
 RANDOMIZED_COLOUR = "#8e44ad"  # weightwatcher draws randomized ESDs in orchid
 MIN_FIT_EIGENVALUES = 20  # below this weightwatcher itself calls the fit a small-n fit: too few to trust a line
@@ -128,7 +130,7 @@ def _log_panels(axes: dict, count: int, columns: int) -> dict:
     """The grid's axes as log axes with few ticks (the panels are small); the axis titles on the left column
     and under the lowest panel of each column; the axes of empty places in the last row hidden."""
     for index in range(len(axes) // 2):
-        suffix = str(index + 1) if index else ""
+        suffix = panel_suffix(index)
         if index >= count:
             axes[f"xaxis{suffix}"].update(visible=False)
             axes[f"yaxis{suffix}"].update(visible=False)

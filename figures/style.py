@@ -51,7 +51,7 @@ def grid(rows: int, columns: int, *, horizontal_spacing: float | None = None, ve
     axes, annotations = {}, []
     for index in range(rows * columns):
         row, column = divmod(index, columns)
-        suffix = str(index + 1) if index else ""
+        suffix = panel_suffix(index)
         left, top = column * (width + horizontal_spacing), 1 - row * (height + vertical_spacing)
         axes[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}")
         axes[f"yaxis{suffix}"] = dict(domain=[max(top - height, 0.0), top], anchor=f"x{suffix}")
@@ -61,10 +61,14 @@ def grid(rows: int, columns: int, *, horizontal_spacing: float | None = None, ve
     return axes, annotations
 
 
+def panel_suffix(index: int) -> str:
+    """How plotly numbers the axes of panel `index` (0-based): x/y, x2/y2, ..."""
+    return str(index + 1) if index else ""
+
+
 def on_panel(index: int) -> dict:
     """What puts a trace on panel `index` (0-based) of a grid."""
-    suffix = str(index + 1) if index else ""
-    return {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+    return {"xaxis": f"x{panel_suffix(index)}", "yaxis": f"y{panel_suffix(index)}"}
 
 
 def packed(spec: Figure) -> Figure:

@@ -5,6 +5,7 @@ import pandas as pd
 
 from figures.style import (
     ACCENT, TEST_COLOUR, TRAIN_COLOUR, UNDER_TRAINED_COLOUR, Figure, epoch_axis, figure, grid, on_panel,
+    panel_suffix,
 )
 
 
@@ -26,7 +27,7 @@ def training_curves(metrics: pd.DataFrame, non_finite_from: int | None = None) -
         traces.append(dict(type="scatter", x=rows["epoch"].to_numpy(), y=rows["lr"].to_numpy(), mode="lines+markers",
                            name="lr", line=dict(color=ACCENT), showlegend=False, **on_panel(2)))
     for index in range(3):
-        suffix = str(index + 1) if index else ""
+        suffix = panel_suffix(index)
         axes[f"xaxis{suffix}"].update(epoch_axis(metrics["epoch"]))
         axes[f"yaxis{suffix}"].update(rangemode="tozero")
     shapes, notes = [], []
