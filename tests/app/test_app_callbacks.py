@@ -12,8 +12,8 @@ import figures
 from app import components, data, jobs_panel, shell
 from app.tabs import alpha, esd, metrics, training, weights
 from app.tabs.common import analysis_missing
-from app_views import esd_at, histogram_at
-from helpers import Plotted
+from app_views import esd_at, histogram_at, ridge_at
+from helpers import Plotted, as_plotly
 from spectrascope.runs import job_lock, read_run, update_run
 
 # the tabs' figures checked against plotly's schema and read as go.Figure
@@ -112,7 +112,7 @@ def test_tabs_draw_the_real_run(dashboard_data):
     assert (low, high, epoch) == (0, 3, 3) and sorted(marks) == [0, 1, 2, 3]
     figure, stats = histogram_at("demo", "fc", "weight", 1, False)
     assert figure.layout.title.text == "fc.weight · epoch 1" and [row["epoch"] for row in stats] == [0, 1, 2, 3]
-    ridge = weights.ridge_view("demo", "fc", "weight", 1, "ridge", True, weights.TAB_ID, None)
+    ridge = as_plotly(ridge_at("demo", "fc", "weight", 1, log_y=True))
     assert len(ridge.data) == 4
 
     figure, summary = esd_at("demo", "fc", 2)

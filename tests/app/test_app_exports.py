@@ -6,25 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
 
 from app import data, exports, jobs_panel
 from app.factory import create_app
+from app_views import triggered_by
 from helpers import spectrascope, wait_for
 from spectrascope.runs import read_run
 
 JOB_WAIT = 180
 
 
-def clicked(component_id: str) -> None:
-    """As Dash sets the callback context when `component_id` was clicked."""
-    context_value.set(AttributeDict(triggered_inputs=[{"prop_id": f"{component_id}.n_clicks", "value": 1}]))
-
-
 def start(component_id: str, tab: str, esd_layer=None, weights_layer=None, kind="weight"):
-    clicked(component_id)
-    return exports.start_export(None, None, None, None, "demo", tab, esd_layer, weights_layer, kind)
+    with triggered_by(f"{component_id}.n_clicks", 1):
+        return exports.start_export(None, None, None, None, "demo", tab, esd_layer, weights_layer, kind)
 
 
 def export_ended(run_id: str = "demo") -> str | None:
@@ -86,10 +80,11 @@ def test_the_bar_shows_on_the_tabs_it_exports_and_refuses_what_it_cannot_start(d
     assert exports.bar_shown("training")[0] == "d-none" and exports.bar_shown("metrics")[0] == "d-none"
     for tab in ("weights", "esd", "alpha"):
         assert exports.bar_shown(tab)[0] != "d-none"
-    clicked(exports.REPORT_BUTTON)
-    assert exports.start_export(None, None, None, 1, None, "alpha", None, None, "weight")[1:] == (
-        "Choose a run to export first", True)
-    assert "no run 'ghost'" in exports.start_export(None, None, None, 1, "ghost", "alpha", None, None, "weight")[1]
+    with triggered_by(f"{exports.REPORT_BUTTON}.n_clicks", 1):
+        assert exports.start_export(None, None, None, 1, None, "alpha", None, None, "weight")[1:] == (
+            "Choose a run to export first", True)
+        assert "no run 'ghost'" in exports.start_export(None, None, None, 1, "ghost", "alpha", None, None,
+                                                        "weight")[1]
     assert exports.offer("demo", "v") is None  # nothing exported yet
 
 

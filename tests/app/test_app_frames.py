@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from dash import no_update
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
 
 from app import data, frames
 from app.tabs import compare, esd, weights
+from app_views import ridge_at
 from helpers import played
 
 
@@ -61,18 +60,9 @@ def test_played_frames_keep_one_scale_so_motion_means_change_in_the_weights(dash
     assert shown[0].layout.xaxis.range[0] <= np.log10(smallest)  # every point of every epoch in view
 
 
-def ridge_after(change: str, epoch: int):
-    """The weights callback's answer to a change of `change` ("weights-epoch.value"...) on the ridge view."""
-    token = context_value.set(AttributeDict(triggered_inputs=[{"prop_id": change, "value": epoch}]))
-    try:
-        return weights.ridge_view("demo", "fc", "weight", epoch, "ridge", False, weights.TAB_ID, None)
-    finally:
-        context_value.reset(token)
-
-
 def test_moving_the_epoch_on_the_ridge_sends_only_its_colours(dashboard_data):
-    operations = ridge_after("weights-epoch.value", 2).to_plotly_json()["operations"]
-    whole = ridge_after("weights-view.value", 2)  # a change of view (or layer) draws the whole figure
+    operations = ridge_at("demo", "fc", "weight", 2, moved="weights-epoch.value").to_plotly_json()["operations"]
+    whole = ridge_at("demo", "fc", "weight", 2)  # a change of view (or layer) draws the whole figure
     epochs = data.tensor_histogram("demo", "fc", "weight")[0]
     assert {tuple(operation["location"]) for operation in operations} == {
         ("data", row, part) for row in range(len(epochs)) for part in ("line", "fillcolor")}

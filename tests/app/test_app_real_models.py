@@ -8,7 +8,7 @@ import torch
 import figures
 from app import data
 from app.tabs import alpha, esd, metrics, weights
-from app_views import esd_at, histogram_at
+from app_views import esd_at, histogram_at, ridge_at
 from helpers import Plotted, as_plotly
 
 alpha, esd, weights = Plotted(alpha), Plotted(esd), Plotted(weights)  # figures checked, read as go.Figure
@@ -117,7 +117,7 @@ def test_a_run_numbered_by_step_says_step_on_every_axis_and_title(tmp_path, monk
     figure, _ = esd_at("lit", "fc", 500)
     assert figure.layout.title.text.startswith("fc · step 500<br>")
     histogram, _ = histogram_at("lit", "fc", "weight", 750, False)
-    ridge = weights.ridge_view("lit", "fc", "weight", 750, "ridge", False, weights.TAB_ID, None)
+    ridge = as_plotly(ridge_at("lit", "fc", "weight", 750))
     assert histogram.layout.title.text.startswith("fc.weight · step 750") and ridge.layout.yaxis.title.text == "step"
     options, _ = metrics.epoch_options("lit", None, None, [])
     assert [option["label"] for option in options] == ["step 250", "step 500", "step 750"]
