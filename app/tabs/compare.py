@@ -173,18 +173,18 @@ def layers_note(lists: dict[str, list[str]]) -> list:
 # --- the figures -------------------------------------------------------------------------------------
 
 
-def _shared_rows(run_ids: list[str]) -> dict[str, pd.DataFrame]:
-    """Each run's layers.csv rows of the layers all runs share."""
-    shared = set(shared_layers(layer_lists(run_ids)))
+def _shared_rows(run_ids: list[str], lists: dict[str, list[str]] | None = None) -> dict[str, pd.DataFrame]:
+    """Each run's layers.csv rows of the layers all runs share (`lists`: the runs' layer_lists, if known)."""
+    shared = set(shared_layers(lists or layer_lists(run_ids)))
     tables = {run_id: data.layers(run_id) for run_id in run_ids}
     return {run_id: table[table["layer"].isin(shared)] if "layer" in table else table
             for run_id, table in tables.items()}
 
 
-def difference_figure(run_ids: list[str], unit: str):
-    """Run B − run A where the first two runs have the same layers; otherwise why not."""
+def difference_figure(run_ids: list[str], lists: dict[str, list[str]], unit: str):
+    """Run B − run A where the first two runs have the same layers (`lists`: the runs' layer_lists);
+    otherwise why not."""
     first, second = run_ids[:2]
-    lists = layer_lists([first, second])
     if not lists[first] or lists[first] != lists[second]:
         return _empty(f"The alpha difference needs two analysed runs with the same layers: "
                              f"{first} and {second} differ.")
@@ -200,8 +200,9 @@ def overview(run_ids, active_tab, version=None):
         return why, *(_empty(in_figures(why)),) * len(OVERVIEW)
     unit = data.unit(run_ids[0])
     curves = figures.training_overlay({run_id: data.metrics(run_id) for run_id in run_ids}, unit)
-    mean_alpha = figures.mean_alpha_overlay(_shared_rows(run_ids), unit)
-    return layers_note(layer_lists(run_ids)), sent(curves), sent(mean_alpha), difference_figure(run_ids, unit)
+    lists = layer_lists(run_ids)  # each run's layers, read once for the note and both figures
+    mean_alpha = figures.mean_alpha_overlay(_shared_rows(run_ids, lists), unit)
+    return layers_note(lists), sent(curves), sent(mean_alpha), difference_figure(run_ids, lists, unit)
 
 
 @unreadable_files_shown(lambda message: ([], None))

@@ -63,13 +63,12 @@ def stat_epochs(run_id: str) -> list[int]:
     return sorted(int(epoch) for epoch in stats["epoch"].unique()) if not stats.empty else []
 
 
-def nothing_to_draw(run_id: str | None, layer: str | None, kind: str) -> str | None:
-    """Why the tab has no histogram of the tensor to show, or None."""
+def shown_tensor(run_id: str | None, layer: str | None, kind: str) -> tuple[tuple | None, str | None]:
+    """(the tensor's (epochs, edges, densities), None), or (None, why the tab has no histogram of it to show)."""
     if not run_id or not data.histogram_tensors(run_id):
-        return analysis_missing(run_id)
-    if not layer or data.tensor_histogram(run_id, layer, kind) is None:
-        return f"This run has no {kind} histograms for the chosen layer"
-    return None
+        return None, analysis_missing(run_id)
+    tensor = data.tensor_histogram(run_id, layer, kind) if layer else None
+    return (tensor, None) if tensor is not None else (None, f"This run has no {kind} histograms for the chosen layer")
 
 
 @unreadable_files_shown(lambda message: frames.message(figures.empty(message)))
@@ -78,18 +77,18 @@ def histogram_frames(window, run_id, layer, kind, view, log_y, active_tab, versi
     every epoch at once instead)."""
     if active_tab != TAB_ID or view == "ridge":
         return no_update
-    why = nothing_to_draw(run_id, layer, kind)
+    tensor, why = shown_tensor(run_id, layer, kind)
     if why:
         return frames.message(figures.empty(why))
-    draw = histogram_drawer(run_id, layer, kind, log_y)
-    epochs = frames.window_of(data.tensor_histogram(run_id, layer, kind)[0], window)
+    draw = histogram_drawer(run_id, layer, kind, log_y, tensor)
+    epochs = frames.window_of(tensor[0], window)
     return frames.frames([run_id, layer, kind, view, log_y], epochs, [(draw(epoch),) for epoch in epochs])
 
 
-def histogram_drawer(run_id: str, layer: str, kind: str, log_y: bool):
+def histogram_drawer(run_id: str, layer: str, kind: str, log_y: bool, tensor: tuple):
     """draw(epoch): the tensor's histogram at that epoch over the bulk of all its epochs (one view while
     playing), or why it cannot be drawn (every value NaN/Inf); the files are read once for all epochs."""
-    epochs, edges, densities = data.tensor_histogram(run_id, layer, kind)
+    epochs, edges, densities = tensor
     stats = {row["epoch"]: row for row in tensor_stats(run_id, layer, kind)}
     title, unit, view = f"{layer}.{kind}", data.unit(run_id), figures.bulk_range(edges, densities)
 
@@ -111,10 +110,10 @@ def ridge_view(run_id, layer, kind, epoch, view, log_y, active_tab, version):
     are sent (a Patch), not the figure again; a long run's ridge, whose rows follow the epoch, is redrawn."""
     if active_tab != TAB_ID or view != "ridge":
         return no_update
-    why = nothing_to_draw(run_id, layer, kind)
+    tensor, why = shown_tensor(run_id, layer, kind)
     if why:
         return figures.empty(why)
-    epochs, edges, densities = data.tensor_histogram(run_id, layer, kind)
+    epochs, edges, densities = tensor
     current = epoch if epoch in epochs else epochs[-1]
     if ctx.triggered_id == WEIGHTS_PLAYER.epoch and len(epochs) <= figures.MAX_RIDGES:
         return highlighted(epochs, current)
