@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.powerlaw import PowerLawFit
-
-OVER_TRAINED_BELOW = 2.0
-UNDER_TRAINED_ABOVE = 6.0
+from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 
 
 def warning_for(alpha: float, failed: bool = False) -> str:

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from analysis.options import BACKENDS, AnalysisError
+from spectrascope import settings
+from spectrascope.health import alerts
+from spectrascope.health.monitor import update_events
+from spectrascope.health.rules import Rules, load_rules
 from spectrascope.runs import (
     RunPaths, checkpoint_epochs, checkpoint_signature, histogram_bins, job_lock, read_manifest, read_run,
     run_paths, set_aside_damaged_results, update_run,
@@ -40,6 +44,7 @@ class Plan:
     uncounted: set[int]  # those up to date whose histograms are still to be counted
     rebin: bool  # the saved histograms have other bins: every epoch is counted again
     report: AnalysisReport
+    rules: Rules  # the health rules events are derived by (spectrascope.health)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -61,6 +66,20 @@ def record_layers(plan: Plan, done: int | None, total: int | None) -> None:
 
 def _layers(done: int | None, total: int | None) -> dict:
     return {"layers_done": done, "layers_total": total}
+
+
+def watch_health(plan: Plan, upto: int | None = None, patience: float = 0.0) -> None:
+    """events.csv brought up to date (up to epoch `upto` while later ones are under way), its new events
+    queued as alerts, and the alerts due sent; with `patience`, refused ones are retried that many seconds,
+    and what is still owed is said."""
+    alerts.queue_alerts(plan.paths, update_events(plan.paths, plan.rules, upto), plan.rules)
+    if not patience:
+        alerts.deliver_due(plan.paths)
+        return
+    owed = alerts.flush(plan.paths, patience).pending
+    if owed:
+        print(f"{owed} alert(s) not delivered yet ({alerts.last_error(plan.paths)}): the next analysis of run "
+              f"{plan.paths.run_id} tries again", file=sys.stderr)
 
 
 def _up_to_date(entry: dict, signature: dict, randomize: bool) -> bool:
@@ -114,7 +133,7 @@ def _plan(paths: RunPaths, backend: str, epochs: list[int] | None, randomize: bo
     available = _epochs_available(paths, epochs)
     manifest, wanted = _saved_state(paths, epochs or available, available)
     plan = Plan(paths, backend, randomize, bins, manifest, wanted, todo=[], uncounted=set(),
-                rebin=histogram_bins(paths) not in (None, bins), report=AnalysisReport())
+                rebin=histogram_bins(paths) not in (None, bins), report=AnalysisReport(), rules=load_rules())
     for epoch in wanted:
         entry = manifest.get(epoch, {})
         if _up_to_date(entry, checkpoint_signature(paths, epoch, backend), randomize) and _arrays_saved(paths, epoch,
@@ -131,13 +150,16 @@ def _plan(paths: RunPaths, backend: str, epochs: list[int] | None, randomize: bo
 def planned_analysis(data_dir, run_id: str, *, backend: str, epochs: list[int] | None, randomize: bool,
                      bins: int) -> Iterator[Plan]:
     """Hold the run's analysis lock and say what the analysis of `epochs` (default: every checkpoint) has
-    to do. With nothing to do it is recorded as completed, or a job that queued it would look unfinished."""
+    to do. With nothing to do it is recorded as completed, or a job that queued it would look unfinished, and
+    the run's events and alerts are brought up to date (a run analysed before events existed gets them)."""
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     paths = run_paths(data_dir, run_id)
     read_run(paths)  # a clear error for an unknown run
+    settings.alert_urls()  # and for a bad SPECTRASCOPE_ALERT_URL, before any work
     with job_lock(paths, "analysis"):
         plan = _plan(paths, backend, epochs, randomize, bins)
         if plan.nothing_to_do:
             record_analysis(plan, "completed", 0, 0)
+            watch_health(plan, patience=settings.alert_patience_seconds())  # and alerts owed from before
         yield plan

@@ -18,9 +18,10 @@ import numpy as np
 from analysis.backends import LayerDone, analyze_state_dict, unreported
 from analysis.histograms import bin_edges, covers, density, once_per_tensor, parameter_tensors, tensor_stats
 from analysis.options import DEFAULT_BINS, AnalysisError
-from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis, record_layers
+from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis, record_layers, watch_health
 from analysis.pool import Workers, run_tasks, worker_pool
 from analysis.progress import LayerProgress
+from spectrascope import settings
 from spectrascope.checkpoints import CheckpointError, load_arrays
 from spectrascope.runs import (
     RunPaths, checkpoint_signature, read_histograms, save_layer_rows, save_weight_stats, weight_stats_rows,
@@ -124,6 +125,7 @@ def carry_out(plan: Plan, device: str, workers: int | None, progress: bool) -> N
         plan.manifest[epoch]["histograms"] = True
     write_manifest(plan.paths, plan.manifest)
     job.finish("failed" if plan.report.errors else "completed")
+    watch_health(plan, patience=settings.alert_patience_seconds())
 
 
 def _record_stop(job: _Analysis, exc: BaseException) -> None:
@@ -142,7 +144,7 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
     paths = plan.paths
     tasks = {e: (paths, e, plan.backend, job.device, plan.randomize) for e in todo}
     rows, stats, entries = [], [], {}
-    with_stats, finished, saved_at = set(), 0, time.monotonic()
+    with_stats, finished, saved_at, finished_epochs = set(), 0, time.monotonic(), set()
 
     def save() -> None:  # the tables first: an epoch the manifest calls done always has its rows
         save_layer_rows(paths, {e for e, entry in entries.items() if not entry["error"]}, rows)
@@ -151,6 +153,8 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
         write_manifest(paths, plan.manifest)
         for saved in (rows, stats, entries):
             saved.clear()
+        under_way = set(todo) - finished_epochs
+        watch_health(plan, upto=min(under_way) - 1 if under_way else None)  # an epoch's events wait for earlier ones
 
     job.note("spectra", 0)
     job.layers = LayerProgress(lambda done, total: record_layers(plan, done, total), job.progress)
@@ -159,6 +163,7 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
                                                                  job.progress, lambda e: job.note("spectra", finished),
                                                                  job.layers):
             finished += 1
+            finished_epochs.add(epoch)
             entries[epoch] = {"checkpoint": checkpoint_signature(paths, epoch, plan.backend),
                               "randomize": plan.randomize, "error": error, "histograms": False}
             if error:

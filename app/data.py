@@ -17,7 +17,7 @@ import diskcache
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
+from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 from spectrascope import settings
 from spectrascope.jobs import job_is_running, place_in_line
 from spectrascope.runs import (

@@ -16,6 +16,9 @@ import pandas as pd
 
 import figures
 from export import compact, health
+from spectrascope.health.bands import HEALTHY, band, counts_at_last_epoch
+from spectrascope.health.events import Event, open_events
+from spectrascope.health.rules import severity_rank
 from spectrascope.runs import LAYER_COLUMNS, RunRecord
 
 FIRST_TABLES = ("config", "provenance")  # of run.json's objects, shown first; the others follow
@@ -83,6 +86,8 @@ class Report:
     heatmap: dict
     mean_alpha: dict
     layers: list[LayerPlots]
+    events: list[Event]  # the run's health events (spectrascope.health.events)
+    rules_source: str  # the rules they were derived by
     written_by: str  # which spectrascope, when
 
 
@@ -151,28 +156,30 @@ def _band_label(name: str) -> str:
     """The band's swatch as the Alpha tab's legend draws it: the healthy band shades light to dark, as alpha
     goes from 2 to 6 on the heatmap."""
     colour, meaning = health.BANDS[name]
-    if name == health.HEALTHY:
+    if name == HEALTHY:
         colour = f"linear-gradient(to right, {', '.join(figures.HEALTHY_COLOURS)})"
     return f"<span class='swatch' style='background:{colour}'></span>{_text(name)} ({_text(meaning)})"
 
 
 def _alpha(report: Report, counter) -> str:
     last, unit = int(report.table["epoch"].max()), report.record.unit
-    counts = health.counts_at_last_epoch(report.table)
+    counts = counts_at_last_epoch(report.table)
     count_rows = "".join(f"<tr><td>{_band_label(name)}</td><td class='num'>{count}</td></tr>"
                          for name, count in counts.items())
-    left = health.departures(report.table)
-    if left:
-        rows = "".join(f"<tr><td>{_text(d.layer)}</td><td class='num'>{d.epoch}</td><td>{_text(d.band)}</td>"
-                       f"<td>{_text(d.band_at_last)}</td></tr>" for d in left)
-        departures = (f"<table><tr><th>layer</th><th>left at {unit}</th><th>went to</th><th>at {unit} {last}</th>"
-                      f"</tr>{rows}</table>")
+    shown = [e for e in report.events if severity_rank(e.severity) >= severity_rank("warning")]
+    still = {e.event_id for e in open_events(report.events, last)}
+    if shown:
+        rows = "".join(f"<tr><td class='num'>{e.epoch}</td><td>{_text(e.layer)}</td><td>{_text(e.kind)}</td>"
+                       f"<td>{_text(e.severity)}</td><td>{_text(e.detail)}</td>"
+                       f"<td>{'yes' if e.event_id in still else ''}</td></tr>" for e in shown)
+        events = (f"<table><tr><th>{unit}</th><th>layer</th><th>event</th><th>severity</th><th>what</th>"
+                  f"<th>still so at {unit} {last}</th></tr>{rows}</table>")
     else:
-        departures = "<p>No layer left the healthy band.</p>"
+        events = "<p>No warning: every layer stayed healthy.</p>"
     summary = (f"<div class='tables'><div><h3>Layers per band at {unit} {last}</h3><table><tr><th>band</th>"
-               f"<th>layers</th></tr>{count_rows}</table></div><div><h3>Layers that left the healthy band</h3>"
-               f"<p class='muted'>The first {unit} each was out of it, having been in it the {unit} before.</p>"
-               f"{departures}</div></div>")
+               f"<th>layers</th></tr>{count_rows}</table></div><div><h3>Health events</h3>"
+               f"<p class='muted'>Warnings and worse, as the Health tab and <code>spectrascope check</code> derive "
+               f"them ({_text(report.rules_source)}).</p>{events}</div></div>")
     return (f"<section id='alpha'><h2>Alpha per layer and {unit}</h2>{summary}"
             f"<p class='muted'>Click a cell to open that layer's animations at that {unit}.</p>"
             f"{_plot(report.heatmap, counter, 'alpha-heatmap')}{_plot(report.mean_alpha, counter)}</section>")
@@ -185,7 +192,7 @@ def _layers(report: Report, counter) -> str:
         row = last.loc[plots.layer] if plots.layer in last.index else None
         about = (f"not analysed at the last {unit}" if row is None else
                  f"{row['layer_type']} {row['N']}×{row['M']} · alpha {row['alpha']:.3f} "
-                 f"({health.band(row['alpha'])}) at {unit} {int(report.table['epoch'].max())}")
+                 f"({band(row['alpha'])}) at {unit} {int(report.table['epoch'].max())}")
         histogram = (_plot(plots.histogram, counter) if plots.histogram is not None
                      else "<p class='muted'>No weight histogram was counted for this layer.</p>")
         parts.append(f"<details data-layer='{_text(plots.layer)}'><summary>{_text(plots.layer)} "
@@ -216,7 +223,7 @@ def _last_epoch(table: pd.DataFrame, unit: str) -> str:
     for record in rows.to_dict("records"):
         cells = []
         for name in columns:
-            style = (f" style='background:{health.BANDS[health.band(record[name])][0]}'"
+            style = (f" style='background:{health.BANDS[band(record[name])][0]}'"
                      if name == "alpha" else "")
             number = " class='num'" if kinds[name] in "fi" else ""
             cells.append(f"<td{number}{style}>{_text(_format(record[name], kinds[name]))}</td>")

@@ -43,6 +43,8 @@ def _page(paths, out: Path, progress) -> tuple[str, int]:
 
     import figures
     from export import compact, load, report
+    from spectrascope.health.monitor import run_events
+    from spectrascope.health.rules import load_rules
     from spectrascope.runs import read_run
 
     table, _ = load.layer_table(paths, ALL_EPOCHS)
@@ -59,8 +61,9 @@ def _page(paths, out: Path, progress) -> tuple[str, int]:
     summary = figures.alpha_summary(table, metrics, record.unit)
     summary["layout"]["title"] = {"text": "mean alpha" + (" and test accuracy" if "test_acc" in metrics else "")
                                           + f" per {record.unit}"}
+    rules = load_rules()
     page = report.page(report.Report(
-        record=record, table=table, curves=curves,
+        record=record, table=table, curves=curves, events=run_events(paths, rules), rules_source=rules.source,
         heatmap=compact.lean(figures.alpha_heatmap(table, record.unit)),
         mean_alpha=compact.lean(summary),
         layers=layers, written_by=f"Written by spectrascope {metadata.version('spectrascope')} on "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
+from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 from figures.style import (
     HEALTHY_COLOURS, OVER_TRAINED_COLOUR, TEST_COLOUR, UNDER_TRAINED_COLOUR, Figure, epoch_axis, figure,
 )

@@ -10,11 +10,12 @@ from analysis import import_cli
 from app import cli as app_cli
 from export import cli as export_cli
 from export import report_cli
-from spectrascope import command, rm_cli, submit_cli, users_cli
+from spectrascope import check_cli, command, rm_cli, submit_cli, users_cli
 from training import cli as training_cli
 
 COMMANDS = {"train": training_cli, "analyze": analysis_cli, "import": import_cli, "export": export_cli,
-            "report": report_cli, "rm": rm_cli, "serve": app_cli, "submit": submit_cli, "user": users_cli}
+            "report": report_cli, "check": check_cli,
+            "rm": rm_cli, "serve": app_cli, "submit": submit_cli, "user": users_cli}
 JOBS = {"train", "analyze", "import", "export", "report"}  # long, heavy commands (spectrascope.command.add_command)
 
 

@@ -69,3 +69,44 @@ def visibility_timeout_seconds() -> float:
     """How long the broker waits for a job's acknowledgement before delivering it again: above the
     longest job (default 7 days), or Redis would hand a running job to a second worker."""
     return _positive_seconds(VISIBILITY_TIMEOUT_ENV, 7 * 24 * 3600)
+
+
+HEALTH_RULES_ENV = "SPECTRASCOPE_HEALTH_RULES"
+ALERT_URL_ENV = "SPECTRASCOPE_ALERT_URL"
+PUBLIC_URL_ENV = "SPECTRASCOPE_PUBLIC_URL"
+ALERT_MIN_SEVERITY_ENV = "SPECTRASCOPE_ALERT_MIN_SEVERITY"
+ALERT_PATIENCE_ENV = "SPECTRASCOPE_ALERT_PATIENCE"
+
+
+def health_rules_file() -> Path | None:
+    """$SPECTRASCOPE_HEALTH_RULES: the rules file events are derived and alerts filtered by (docs/health.md);
+    None: the default rules."""
+    value = os.environ.get(HEALTH_RULES_ENV)
+    return Path(value) if value else None
+
+
+def alert_urls() -> list[str]:
+    """$SPECTRASCOPE_ALERT_URL: the endpoints each new health event is POSTed to, separated by spaces or commas."""
+    text = os.environ.get(ALERT_URL_ENV) or ""
+    urls = [url for url in text.replace(",", " ").split() if url]
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise UserError(f"{ALERT_URL_ENV} holds {url!r}, which is not an http(s) URL")
+    return urls
+
+
+def public_url() -> str | None:
+    """$SPECTRASCOPE_PUBLIC_URL: where people open the dashboard, for the links in alerts."""
+    return (os.environ.get(PUBLIC_URL_ENV) or "").rstrip("/") or None
+
+
+def alert_min_severity() -> str | None:
+    """$SPECTRASCOPE_ALERT_MIN_SEVERITY: the least severe event alerted (info, warning, critical); None: the
+    rules file's, else warning."""
+    return os.environ.get(ALERT_MIN_SEVERITY_ENV) or None
+
+
+def alert_patience_seconds() -> float:
+    """How long an analysis, once done, keeps retrying alerts an endpoint refused (default 10 s); what is left
+    is retried by the next analysis of the run."""
+    return _positive_seconds(ALERT_PATIENCE_ENV, 10)

@@ -7,7 +7,7 @@ from dash import Input, Output, State, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme
 import dash_bootstrap_components as dbc
 
-from analysis.metrics import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
+from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 import figures
 from app import components, data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP

@@ -124,6 +124,21 @@ class RunPaths:
         return self.root / "exports"
 
     @property
+    def events_csv(self) -> Path:
+        """Layer-health events derived from the analysis tables (spectrascope.health), rewritten as epochs land."""
+        return self.analysis / "events.csv"
+
+    @property
+    def alert_outbox(self) -> Path:
+        """Alerts owed to the alert endpoints and those delivered, by event id: each event is sent once."""
+        return self.root / "alerts.json"
+
+    @property
+    def alert_outbox_lock(self) -> Path:
+        """Held while the outbox is read and changed, and while one alert is sent."""
+        return self.root / ".alerts.lock"
+
+    @property
     def analysis_manifest(self) -> Path:
         """What each epoch's analysis was computed from, so a re-run redoes only what changed."""
         return self.analysis / "manifest.json"

@@ -108,6 +108,7 @@ class RunRecord(_Record):
     export: ExportState | None = None
     non_finite_from: int | None = None  # the epoch whose loss or weights went NaN/Inf (training stopped there)
     unit: str = "epoch"  # what checkpoint numbers count: "step" for imported Lightning and Hugging Face runs
+    alerts_muted: bool = False  # no alert is sent for this run's health events (spectrascope.health.alerts)
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -126,6 +127,8 @@ class RunRecord(_Record):
                 del data[optional]
         if data["unit"] == "epoch":  # the default: runs by epoch read as they always did
             del data["unit"]
+        if not data["alerts_muted"]:
+            del data["alerts_muted"]
         return data
 
     @property

@@ -1,10 +1,9 @@
 """The run's CSV tables and their column schemas: metrics.csv (training), analysis/layers.csv (one row
-per epoch and layer) and analysis/weight_stats.csv (one row per epoch and tensor).
+per epoch and layer), analysis/weight_stats.csv (one row per epoch and tensor) and analysis/events.csv (one
+row per layer-health event).
 
 Writers take plain row dicts; readers give the rows back as written (`*_rows`) or as pandas DataFrames
 (`*_frame`) for the dashboard and users' own notebooks."""
-from __future__ import annotations
-
 from __future__ import annotations
 
 import csv
@@ -23,6 +22,7 @@ LAYER_COLUMNS = (
     "sigma", "num_pl_spikes", "lambda_max", "log_norm", "log_spectral_norm", "stable_rank", "warning",
     "max_rand_eval", "rand_distance", "rand_num_spikes",  # empty unless analysed with --randomize
 )
+EVENT_COLUMNS = ("event_id", "epoch", "layer", "kind", "severity", "value", "threshold", "detail")
 STAT_COLUMNS = ("epoch", "layer", "kind", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
 
 
@@ -69,6 +69,15 @@ def weight_stats_rows(paths: RunPaths) -> list[dict[str, str]]:
     return read_csv(paths.weight_stats_csv)
 
 
+def write_events(paths: RunPaths, rows: list[dict]) -> None:
+    """The run's whole event table, rewritten (events are derived from the tables, never appended by hand)."""
+    write_csv(paths.events_csv, EVENT_COLUMNS, rows)
+
+
+def event_ids(paths: RunPaths) -> set[str]:
+    return {row["event_id"] for row in read_csv(paths.events_csv)}
+
+
 def damaged_tables(paths: RunPaths) -> list:
     """The analysis tables that exist but do not read, or lack cells (a disk error, a hand edit, a
     cut-off row)."""
@@ -89,7 +98,8 @@ def damaged_tables(paths: RunPaths) -> list:
 # --- DataFrames ----------------------------------------------------------------------------------
 
 
-TEXT_COLUMNS = {"layer": str, "layer_type": str, "kind": str, "warning": str}  # "0" is a layer name, not a number
+TEXT_COLUMNS = {"layer": str, "layer_type": str, "kind": str, "warning": str, "event_id": str, "severity": str,
+                "detail": str}  # "0" is a layer name, not a number
 
 
 def _frame(path, *required: str) -> pd.DataFrame:
@@ -124,3 +134,8 @@ def layers_frame(paths: RunPaths) -> pd.DataFrame:
 
 def weight_stats_frame(paths: RunPaths) -> pd.DataFrame:
     return _frame(paths.weight_stats_csv, "epoch", "layer", "kind")
+
+
+def events_frame(paths: RunPaths) -> pd.DataFrame:
+    """analysis/events.csv, one row per event, by epoch; empty before the first epoch is analysed."""
+    return _frame(paths.events_csv, "event_id", "epoch", "layer", "kind", "severity")

@@ -13,7 +13,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from browser_helpers import WAIT
 from export_runs import EPOCHS, LAYERS
-from export import health
+from spectrascope.health.bands import counts_at_last_epoch
+from spectrascope.health.monitor import run_events
 from helpers import spectrascope
 from refusals import refused
 from spectrascope.runs import run_paths, update_run, write_metrics
@@ -88,7 +89,11 @@ def test_the_report_holds_every_section(trained_report, trained_data):
                 "under-trained": (last > 6).sum()}
     for band, count in expected.items():
         assert re.search(rf"{band} \([^)]*\)</td><td class='num'>{count}</td>", alpha), band
-    assert "Layers that left the healthy band" in alpha
+    warned = [e for e in run_events(run_paths(trained_data, "exp")) if e.severity != "info"]
+    listed = re.findall(r"<tr><td class='num'>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(?:warning|critical)</td>",
+                        alpha)
+    assert warned and "<h3>Health events</h3>" in alpha
+    assert listed == [(str(e.epoch), e.layer, e.kind) for e in warned]
 
     blocks = layer_blocks(page)
     assert list(blocks) == list(LAYERS)
@@ -140,18 +145,12 @@ def test_a_run_numbered_by_step_is_reported_by_step(tmp_path):
     assert heatmap["layout"]["xaxis"]["title"]["text"] == "step"
 
 
-def test_departures_from_the_healthy_band_and_the_bands_at_the_last_epoch():
+def test_the_bands_at_the_last_epoch():
     table = pd.DataFrame([(epoch, layer, alpha) for layer, alphas in {
         "steady": [3.0, 4.0, 5.0], "drifts-up": [3.0, 7.0, 4.0], "collapses": [6.5, 3.0, 1.5],
         "fails": [3.0, -1.0, -1.0], "gap": [3.0, None, 9.0]}.items()
         for epoch, alpha in enumerate(alphas) if alpha is not None], columns=["epoch", "layer", "alpha"])
-    assert health.departures(table) == [
-        health.Departure("drifts-up", 1, "under-trained", "healthy"),
-        health.Departure("fails", 1, "fit failed", "fit failed"),
-        health.Departure("collapses", 2, "over-trained", "over-trained"),
-        health.Departure("gap", 2, "under-trained", "under-trained")]  # from its last analysed epoch
-    assert health.counts_at_last_epoch(table) == {"over-trained": 1, "healthy": 2, "under-trained": 1,
-                                                  "fit failed": 1}
+    assert counts_at_last_epoch(table) == {"over-trained": 1, "healthy": 2, "under-trained": 1, "fit failed": 1}
 
 
 _DRAWN = "return [...document.querySelectorAll('.plot')].filter(p => p.dataset.drawn).map(p => p.dataset.spec)"
