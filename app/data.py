@@ -19,6 +19,8 @@ import pandas as pd
 
 from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 from spectrascope import settings
+from spectrascope.health.events import Event
+from spectrascope.health.monitor import recorded_events
 from spectrascope.jobs import job_is_running, place_in_line
 from spectrascope.runs import (
     ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, RunRecord, checkpoint_epochs, job_is_active,
@@ -198,7 +200,8 @@ def version(run_id: str) -> str:
     every couple of seconds. A short digest: a browser cannot hold nanosecond times exactly, and need not see
     server paths."""
     run_dir = paths(run_id)
-    files = (run_dir.run_json, run_dir.metrics_csv, run_dir.layers_csv, run_dir.weight_stats_csv, run_dir.histograms)
+    files = (run_dir.run_json, run_dir.metrics_csv, run_dir.layers_csv, run_dir.weight_stats_csv, run_dir.histograms,
+             run_dir.events_csv)
     record = run(run_id)
     live = None
     if record:
@@ -223,6 +226,11 @@ def layers(run_id: str) -> pd.DataFrame:
 def weight_stats(run_id: str) -> pd.DataFrame:
     return memoised(paths(run_id).weight_stats_csv, weight_stats_frame, run_id, default=pd.DataFrame(),
                     in_process=True)
+
+
+def events(run_id: str) -> list[Event]:
+    """The run's health events as its analysis wrote them (analysis/events.csv), by epoch."""
+    return memoised(paths(run_id).events_csv, recorded_events, run_id, default=[], in_process=True)
 
 
 def non_finite_from(run_id: str) -> int | None:

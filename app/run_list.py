@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from dash import html
 
 from app import data
+from spectrascope.health.events import health_line
 from spectrascope.runs import RunRecord
 
 SORTS = {"newest": "newest first", "name": "name", "accuracy": "best final accuracy", "alpha": "lowest mean alpha"}
@@ -21,6 +22,7 @@ class RunSummary:
     settings: str  # "demo · lr 0.1 · 40 epochs · mixup 0.2", or how an imported run came in
     accuracy: float | None  # test accuracy at the last epoch that has one
     mean_alpha: float | None  # over the fitted layers at the last analysed epoch
+    health: str | None = None  # what holds at the last analysed epoch: "3 layers over-trained since epoch 12"
 
     @property
     def title(self) -> str:
@@ -60,11 +62,13 @@ def summarise(record: RunRecord) -> RunSummary:
     except data.RunDataError:
         return RunSummary(record, _settings(record), None, None)
     accuracy = _last(metrics["test_acc"]) if "test_acc" in metrics else None
-    mean_alpha = None
+    mean_alpha = health = None
     if not layers.empty:
-        last = layers[layers["epoch"] == layers["epoch"].max()]
+        latest = int(layers["epoch"].max())
+        last = layers[layers["epoch"] == latest]
         mean_alpha = _last([last.loc[last["alpha"] > 0, "alpha"].mean()])
-    return RunSummary(record, _settings(record), accuracy, mean_alpha)
+        health = health_line(data.events(record.id), latest, record.unit)
+    return RunSummary(record, _settings(record), accuracy, mean_alpha, health)
 
 
 def _order(summaries: list[RunSummary], sort: str | None) -> list[RunSummary]:
@@ -82,6 +86,18 @@ def options(summaries: list[RunSummary], statuses: list[str] | None, sort: str |
             current: str | None) -> list[dict]:
     """The picker's options: the runs of the chosen statuses (the one on screen always), in the chosen order."""
     shown = [s for s in summaries if not statuses or s.record.status in statuses or s.record.id == current]
-    return [{"label": html.Span([html.Span(s.title), html.Small(" · ".join(filter(None, [s.settings, s.results])),
-                                                                className="text-muted ms-2")]),
-             "value": s.record.id, "search": f"{s.title} {s.settings}"} for s in _order(shown, sort)]
+    return [{"label": html.Div([html.Div([html.Span(s.title),
+                                          html.Small(" · ".join(filter(None, [s.settings, s.results])),
+                                                     className="text-muted ms-2")], className="text-truncate"),
+                                _health_note(s.health)], style={"lineHeight": "1.2"}),
+             "value": s.record.id, "search": f"{s.title} {s.settings} {s.health or ''}"} for s in _order(shown, sort)]
+
+
+def _health_note(health: str | None) -> html.Small | None:
+    """The run's health at its latest analysed epoch, under its name: green when healthy, amber when not."""
+    if health is None:
+        return None
+    healthy = health.startswith("healthy")
+    icon = "bi bi-heart-pulse me-1" if healthy else "bi bi-exclamation-triangle me-1"
+    return html.Small([html.I(className=icon), health], className="d-block text-truncate " +
+                      ("text-success" if healthy else "text-warning-emphasis"))

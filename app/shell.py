@@ -11,11 +11,11 @@ from plotly.io.json import to_json_plotly
 from app import auth, components, data, delete_run, exports, jobs_panel, run_list
 from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import non_finite_note, unreadable_files_shown
-from app.tabs import alpha, compare, esd, metrics, training, weights
+from app.tabs import alpha, compare, esd, health, metrics, training, weights
 from spectrascope import jobs
 from spectrascope.runs import ACTIVE_STATUSES
 
-TABS = (training, weights, esd, alpha, compare, metrics)
+TABS = (training, weights, esd, alpha, health, compare, metrics)
 LIVE_MILLISECONDS = 2000
 STATUS_COLOURS = {"queued": "secondary", "running": "primary", "completed": "success", "failed": "danger",
                   "cancelled": "warning", "interrupted": "warning"}
@@ -39,7 +39,7 @@ def layout() -> html.Div:
         dbc.NavbarBrand([html.I(className="bi bi-activity me-2"), "spectrascope"], className="fw-bold"),
         html.Div([
             html.Div([
-                dcc.Dropdown(id=RUN_PICKER, placeholder="no runs yet", clearable=False, optionHeight=40,
+                dcc.Dropdown(id=RUN_PICKER, placeholder="no runs yet", clearable=False, optionHeight=48,
                              style={"minWidth": "27rem"}),
                 dcc.Dropdown(id=RUN_STATUS_FILTER, options=list(run_list.STATUSES), multi=True,
                              placeholder="any status", style={"minWidth": "9.5rem"}, className="ms-2"),

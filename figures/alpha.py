@@ -30,7 +30,7 @@ def block_of(layer: str) -> str:
     return ".".join(parts[: numbered + 1]) if numbered is not None else layer
 
 
-def _block_separators(order: list[str]) -> list[dict]:
+def block_separators(order: list[str]) -> list[dict]:
     """A line across the heatmap between consecutive rows of different blocks (rows are categories 0, 1, ...),
     so a 75-layer transformer reads block by block; none where no block holds two layers (an nn.Sequential)."""
     blocks = [block_of(layer) for layer in order]
@@ -58,7 +58,7 @@ def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> Figure:
     return figure([cells] + ([_trap_markers(traps, unit)] if len(traps) else []),
                   height=max(360, 18 * len(order) + 120), title={"text": "alpha per layer (click a cell for its ESD)"},
                   yaxis=dict(autorange="reversed", type="category"),  # layer "0" is a name
-                  xaxis=epoch_axis(alpha.columns, unit), shapes=_block_separators(order),
+                  xaxis=epoch_axis(alpha.columns, unit), shapes=block_separators(order),
                   legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
 
 

@@ -215,3 +215,22 @@ def breaking(events: list[Event], rules: Rules, latest_epoch: int) -> list[Event
     return [event for event in events if any(
         rule.matches(event.kind, event.layer) and (rule.when == "any" or event.event_id in still)
         for rule in rules.fail)]
+
+
+STATE_WORDS = {"trap": "trapped", "drift": "drifting", "fit-failed": "with no fit", "poor-fit": "poorly fitted",
+               "rank-collapse": "with collapsed rank", "non-finite": "NaN/Inf"}
+
+
+def health_line(events: list[Event], latest_epoch: int, unit: str = "epoch") -> str:
+    """What a run's health is at its latest epoch, in words for its line in the run picker: "3 layers
+    over-trained since epoch 12 · 1 trap since epoch 4", or "healthy at epoch 20"."""
+    still = [e for e in open_events(events, latest_epoch) if severity_rank(e.severity) >= severity_rank("warning")]
+    if not still:
+        return f"healthy at {unit} {latest_epoch}"
+    parts = []
+    for kind in dict.fromkeys(e.kind for e in sorted(still, key=lambda e: e.epoch)):
+        found = [e for e in still if e.kind == kind]
+        since = "at" if kind == "drift" else "since"
+        parts.append(f"{len(found)} layer{'s' * (len(found) != 1)} {STATE_WORDS.get(kind, kind)} {since} {unit} "
+                     f"{min(e.epoch for e in found)}")
+    return " · ".join(parts)

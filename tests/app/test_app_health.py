@@ -1,0 +1,63 @@
+"""The Health tab's callbacks and the run picker's health line, on real analysed runs."""
+from __future__ import annotations
+
+import json
+
+from dash import no_update
+from plotly.io.json import to_json_plotly
+
+from app import data, run_list
+from app.tabs import esd, health
+from app_views import triggered_by
+from helpers import Plotted
+from spectrascope.health.monitor import recorded_events
+from spectrascope.health.rules import SEVERITIES
+from spectrascope.runs import read_run, run_paths
+
+
+def texts(component) -> str:
+    return json.dumps(json.loads(to_json_plotly(component)))
+
+
+def test_the_timeline_and_table_show_the_events_the_analysis_wrote_filtered(dashboard_data):
+    events = recorded_events(run_paths(dashboard_data, "demo"))
+    assert events, "the demo's analysis wrote no events.csv"
+    timeline, rows, summary = Plotted(health).health_view("demo", None, health.TAB_ID, [], list(SEVERITIES))
+    markers = [trace for trace in timeline.data if trace.mode == "markers"]
+    assert sorted(trace.name for trace in markers) == sorted({e.kind for e in events})
+    assert sum(len(trace.y) for trace in markers) == len(events) == len(rows)
+    assert list(timeline.layout.yaxis.categoryarray) == data.layer_names("demo")  # every layer a row
+    assert [row["epoch"] for row in rows] == sorted((e.epoch for e in events), reverse=True)
+    assert "events in all" in texts(summary)
+    kinds = sorted({e.kind for e in events})[:1]
+    _, only, _ = health.health_view("demo", None, health.TAB_ID, kinds, ["info"])
+    assert only and {(row["kind"], row["severity"]) for row in only} == {(kinds[0], "info")}
+    assert health.health_view("demo", None, "training", [], ["info"]) == (no_update,) * 3
+    _, nothing, _ = health.health_view("demo", None, health.TAB_ID, [], [])
+    assert nothing == []
+
+
+def test_an_event_opens_its_layers_esd_at_its_epoch():
+    click = {"points": [{"x": 2, "y": "layer1.0.conv2"}]}
+    with triggered_by(f"{health.HEALTH_TIMELINE}.clickData"):
+        assert health.open_event(click, None, None) == (esd.TAB_ID, "layer1.0.conv2", 2)
+    rows = [{"epoch": 3, "layer": "fc"}, {"epoch": 1, "layer": "conv1"}]
+    with triggered_by(f"{health.HEALTH_TABLE}.active_cell"):
+        assert health.open_event(click, {"row": 1, "column": 0}, rows) == (esd.TAB_ID, "conv1", 1)
+
+
+def test_the_mute_switch_shows_where_alerts_go_and_writes_the_run(dashboard_data, monkeypatch):
+    assert health.mute_switch("demo", None) == (False, "d-none")  # no alert URL: nothing to mute
+    monkeypatch.setenv("SPECTRASCOPE_ALERT_URL", "http://127.0.0.1:9/hook")
+    assert health.mute_switch("demo", None) == (False, "")
+    assert health.set_muted(True, "demo") == "alerts muted for this run"
+    assert read_run(run_paths(dashboard_data, "demo")).alerts_muted is True
+    assert health.mute_switch("demo", None) == (True, "")
+
+
+def test_the_run_picker_says_each_runs_health_at_its_latest_epoch(dashboard_data):
+    record = read_run(run_paths(dashboard_data, "demo"))
+    summary = run_list.summarise(record)
+    assert summary.health and (summary.health.startswith("healthy at epoch 3") or "since epoch" in summary.health)
+    option = run_list.options([summary], None, "newest", None)[0]
+    assert summary.health in texts(option["label"]) and summary.health in option["search"]
