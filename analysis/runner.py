@@ -144,7 +144,7 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
     paths = plan.paths
     tasks = {e: (paths, e, plan.backend, job.device, plan.randomize) for e in todo}
     rows, stats, entries = [], [], {}
-    with_stats, finished, saved_at, finished_epochs = set(), 0, time.monotonic(), set()
+    with_stats, finished, saved_at = set(), set(), time.monotonic()
 
     def save() -> None:  # the tables first: an epoch the manifest calls done always has its rows
         save_layer_rows(paths, {e for e, entry in entries.items() if not entry["error"]}, rows)
@@ -153,17 +153,16 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
         write_manifest(paths, plan.manifest)
         for saved in (rows, stats, entries):
             saved.clear()
-        under_way = set(todo) - finished_epochs
+        under_way = set(todo) - finished
         watch_health(plan, upto=min(under_way) - 1 if under_way else None)  # an epoch's events wait for earlier ones
 
     job.note("spectra", 0)
     job.layers = LayerProgress(lambda done, total: record_layers(plan, done, total), job.progress)
     try:
         for epoch, (epoch_rows, epoch_stats, error) in run_tasks(_spectra_task, tasks, job.pool, "spectra",
-                                                                 job.progress, lambda e: job.note("spectra", finished),
+                                                                 job.progress, lambda e: job.note("spectra", len(finished)),
                                                                  job.layers):
-            finished += 1
-            finished_epochs.add(epoch)
+            finished.add(epoch)
             entries[epoch] = {"checkpoint": checkpoint_signature(paths, epoch, plan.backend),
                               "randomize": plan.randomize, "error": error, "histograms": False}
             if error:
