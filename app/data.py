@@ -20,7 +20,7 @@ import pandas as pd
 from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 from spectrascope import settings
 from spectrascope.health.events import Event
-from spectrascope.health.monitor import recorded_events
+from spectrascope.health.monitor import recorded_events, run_events
 from spectrascope.jobs import job_is_running, place_in_line
 from spectrascope.runs import (
     ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, RunRecord, checkpoint_epochs, job_is_active,
@@ -229,8 +229,12 @@ def weight_stats(run_id: str) -> pd.DataFrame:
 
 
 def events(run_id: str) -> list[Event]:
-    """The run's health events as its analysis wrote them (analysis/events.csv), by epoch."""
-    return memoised(paths(run_id).events_csv, recorded_events, run_id, default=[], in_process=True)
+    """The run's health events as its analysis wrote them (analysis/events.csv), by epoch; for a run analysed
+    before events existed, derived from its tables here, so its page never reads "healthy" for want of a file."""
+    run = paths(run_id)
+    if run.events_csv.exists():
+        return memoised(run.events_csv, recorded_events, run_id, default=[], in_process=True)
+    return memoised(run.layers_csv, run_events, run_id, default=[], in_process=True)
 
 
 def non_finite_from(run_id: str) -> int | None:

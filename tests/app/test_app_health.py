@@ -61,3 +61,10 @@ def test_the_run_picker_says_each_runs_health_at_its_latest_epoch(dashboard_data
     assert summary.health and (summary.health.startswith("healthy at epoch 3") or "since epoch" in summary.health)
     option = run_list.options([summary], None, "newest", None)[0]
     assert summary.health in texts(option["label"]) and summary.health in option["search"]
+
+
+def test_a_run_analysed_before_events_existed_shows_its_events_derived_from_its_tables(dashboard_data):
+    paths = run_paths(dashboard_data, "demo")
+    written = recorded_events(paths)
+    paths.events_csv.unlink()
+    assert written and data.events("demo") == written
