@@ -55,8 +55,7 @@ def layout() -> html.Div:
     ], className="pt-2")
 
 
-def _shown(events, kinds, severities) -> pd.DataFrame:
-    table = pd.DataFrame([event.row() for event in events], columns=list(EVENT_COLUMNS))
+def _shown(table: pd.DataFrame, kinds, severities) -> pd.DataFrame:
     return table[(table["kind"].isin(kinds) if kinds else True) & table["severity"].isin(severities or [])]
 
 
@@ -78,10 +77,11 @@ def health_view(run_id, version, active_tab, kinds, severities):
         return figures.empty(analysis_missing(run_id)), [], None
     unit, events = data.unit(run_id), data.events(run_id)
     epochs, order = data.analysed_epochs(run_id), data.layer_names(run_id)
-    shown = _shown(events, kinds, severities)
+    every_event = pd.DataFrame([event.row() for event in events], columns=list(EVENT_COLUMNS))
+    shown = _shown(every_event, kinds, severities)
     still = {event.event_id for event in open_events(events, epochs[-1])}
     rows = shown.assign(still=["yes" if i in still else "" for i in shown["event_id"]]).iloc[::-1]
-    timeline = figures.health_timeline(shown, order, epochs, unit, every_event=_shown(events, None, SEVERITIES))
+    timeline = figures.health_timeline(shown, order, epochs, unit, every_event=every_event)
     return (sent(timeline, run_id), rows[list(TABLE_COLUMNS)].to_dict("records"),
             summary(events, epochs[-1], unit))
 

@@ -126,9 +126,8 @@ def _problem(source: str, where: str, what: str) -> RulesError:
 
 def _thresholds(table: dict, source: str) -> Thresholds:
     defaults = Thresholds()
-    values = {}
+    values, known = {}, [f.name for f in fields(Thresholds)]
     for name, value in table.items():
-        known = {f.name: f for f in fields(Thresholds)}
         if name not in known:
             raise _problem(source, f"[thresholds] {name}", f"is not a threshold; known: {', '.join(known)}")
         wanted = type(getattr(defaults, name))
