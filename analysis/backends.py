@@ -149,10 +149,21 @@ def analyze_weightwatcher(state_dict: dict, randomize: bool = False, on_layer: L
                                                      "lambda_max", "log_norm", "log_spectral_norm", "stable_rank")},
             "num_pl_spikes": int(record["num_pl_spikes"]),
             "warning": warning_for(record["alpha"], failed),
-            **({"max_rand_eval": float(record["max_rand_eval"]), "rand_distance": float(record["rand_distance"]),
-                "rand_num_spikes": int(record["rand_num_spikes"])} if randomize else {}),
+            **(_randomized_columns(record) if randomize else {}),
         })
     return rows, esd, randomized
+
+
+def _randomized_columns(record: dict) -> dict:
+    """weightwatcher's randomized-ESD columns, and its bulk edge in the ESD's units (analysis.randomize)."""
+    from analysis.randomize import with_tracy_widom
+
+    scale = record["rand_W_scale"] ** 2  # its rand_bulk_max is given back in the ESD's units, its margin is not
+    fitted = record["rand_num_spikes"] >= 0  # -1: its MP fit failed
+    edge = with_tracy_widom(record["rand_bulk_max"] * scale, int(record["N"]), int(record["M"])) / scale if fitted \
+        else float("nan")
+    return {"max_rand_eval": float(record["max_rand_eval"]), "rand_distance": float(record["rand_distance"]),
+            "rand_num_spikes": int(record["rand_num_spikes"]), "rand_bulk_edge": float(edge)}
 
 
 def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.options import BACKENDS, DEFAULT_BINS, MAX_BINS
+from analysis.options import BACKENDS, DEFAULT_BINS, MAX_BINS, RANDOMIZE_EVERY
 from spectrascope.errors import UserError
 from spectrascope.runs import read_run
 
@@ -20,14 +20,22 @@ def epoch_list(text: str) -> list[int]:
     return epochs
 
 
-def positive_int(text: str) -> int:
+def _integer_at_least(text: str, least: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _integer_at_least(text, 1, "positive")
+
+
+def non_negative_int(text: str) -> int:
+    return _integer_at_least(text, 0, "non-negative")
 
 
 def bin_count(text: str) -> int:
@@ -49,7 +57,10 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fast: our batched implementation (default); weightwatcher: the reference library")
     parser.add_argument("--device", type=device_name, default="cpu", help="cpu or cuda (fast backend only)")
     parser.add_argument("--randomize", action="store_true",
-                        help="also compare each ESD with its randomized (shuffled) twin: correlation traps")
+                        help="compare every epoch's ESD with its randomized (shuffled) twin: correlation traps")
+    parser.add_argument("--randomize-every", type=non_negative_int, default=RANDOMIZE_EVERY, metavar="K",
+                        help=f"without --randomize, randomize every K-th checkpoint and the last once training has "
+                             f"ended (default {RANDOMIZE_EVERY}; 0: none)")
     parser.add_argument("--workers", type=positive_int,
                         help="processes analysing at once, this one included (default: one per core for "
                              "large runs, else 1)")
@@ -87,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from analysis.plan import planned_analysis
 
     with planned_analysis(args.data_dir, args.run, backend=args.backend, epochs=args.epochs,
-                          randomize=args.randomize, bins=args.bins) as plan:
+                          randomize=args.randomize, bins=args.bins, randomize_every=args.randomize_every) as plan:
         if not plan.nothing_to_do:
             from analysis.runner import carry_out
 

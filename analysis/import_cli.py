@@ -25,5 +25,6 @@ def run(args: argparse.Namespace) -> int:
     paths = import_checkpoints(args.path, args.data_dir, args.run_id)
     print(f"imported {args.path} -> {paths.root}")
     result = analyze_run(args.data_dir, args.run_id, backend=args.backend, device=device,
-                         randomize=args.randomize, workers=args.workers, bins=args.bins)
+                         randomize=args.randomize, randomize_every=args.randomize_every, workers=args.workers,
+                         bins=args.bins)
     return report(result, paths)

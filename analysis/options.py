@@ -4,6 +4,7 @@ from spectrascope.errors import UserError
 
 BACKENDS = ("fast", "weightwatcher")
 DEFAULT_BINS = 100
+RANDOMIZE_EVERY = 5  # the default policy randomizes every 5th checkpoint and the last (docs/health.md)
 MAX_BINS = 1000
 
 

@@ -2,8 +2,8 @@
 an up-to-date run answers in a fraction of a second; analysis.runner, with its numerical libraries, is
 imported only when there is work.
 
-An epoch is redone only when its checkpoint changed (size or mtime), the backend changed, or it failed
-last time. The plan is made, and carried out, under the run's analysis lock.
+An epoch is redone only when its checkpoint changed (size or mtime), the backend changed, it failed last
+time, or its randomized ESD is now wanted. The plan is made, and carried out, under the run's analysis lock.
 """
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from analysis.options import BACKENDS, AnalysisError
+from analysis.options import BACKENDS, RANDOMIZE_EVERY, AnalysisError
 from spectrascope import settings
 from spectrascope.health import alerts
 from spectrascope.health.monitor import update_events
 from spectrascope.health.rules import Rules, load_rules
 from spectrascope.runs import (
-    RunPaths, checkpoint_epochs, checkpoint_signature, histogram_bins, job_lock, read_manifest, read_run,
+    ACTIVE_STATUSES, RunPaths, checkpoint_epochs, checkpoint_signature, histogram_bins, job_lock, read_manifest, read_run,
     run_paths, set_aside_damaged_results, update_run,
 )
 
@@ -36,7 +36,7 @@ class Plan:
 
     paths: RunPaths
     backend: str
-    randomize: bool
+    randomized: frozenset[int]  # the epochs whose randomized ESD is wanted (randomized_epochs)
     bins: int
     manifest: dict[int, dict]  # what each epoch's saved analysis was computed from; updated as work is done
     wanted: list[int]  # the epochs to bring up to date
@@ -80,6 +80,15 @@ def watch_health(plan: Plan, upto: int | None = None, patience: float = 0.0) -> 
     if owed:
         print(f"{owed} alert(s) not delivered yet ({alerts.last_error(plan.paths)}): the next analysis of run "
               f"{plan.paths.run_id} tries again", file=sys.stderr)
+
+
+def randomized_epochs(available: list[int], every: int, finished: bool) -> frozenset[int]:
+    """The default randomization policy: every `every`-th checkpoint from the first, and the last once the run
+    has stopped growing (while it trains, each new checkpoint would be "the last" in turn, at twice the cost).
+    Trap events hold between the epochs randomized; `--randomize` (every = 1) gives every epoch."""
+    if every <= 0 or not available:
+        return frozenset()
+    return frozenset(available[::every]) | ({available[-1]} if finished else set())
 
 
 def _up_to_date(entry: dict, signature: dict, randomize: bool) -> bool:
@@ -129,15 +138,16 @@ def _arrays_saved(paths: RunPaths, epoch: int, randomize: bool) -> bool:
     return paths.esd(epoch).exists() and (not randomize or paths.randomized_esd(epoch).exists())
 
 
-def _plan(paths: RunPaths, backend: str, epochs: list[int] | None, randomize: bool, bins: int) -> Plan:
+def _plan(paths: RunPaths, backend: str, epochs: list[int] | None, randomize_every: int, bins: int) -> Plan:
     available = _epochs_available(paths, epochs)
     manifest, wanted = _saved_state(paths, epochs or available, available)
-    plan = Plan(paths, backend, randomize, bins, manifest, wanted, todo=[], uncounted=set(),
+    randomized = randomized_epochs(available, randomize_every, read_run(paths).status not in ACTIVE_STATUSES)
+    plan = Plan(paths, backend, randomized, bins, manifest, wanted, todo=[], uncounted=set(),
                 rebin=histogram_bins(paths) not in (None, bins), report=AnalysisReport(), rules=load_rules())
     for epoch in wanted:
-        entry = manifest.get(epoch, {})
-        if _up_to_date(entry, checkpoint_signature(paths, epoch, backend), randomize) and _arrays_saved(paths, epoch,
-                                                                                                       randomize):
+        entry, randomize = manifest.get(epoch, {}), epoch in randomized
+        if (_up_to_date(entry, checkpoint_signature(paths, epoch, backend), randomize)
+                and _arrays_saved(paths, epoch, randomize)):
             plan.report.up_to_date.append(epoch)
             if _histograms_pending(entry):
                 plan.uncounted.add(epoch)
@@ -148,9 +158,9 @@ def _plan(paths: RunPaths, backend: str, epochs: list[int] | None, randomize: bo
 
 @contextmanager
 def planned_analysis(data_dir, run_id: str, *, backend: str, epochs: list[int] | None, randomize: bool,
-                     bins: int) -> Iterator[Plan]:
+                     bins: int, randomize_every: int = RANDOMIZE_EVERY) -> Iterator[Plan]:
     """Hold the run's analysis lock and say what the analysis of `epochs` (default: every checkpoint) has
-    to do. With nothing to do it is recorded as completed, or a job that queued it would look unfinished, and
+    to do; `randomize` asks for the randomized ESD of every epoch, else randomized_epochs() says which. With nothing to do it is recorded as completed, or a job that queued it would look unfinished, and
     the run's events and alerts are brought up to date (a run analysed before events existed gets them)."""
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -158,7 +168,7 @@ def planned_analysis(data_dir, run_id: str, *, backend: str, epochs: list[int] |
     read_run(paths)  # a clear error for an unknown run
     settings.alert_urls()  # and for a bad SPECTRASCOPE_ALERT_URL, before any work
     with job_lock(paths, "analysis"):
-        plan = _plan(paths, backend, epochs, randomize, bins)
+        plan = _plan(paths, backend, epochs, 1 if randomize else randomize_every, bins)
         if plan.nothing_to_do:
             record_analysis(plan, "completed", 0, 0)
             watch_health(plan, patience=settings.alert_patience_seconds())  # and alerts owed from before

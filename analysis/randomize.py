@@ -8,7 +8,9 @@ formulas as weightwatcher 0.7.7:
 - rand_distance: Jensen-Shannon distance between the sorted ESD and one shuffled replica's (weightwatcher
   draws a fresh replica for it; we use the first one already drawn, an equally random draw);
 - rand_num_spikes: eigenvalues of rand_evals (rescaled to unit mean) above the fitted MP bulk edge
-  plus its Tracy-Widom margin, sigma fitted by a brute-force grid search against a kernel density.
+  plus its Tracy-Widom margin, sigma fitted by a brute-force grid search against a kernel density;
+- rand_bulk_edge (ours): that edge plus margin in the ESD's own units, so a plot can draw it over rand_evals
+  and mark the spikes above it (weightwatcher's rand_bulk_max is the edge alone, without the margin).
 weightwatcher refits the (sigma-independent) kernel density at each of ~200 grid points; here it is
 fitted once per layer, and shuffles and eigenvalues are batched: the same numbers, far faster.
 """
@@ -21,7 +23,7 @@ from sklearn.neighbors import KernelDensity
 from analysis.layers import LayerMatrices
 from analysis.spectrum import eigenvalues
 
-RANDOMIZE_COLUMNS = ("max_rand_eval", "rand_distance", "rand_num_spikes")
+RANDOMIZE_COLUMNS = ("max_rand_eval", "rand_distance", "rand_num_spikes", "rand_bulk_edge")
 _DENSITY_FLOOR = 0.01  # grid points where the kernel density is below this are left out of the fit
 _BANDWIDTH = 0.1
 
@@ -66,14 +68,23 @@ def fit_mp_sigma(values: np.ndarray, Q: float) -> float:
     return float(best[0][0])
 
 
-def mp_spikes(values: np.ndarray, N: int, M: int) -> int:
-    """Eigenvalues above the MP bulk edge + Tracy-Widom margin, after rescaling to unit mean."""
-    Q = N / M
-    scaled = values * (len(values) / np.sum(values))
-    sigma = fit_mp_sigma(scaled, Q)
-    bulk_max = (sigma * (1 + 1 / np.sqrt(Q))) ** 2
-    tracy_widom = 1 / np.sqrt(Q) * np.power(bulk_max, 2 / 3) * np.power(M, -2 / 3)
-    return int(np.count_nonzero(scaled > bulk_max + np.sqrt(tracy_widom)))
+def mp_spikes(values: np.ndarray, N: int, M: int) -> tuple[int, float]:
+    """The eigenvalues above the MP bulk edge + Tracy-Widom margin (fitted after rescaling to unit mean), and
+    that threshold in the units of `values`; -1 and NaN where no bulk can be fitted (an all-zero matrix), as
+    weightwatcher gives -1 where its mp_fit fails."""
+    total = np.sum(values)
+    if not np.isfinite(total) or total <= 0:
+        return -1, float("nan")
+    scale = len(values) / total
+    scaled = values * scale
+    sigma = fit_mp_sigma(scaled, N / M)
+    edge = with_tracy_widom((sigma * (1 + 1 / np.sqrt(N / M))) ** 2, N, M)
+    return int(np.count_nonzero(scaled > edge)), float(edge / scale)
+
+
+def with_tracy_widom(bulk_max: float, N: int, M: int) -> float:
+    """The MP bulk edge of a unit-mean ESD plus weightwatcher's Tracy-Widom margin: spikes lie above it."""
+    return float(bulk_max + np.sqrt(1 / np.sqrt(N / M) * np.power(bulk_max, 2 / 3) * np.power(M, -2 / 3)))
 
 
 def randomized_metrics(layer: LayerMatrices, evals: np.ndarray, rng: np.random.Generator,
@@ -81,8 +92,9 @@ def randomized_metrics(layer: LayerMatrices, evals: np.ndarray, rng: np.random.G
     """The RANDOMIZE_COLUMNS of the layer, and rand_evals: the ESD they were measured on, to draw."""
     replicas = shuffled_eigenvalues(layer, 5 if layer.M * layer.rf < 100 else 1, rng, device)  # weightwatcher's rule
     rand_evals, one_replica = np.sort(np.concatenate(replicas)), replicas[0]
-    spikes = mp_spikes(rand_evals, layer.N, layer.M)
+    spikes, edge = mp_spikes(rand_evals, layer.N, layer.M)
     distance = float(np.sqrt((stats.entropy(evals, (evals + one_replica) / 2)
                               + stats.entropy(one_replica, (evals + one_replica) / 2)) / 2))
-    metrics = {"max_rand_eval": float(np.max(rand_evals)), "rand_distance": distance, "rand_num_spikes": spikes}
+    metrics = {"max_rand_eval": float(np.max(rand_evals)), "rand_distance": distance, "rand_num_spikes": spikes,
+               "rand_bulk_edge": edge}
     return metrics, rand_evals

@@ -17,7 +17,7 @@ import numpy as np
 
 from analysis.backends import LayerDone, analyze_state_dict, unreported
 from analysis.histograms import bin_edges, covers, density, once_per_tensor, parameter_tensors, tensor_stats
-from analysis.options import DEFAULT_BINS, AnalysisError
+from analysis.options import DEFAULT_BINS, RANDOMIZE_EVERY, AnalysisError
 from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis, record_layers, watch_health
 from analysis.pool import Workers, run_tasks, worker_pool
 from analysis.progress import LayerProgress
@@ -100,10 +100,12 @@ class _Analysis:
 
 
 def analyze_run(data_dir, run_id: str, *, backend: str = "fast", epochs: list[int] | None = None,
-                device: str = "cpu", randomize: bool = False, workers: int | None = None,
-                bins: int = DEFAULT_BINS, progress: bool = True) -> AnalysisReport:
-    """Bring the run's analysis up to date for `epochs` (default: every checkpoint)."""
-    with planned_analysis(data_dir, run_id, backend=backend, epochs=epochs, randomize=randomize, bins=bins) as plan:
+                device: str = "cpu", randomize: bool = False, randomize_every: int = RANDOMIZE_EVERY,
+                workers: int | None = None, bins: int = DEFAULT_BINS, progress: bool = True) -> AnalysisReport:
+    """Bring the run's analysis up to date for `epochs` (default: every checkpoint), with randomized ESDs at
+    every epoch (`randomize`) or by analysis.plan.randomized_epochs (`randomize_every`, 0: none)."""
+    with planned_analysis(data_dir, run_id, backend=backend, epochs=epochs, randomize=randomize, bins=bins,
+                          randomize_every=randomize_every) as plan:
         if not plan.nothing_to_do:
             carry_out(plan, device, workers, progress)
         return plan.report
@@ -115,7 +117,7 @@ def carry_out(plan: Plan, device: str, workers: int | None, progress: bool) -> N
     uncounted = set(plan.uncounted)
     processes = _choose_workers(plan.paths, plan.todo or sorted(uncounted) or plan.wanted, device, workers)
     try:
-        with worker_pool(processes, plan.randomize) as job.pool:
+        with worker_pool(processes, bool(plan.randomized & set(plan.todo))) as job.pool:
             uncounted |= _analyse_spectra(job, plan.todo)
             _update_histograms(job, weight_stats_rows(plan.paths), uncounted, plan.bins)
     except BaseException as exc:
@@ -142,7 +144,7 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
     Errors go to the report and manifest. Returns the epochs whose histograms are still to be counted."""
     plan = job.plan
     paths = plan.paths
-    tasks = {e: (paths, e, plan.backend, job.device, plan.randomize) for e in todo}
+    tasks = {e: (paths, e, plan.backend, job.device, e in plan.randomized) for e in todo}
     rows, stats, entries = [], [], {}
     with_stats, finished, saved_at = set(), set(), time.monotonic()
 
@@ -164,7 +166,7 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
                                                                  job.layers):
             finished.add(epoch)
             entries[epoch] = {"checkpoint": checkpoint_signature(paths, epoch, plan.backend),
-                              "randomize": plan.randomize, "error": error, "histograms": False}
+                              "randomize": epoch in plan.randomized, "error": error, "histograms": False}
             if error:
                 plan.report.errors[epoch] = error
                 print(f"epoch {epoch}: {error}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Eigenvalue spectra (ESD) on log-log axes with the fitted power law."""
+"""Eigenvalue spectra (ESD) on log-log axes with the fitted power law, and the randomized ESD with its
+Marchenko-Pastur bulk edge and correlation traps where the run was randomized."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ from figures.style import (
 )
 
 RANDOMIZED_COLOUR = "#8e44ad"  # weightwatcher draws randomized ESDs in orchid
+TRAP_COLOUR = "#c0392b"
 MIN_FIT_EIGENVALUES = 20  # below this weightwatcher itself calls the fit a small-n fit: too few to trust a line
 GRID_COLUMNS = 5
 GRID_PANEL_PIXELS = (300, 240)  # width, height of one layer's panel in the grid
@@ -21,17 +23,36 @@ def log_density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.n
     return np.sqrt(edges[:-1] * edges[1:])[keep], (counts / (values.size * np.diff(edges)))[keep]
 
 
-def _randomized_traces(shuffled: np.ndarray, edges: np.ndarray, low: float, high: float) -> list[dict]:
+def _randomized_traces(shuffled: np.ndarray, edges: np.ndarray, low: float, high: float,
+                       bulk_edge: float | None) -> list[dict]:
     """The ESD of the shuffled weights on the ESD's bins, and its largest eigenvalue marked (from the lowest
     density drawn to the highest), as weightwatcher's plot_random_esd does: real eigenvalues beyond it are
-    structure a shuffle destroys."""
+    structure a shuffle destroys. With the fitted Marchenko-Pastur `bulk_edge` (plus its Tracy-Widom margin),
+    that edge too, and each shuffled eigenvalue above it, a correlation trap, marked along the bottom."""
     x, y = log_density(shuffled, edges)
-    return [dict(type="scatter", x=x, y=y, mode="markers", name="randomized (shuffled weights)",
-                 marker=dict(color=RANDOMIZED_COLOUR, size=8, symbol="diamond-open", line=dict(width=1.5)),
-                 hovertemplate="shuffled λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"),
-            dict(type="scatter", x=[float(shuffled[-1])] * 2, y=[float(min(low, y.min())), float(max(high, y.max()))],
-                 mode="lines", name=f"largest shuffled λ={shuffled[-1]:.4g}",
-                 line=dict(color=RANDOMIZED_COLOUR, dash="dot"))]
+    bottom, top = float(min(low, y.min())), float(max(high, y.max()))
+    traces = [dict(type="scatter", x=x, y=y, mode="markers", name="randomized (shuffled weights)",
+                   marker=dict(color=RANDOMIZED_COLOUR, size=8, symbol="diamond-open", line=dict(width=1.5)),
+                   hovertemplate="shuffled λ %{x:.4g}<br>density %{y:.4g}<extra></extra>"),
+              dict(type="scatter", x=[float(shuffled[-1])] * 2, y=[bottom, top], mode="lines",
+                   name=f"largest shuffled λ={shuffled[-1]:.4g}", line=dict(color=RANDOMIZED_COLOUR, dash="dot"))]
+    if bulk_edge is None or not np.isfinite(bulk_edge):
+        return traces
+    spikes = shuffled[shuffled > bulk_edge]
+    traces.append(dict(type="scatter", x=[float(bulk_edge)] * 2, y=[bottom, top], mode="lines",
+                       name=f"MP bulk edge λ={bulk_edge:.4g}" + ("" if spikes.size else ": no trap"),
+                       line=dict(color=TRAP_COLOUR, dash="dashdot", width=2)))
+    if spikes.size:
+        traces.append(dict(type="scatter", x=spikes, y=[bottom] * spikes.size, mode="markers",
+                           name=f"{spikes.size} correlation trap{'s' if spikes.size > 1 else ''}",
+                           marker=dict(color=TRAP_COLOUR, size=12, symbol="x-thin", line=dict(width=3)),
+                           hovertemplate="trap: shuffled λ %{x:.4g} above the MP bulk edge<extra></extra>"))
+    return traces
+
+
+def _number(value) -> float | None:
+    """A table cell as a float; None where it is empty (a layer table read before the column existed)."""
+    return None if value is None or value == "" else float(value)
 
 
 def _fitted(fit: dict) -> bool:
@@ -42,7 +63,8 @@ def _fitted(fit: dict) -> bool:
 def esd_traces(positive: np.ndarray, fit: dict, *, bins: int = 80,
                randomized: np.ndarray | None = None) -> list[dict]:
     """The density of the sorted positive eigenvalues on log-spaced bins, with the randomized ones on the same
-    bins, and the fitted power law over the tail with xmin marked, where there are enough eigenvalues to fit."""
+    bins (and their MP bulk edge where `fit` holds rand_bulk_edge), and the fitted power law over the tail with
+    xmin marked, where there are enough eigenvalues to fit."""
     shuffled = np.sort(randomized[randomized > 0]) if randomized is not None else positive[:0]
     both = np.concatenate([positive, shuffled])
     edges = np.geomspace(both.min(), both.max() * (1 + 1e-9), bins + 1)
@@ -51,7 +73,7 @@ def esd_traces(positive: np.ndarray, fit: dict, *, bins: int = 80,
                    hovertemplate="λ %{x:.4g}<br>density %{y:.4g}<extra></extra>")]
     low, high = float(density.min()), float(density.max())
     if shuffled.size:
-        traces += _randomized_traces(shuffled, edges, low, high)
+        traces += _randomized_traces(shuffled, edges, low, high, _number(fit.get("rand_bulk_edge")))
     line = power_law_line(positive, fit)
     if line is not None:
         alpha, xmin = fit["alpha"], fit["xmin"]

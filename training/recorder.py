@@ -10,7 +10,9 @@
 
 Checkpoints are copied off the model at once and written by a background thread, so training does not
 wait for the disk; every file is written atomically and in order (checkpoint, metrics, training state,
-run.json), so a kill at any moment leaves the last complete epoch intact.
+run.json), so a kill at any moment leaves the last complete epoch intact. With `on_event=callback` each
+checkpoint is also analysed as it lands and the layer-health events it raises reach the callback in this
+loop (training.health_follow): raise from it to stop the run.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from spectrascope.runs import (
     METRICS_COLUMNS, RunFormatError, is_reserved, job_lock, new_run_record, read_metrics, read_run,
     remove_checkpoints_after, run_paths, update_run, write_metrics, write_run,
 )
+from training.health_follow import EventFollower, OnEvent
 
 METRIC_NAMES = frozenset(METRICS_COLUMNS) - {"epoch"}
 
@@ -74,8 +77,11 @@ class RunRecorder:
     """Context manager owning one run while it trains: job lock, status, checkpoints, metrics."""
 
     def __init__(self, data_dir, run_id: str, *, config: dict | None = None, preset: str | None = None,
-                 total_epochs: int | None = None, resume: bool = False, provenance: dict | None = None):
+                 total_epochs: int | None = None, resume: bool = False, provenance: dict | None = None,
+                 on_event: OnEvent | None = None):
         self.paths = run_paths(data_dir, run_id)
+        self.data_dir, self.on_event = data_dir, on_event
+        self._events: EventFollower | None = None
         self.config = config or {}
         self.preset = preset
         self.total_epochs = total_epochs
@@ -99,6 +105,8 @@ class RunRecorder:
             self._stack.close()
             raise
         self._writer = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="run-writer"))
+        if self.on_event is not None:
+            self._events = EventFollower(self.data_dir, self.paths, self.on_event)
         return self
 
     def _check_existence(self) -> None:
@@ -127,6 +135,8 @@ class RunRecorder:
             failure = exc if exc is not None else write_error
             if failure is None:
                 update_run(self.paths, status="completed", progress={"phase": "done"})
+                if self._events:
+                    self._events.finish()
             elif isinstance(failure, KeyboardInterrupt):
                 update_run(self.paths, status="cancelled", error="cancelled by the user",
                            progress={"phase": "cancelled"})
@@ -139,6 +149,8 @@ class RunRecorder:
             if exc is None and write_error is not None:
                 raise write_error
         finally:
+            if self._events:
+                self._events.stop()
             self._stack.close()
         return False
 
@@ -159,6 +171,8 @@ class RunRecorder:
             copied = torch.cuda.Event()
             copied.record()
         self._submit(self._write_epoch, epoch, weights, state, {"epoch": epoch, **metrics}, copied)
+        if self._events:
+            self._events.poll()
         non_finite = _non_finite(metrics, live)
         if non_finite:
             lr = self.config.get("lr")
@@ -213,4 +227,6 @@ class RunRecorder:
         write_metrics(self.paths, self._rows)
         if state is not None:
             save_checkpoint(self.paths.training_state, {"epoch": epoch, **state})
+        if self._events:
+            self._events.checkpoint_written()
         update_run(self.paths, progress={"epoch": epoch})

@@ -1,5 +1,5 @@
 """ESD tab: a layer's eigenvalue density on log-log axes with the fitted power law, played over epochs, and
-the density of the same weights shuffled when the run was analysed with --randomize."""
+the density of the same weights shuffled, its Marchenko-Pastur edge and traps, at the epochs randomized."""
 from __future__ import annotations
 
 import functools
@@ -9,13 +9,14 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 
 import figures
+from analysis.options import RANDOMIZE_EVERY
 from app import components, data, frames
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, unreadable_files_shown
 
 TAB_ID, LABEL = "esd", "ESD"
 FIT_FIELDS = ("alpha", "D", "xmin", "num_pl_spikes", "num_evals", "lambda_max", "stable_rank", "warning")
-RANDOMIZED_FIELDS = ("max_rand_eval", "rand_num_spikes")  # only in rows analysed with --randomize
+RANDOMIZED_FIELDS = ("max_rand_eval", "rand_bulk_edge", "rand_num_spikes")  # only in randomized rows
 ESD_LAYER = "esd-layer"
 ESD_PLAYER = components.player_ids("esd")
 ESD_GRAPH = "esd-graph"
@@ -65,10 +66,13 @@ def fit_summary(row: dict) -> dbc.Table:
                      className="w-auto")
 
 
-def randomize_note(run_id: str) -> html.Small:
-    """In place of the shuffled-weights ESD this epoch has none of: how to get it."""
-    return html.Small(f"To compare with the ESD of the same weights shuffled (correlation traps), "
-                      f"{data.analyse_randomized(run_id)}.", className="text-muted")
+def randomize_note(run_id: str, unit: str, randomized: list[int]) -> html.Small:
+    """In place of the shuffled-weights ESD this epoch has none of: where there is one, and how to get it."""
+    shown = ", ".join(map(str, randomized[:8])) + (", …" if len(randomized) > 8 else "")
+    where = f"this layer has it at {unit} {shown}" if randomized else "this run has none yet"
+    return html.Small(f"No ESD of the shuffled weights (correlation traps) here: by default one checkpoint in "
+                      f"{RANDOMIZE_EVERY} and the last get one, and {where}. For every {unit}, {data.analyse_randomized(run_id)}.",
+                      className="text-muted")
 
 
 @unreadable_files_shown(lambda message: frames.message(figures.empty(message), None))
@@ -86,6 +90,7 @@ def esd_frames(window, run_id, layer, active_tab, version):
 def esd_drawer(run_id: str, layer: str | None):
     """draw(epoch): (figure, fit summary) of the layer at that epoch, or a figure saying why there is none."""
     fits, unit = layer_fits(run_id, layer), data.unit(run_id)
+    randomized_at = [epoch for epoch, row in fits.items() if pd.notna(row.get("rand_num_spikes"))]
 
     def draw(epoch: int) -> tuple:
         row = fits.get(epoch)
@@ -97,7 +102,8 @@ def esd_drawer(run_id: str, layer: str | None):
                                  f"{data.redo_analysis(run_id)}"), None
         randomized = data.randomized_eigenvalues(run_id, epoch, layer)
         figure = figures.esd(eigenvalues, row, title=f"{layer} · {unit} {epoch}", randomized=randomized)
-        return figure, [fit_summary(row)] + ([randomize_note(run_id)] if randomized is None else [])
+        return figure, [fit_summary(row)] + ([randomize_note(run_id, unit, randomized_at)] if randomized is None
+                                             else [])
     return draw
 
 

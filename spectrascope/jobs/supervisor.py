@@ -19,12 +19,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from spectrascope import settings
-from spectrascope.command import PARENT_PID_ENV
 from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.queue import POLL_SECONDS, job_slot
 from spectrascope.runs import (
     ACTIVE_STATUSES, RunPaths, cancel_requested, checkpoint_epochs, clear_cancel_request, job_is_active, job_lock,
-    job_log_tail, open_job_log, read_run, run_paths,
+    job_log_tail, open_job_log, read_run, run_paths, spawn_command,
 )
 
 START_GRACE_SECONDS = 10  # how long a watcher waits for a just-started job to take its lock
@@ -62,19 +61,6 @@ class Job:
         return cls(data["run_id"], data["command"], tuple(data.get("args", ())))
 
 
-def _spawn(command: str, args: tuple[str, ...], paths: RunPaths) -> subprocess.Popen:
-    """The CLI in a child process, its output appended to job.log (`log_start` marks where its own lines
-    begin). Its OpenMP threads wait passively (spectrascope.command), so two jobs share the cores, and it
-    dies with this process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_ENV: str(os.getpid())}
-    with open_job_log(paths, f"spectrascope {command} {' '.join(args)}") as log:
-        child = subprocess.Popen([sys.executable, "-m", "spectrascope", command, "--data-dir",
-                                  str(settings.data_dir()), *args], stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        child.log_start = log.tell()
-    return child
-
-
 def _signal(children, signum: int) -> None:
     """Signal each child's whole process group (analysis worker processes included)."""
     for child in children:
@@ -101,15 +87,17 @@ def _settle(paths: RunPaths, children: dict[str, subprocess.Popen], cancelled: b
                             or f"spectrascope {command} exited with status {child.returncode}")
 
 
-def _follow_up(job: Job, running: subprocess.Popen | None, done: set[int]) -> tuple[subprocess.Popen | None, set]:
+def _follow_up(job: Job, running: subprocess.Popen | None, done: set[int],
+               again: bool = False) -> tuple[subprocess.Popen | None, set, bool]:
     """Start the job's follow-up command (training: an analysis) over the checkpoints that landed since
-    the last one, once the last one has ended."""
+    the last one, once the last one has ended; `again`: even with none new (the pass after training ended,
+    when the default randomization policy adds the last checkpoint). Says whether it started one."""
     if job.kind.follow_up is None or (running is not None and running.poll() is None):
-        return running, done
+        return running, done, False
     landed = set(checkpoint_epochs(job.paths))
-    if not landed - done:
-        return running, done
-    return _spawn(job.kind.follow_up, ("--run-id", job.run_id), job.paths), landed
+    if not (landed - done or again):
+        return running, done, False
+    return spawn_command(job.kind.follow_up, ("--run-id", job.run_id), job.paths), landed, True
 
 
 def run_job(job: Job, report: Report = lambda fraction, text: None, queued: bool = True,
@@ -126,10 +114,11 @@ def run_job(job: Job, report: Report = lambda fraction, text: None, queued: bool
             job.kind.record_end(paths, "cancelled", "cancelled by the user")
             clear_cancel_request(paths)
             return "cancelled"
-        main = _spawn(job.command, job.args, paths)
-        follow_up, followed, stopping_since = None, set(), None
+        main = spawn_command(job.command, job.args, paths)
+        follow_up, followed, stopping_since, last_pass = None, set(), None, False
         while True:
             finished = main.poll() is not None
+            last_pass_owed = finished and main.returncode == 0 and job.kind.follow_up is not None and not last_pass
             if fenced():
                 _signal((main, follow_up), signal.SIGKILL)
                 return "fenced"
@@ -140,9 +129,11 @@ def run_job(job: Job, report: Report = lambda fraction, text: None, queued: bool
                 elif time.monotonic() - stopping_since > KILL_AFTER_SECONDS:
                     _signal((main, follow_up), signal.SIGKILL)
             else:
-                follow_up, followed = _follow_up(job, follow_up, followed)
+                follow_up, followed, started = _follow_up(job, follow_up, followed, again=last_pass_owed)
+                last_pass = last_pass or (last_pass_owed and started)
             report(*progress(read_run(paths), job.kind))
-            if finished and (follow_up is None or follow_up.poll() is not None):
+            if (finished and (follow_up is None or follow_up.poll() is not None)
+                    and (last_pass or not last_pass_owed or cancel_requested(paths))):
                 break
             time.sleep(POLL_SECONDS)
         children = {job.command: main, **({job.kind.follow_up: follow_up} if follow_up else {})}

@@ -21,7 +21,7 @@ from spectrascope.runs.arrays import (
 )
 from spectrascope.runs.files import DAMAGED_FILE_ERRORS, atomic_copy, atomic_write, ensure_writable_dir, now_iso
 from spectrascope.runs.jobfiles import (
-    cancel_requested, clear_cancel_request, job_log_tail, open_job_log, request_cancel,
+    cancel_requested, clear_cancel_request, job_log_tail, open_job_log, request_cancel, spawn_command,
 )
 from spectrascope.runs.locks import RunBusyError, is_locked, job_is_active, job_lock
 from spectrascope.runs.manifest import checkpoint_signature, read_manifest, write_manifest
@@ -53,7 +53,7 @@ __all__ = [
     "list_runs", "metrics_frame", "new_run_record", "now_iso", "open_job_log", "read_eigenvalues",
     "read_histograms", "read_manifest", "read_metrics", "read_outbox", "read_randomized_eigenvalues", "read_run",
     "read_tensor_histogram", "remove_checkpoints_after", "request_cancel", "run_paths", "runs_root",
-    "save_layer_rows", "save_weight_stats", "scan_runs", "set_aside_damaged_results", "update_run",
+    "save_layer_rows", "save_weight_stats", "scan_runs", "set_aside_damaged_results", "spawn_command", "update_run",
     "validate_run_id", "weight_stats_frame", "weight_stats_rows", "write_esd", "write_events", "write_histograms",
     "write_manifest", "write_metrics", "write_run",
 ]

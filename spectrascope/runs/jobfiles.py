@@ -1,9 +1,15 @@
-"""The files a run's dashboard job talks through: job.log (the output of its commands) and `.cancel`
-(present while someone asks the job to stop; any process may create it)."""
+"""The files a run's dashboard job talks through: job.log (the output of its commands, started here) and
+`.cancel` (present while someone asks the job to stop; any process may create it)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
 from typing import BinaryIO, Iterator
+
+from spectrascope import settings
+from spectrascope.command import PARENT_PID_ENV
 
 from spectrascope.runs.files import now_iso
 from spectrascope.runs.paths import RunPaths
@@ -17,6 +23,19 @@ def open_job_log(paths: RunPaths, heading: str | None = None) -> Iterator[Binary
             log.write(f"\n[{now_iso()}] {heading}\n".encode())
             log.flush()
         yield log
+
+
+def spawn_command(command: str, args: tuple[str, ...], paths: RunPaths, data_dir=None) -> subprocess.Popen:
+    """The CLI in a child process, its output appended to job.log (`log_start` marks where its own lines
+    begin). Its OpenMP threads wait passively (spectrascope.command), so two jobs share the cores, and it
+    dies with this process."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_ENV: str(os.getpid())}
+    with open_job_log(paths, f"spectrascope {command} {' '.join(args)}") as log:
+        child = subprocess.Popen([sys.executable, "-m", "spectrascope", command, "--data-dir",
+                                  str(data_dir or settings.data_dir()), *args], stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        child.log_start = log.tell()
+    return child
 
 
 def job_log_tail(paths: RunPaths, since: int = 0, lines: int = 5) -> str:

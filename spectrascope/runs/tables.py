@@ -20,7 +20,7 @@ METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", 
 LAYER_COLUMNS = (
     "epoch", "layer", "layer_type", "N", "M", "num_evals", "alpha", "alpha_weighted", "xmin", "xmax", "D",
     "sigma", "num_pl_spikes", "lambda_max", "log_norm", "log_spectral_norm", "stable_rank", "warning",
-    "max_rand_eval", "rand_distance", "rand_num_spikes",  # empty unless analysed with --randomize
+    "max_rand_eval", "rand_distance", "rand_num_spikes", "rand_bulk_edge",  # empty unless randomized
 )
 EVENT_COLUMNS = ("event_id", "epoch", "layer", "kind", "severity", "value", "threshold", "detail")
 STAT_COLUMNS = ("epoch", "layer", "kind", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")

@@ -7,6 +7,7 @@ import pytest
 from analysis.histograms import bin_edges, density, once_per_tensor, parameter_tensors, tensor_stats
 from analysis.metrics import layer_row, warning_for
 from analysis.powerlaw import FAILED_FIT, PowerLawFit, fit_power_law
+from analysis.randomize import RANDOMIZE_COLUMNS
 from analysis_helpers import single_threaded, weightwatcher, ww_fit_powerlaw
 from spectrascope.runs.tables import LAYER_COLUMNS
 
@@ -58,8 +59,7 @@ def test_fit_fields_are_copied_from_the_fit(evals):
 
 def test_row_has_the_layers_csv_columns(evals):
     row = layer_row("fc", "dense", 120, 40, evals, fit_power_law(evals))
-    assert set(row) <= set(LAYER_COLUMNS) and set(LAYER_COLUMNS) - set(row) <= {
-        "epoch", "max_rand_eval", "rand_distance", "rand_num_spikes"}
+    assert set(row) <= set(LAYER_COLUMNS) and set(LAYER_COLUMNS) - set(row) == {"epoch", *RANDOMIZE_COLUMNS}
 
 
 @pytest.mark.parametrize("alpha", [1.0, 1.999, 2.0, 3.5, 6.0, 6.001, 12.0])

@@ -10,11 +10,12 @@ import torch
 
 from analysis.backends import analyze_state_dict
 from analysis.layers import analysable_layers
+from analysis.plan import randomized_epochs
 from analysis.randomize import mp_spikes, randomized_metrics, shuffled_eigenvalues
 from analysis.runner import analyze_run
 from analysis.spectrum import eigenvalues
 from analysis_helpers import EPOCHS, RUN_ID, record_tiny_run, single_threaded, spectrascope, weightwatcher
-from spectrascope.runs import layers_frame, read_randomized_eigenvalues, run_paths
+from spectrascope.runs import layers_frame, read_randomized_eigenvalues, run_paths, update_run
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,7 +46,9 @@ def test_mp_spike_count_matches_weightwatchers_mp_fit_on_the_same_shuffled_spect
         with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
             expected = watcher.mp_fit(rand, layer.N, layer.M, layer.rf, layer.name, 0, 0, False, False, "", "b",
                                       0.5, True, rand, randomize=True)[0]
-        assert mp_spikes(rand, layer.N, layer.M) == expected, layer.name
+        spikes, edge = mp_spikes(rand, layer.N, layer.M)
+        assert spikes == expected, layer.name
+        assert np.count_nonzero(rand > edge) == spikes, layer.name  # the edge drawn is the one counted against
 
 
 def test_shuffling_keeps_each_matrix_entries_and_frobenius_norm():
@@ -109,3 +112,41 @@ def test_a_randomized_analysis_saves_the_shuffled_eigenvalues_of_every_epoch(dat
     paths.randomized_esd(EPOCHS[-1]).unlink()
     report = analyze_run(data_dir, RUN_ID, randomize=True, progress=False)
     assert report.analysed == [EPOCHS[-1]] and paths.randomized_esd(EPOCHS[-1]).exists()
+
+
+@pytest.mark.parametrize("backend", ["fast", "weightwatcher"])
+def test_bulk_edge_is_the_threshold_the_traps_were_counted_against(backend):
+    """rand_bulk_edge, drawn on the ESD tab, has exactly rand_num_spikes shuffled eigenvalues above it."""
+    torch.manual_seed(5)
+    trapped = torch.randn(90, 60) / np.sqrt(60)
+    trapped[:2, :2] = 8.0  # a few huge entries: a shuffle moves them but keeps the spike they make
+    state_dict = {"trapped.weight": trapped, "plain.weight": torch.randn(70, 50)}
+    with np.errstate(all="ignore"):
+        rows, _, randomized = analyze_state_dict(state_dict, backend, randomize=True)
+    assert {row["layer"] for row in rows} == set(randomized)
+    for row in rows:
+        above = np.count_nonzero(randomized[row["layer"]] > row["rand_bulk_edge"])
+        assert above == row["rand_num_spikes"], (backend, row)
+        assert 0 < row["rand_bulk_edge"] < randomized[row["layer"]].max() * 10
+    assert [row["rand_num_spikes"] > 0 for row in rows] == [True, False], rows
+
+
+def test_the_default_policy_randomizes_every_kth_checkpoint_and_the_last_once_training_ended():
+    steps = [100 * i for i in range(12)]
+    assert randomized_epochs(steps, 5, finished=False) == {0, 500, 1000}  # while training: the last changes
+    assert randomized_epochs(steps, 5, finished=True) == {0, 500, 1000, 1100}
+    assert randomized_epochs(steps, 1, finished=False) == set(steps)  # --randomize
+    assert randomized_epochs(steps, 0, finished=True) == set() == randomized_epochs([], 5, finished=True)
+
+
+def test_a_plain_analysis_randomizes_by_the_policy_and_adds_the_last_when_training_ends(tmp_path):
+    record_tiny_run(tmp_path, epochs=range(6))
+    paths = run_paths(tmp_path, RUN_ID)
+    update_run(paths, status="running")  # as a follow-up analysis sees a run still training
+    analyze_run(tmp_path, RUN_ID, randomize_every=3, progress=False)
+    randomized = lambda: set(layers_frame(paths).dropna(subset=["rand_num_spikes"])["epoch"])  # noqa: E731
+    assert randomized() == {0, 3} and paths.randomized_esd(3).exists() and not paths.randomized_esd(5).exists()
+    update_run(paths, status="completed")
+    again = analyze_run(tmp_path, RUN_ID, randomize_every=3, progress=False)
+    assert again.analysed == [5] and randomized() == {0, 3, 5}  # only the last is redone, now with its traps
+    assert analyze_run(tmp_path, RUN_ID, randomize_every=0, progress=False).analysed == []  # kept, not undone

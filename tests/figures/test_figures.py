@@ -207,6 +207,22 @@ def test_the_shuffled_weights_esd_is_drawn_over_the_real_one_on_the_same_bins():
     assert figure.layout.xaxis.type == figure.layout.yaxis.type == "log"
 
 
+def test_the_mp_bulk_edge_is_drawn_with_each_trap_above_it_marked():
+    rng = np.random.default_rng(4)
+    eigenvalues = np.sort(rng.pareto(2.5, 500) + 1)
+    randomized = np.sort(np.concatenate([rng.uniform(0.5, 4.0, 500), [9.0, 12.0]]))  # two spikes out of the bulk
+    fit = {"alpha": 3.5, "xmin": float(eigenvalues[300]), "num_pl_spikes": 200, "rand_bulk_edge": 4.2,
+           "rand_num_spikes": 2}
+    traces = {trace.name: trace for trace in figures.esd(eigenvalues, fit, title="fc", randomized=randomized).data}
+    edge, traps = traces["MP bulk edge λ=4.2"], traces["2 correlation traps"]
+    assert list(edge.x) == [4.2, 4.2] and list(traps.x) == [9.0, 12.0]
+    assert max(edge.y) >= max(traces["ESD"].y) and min(traps.y) <= min(traces["ESD"].y)  # spans, and marks below
+    quiet = figures.esd(eigenvalues, {**fit, "rand_bulk_edge": 20.0}, title="fc", randomized=randomized).data
+    assert [t.name for t in quiet if "MP" in t.name or "trap" in t.name] == ["MP bulk edge λ=20: no trap"]
+    older = figures.esd(eigenvalues, {**fit, "rand_bulk_edge": float("nan")}, title="fc", randomized=randomized).data
+    assert not [t for t in older if "MP" in t.name]  # a run randomized before the edge was kept: no line
+
+
 def test_an_esd_without_shuffled_eigenvalues_draws_only_the_real_one():
     names = [trace.name for trace in figures.esd(np.geomspace(0.1, 10, 40), {}, title="fc").data]
     assert names == ["ESD"]
