@@ -390,6 +390,10 @@ def scenarios(run_id: str, version, options, layer_hist: str, layer_esd: str, ep
                               "esd-window.data": window(i)}},
         {"label": "alpha heatmap + summary", "target": "alpha-heatmap.figure", "kind": "figure",
          "values": lambda i: {**common, "tabs.active_tab": "alpha"}},
+        {"label": "health timeline + table", "target": "health-timeline.figure", "kind": "figure",
+         "values": lambda i: {**common, "tabs.active_tab": "health", "health-kinds.value": None,
+                              "health-severities.value": ["info", "warning", "critical"] if i % 2 else
+                              ["warning", "critical"]}},
         {"label": "metrics table", "target": "metrics-table.data", "kind": "table", "changed": "metrics-epoch.value",
          "values": lambda i: {**common, "tabs.active_tab": "metrics", "metrics-epoch.value": stepping(i)}},
         {"label": "run status", "target": "run-status.children", "kind": "table", "values": lambda i: common},

@@ -69,11 +69,11 @@ class _Layer:
 
     def step(self, epoch: int, row: dict, non_finite: float) -> None:
         self._finite(epoch, _number(row.get("lambda_max")), non_finite)
-        alpha = _number(row.get("alpha"))
-        self._fit(epoch, alpha, _number(row.get("D")), _number(row.get("num_evals")))
-        if fitted(alpha):
+        alpha, num_evals = _number(row.get("alpha")), _number(row.get("num_evals"))
+        self._fit(epoch, alpha, _number(row.get("D")), num_evals)
+        if fitted(alpha) and not num_evals < self.t.min_evals:  # a small-n fit's alpha is noise
             self._band(epoch, alpha)
-            self._drift(epoch, alpha, _number(row.get("num_evals")))
+            self._drift(epoch, alpha)
         self._trap(epoch, _number(row.get("rand_num_spikes")), str(row.get("layer_type", "")))
         self._rank(epoch, _number(row.get("stable_rank")))
 
@@ -99,10 +99,10 @@ class _Layer:
             bound = low + margin if was == "over-trained" else high - margin
             self.raise_event(epoch, "back-in-band", alpha, bound, f"alpha {alpha:.3g} back in {low:g}–{high:g}")
 
-    def _drift(self, epoch: int, alpha: float, num_evals: float) -> None:
+    def _drift(self, epoch: int, alpha: float) -> None:
         t = self.t
         self.alphas.append(alpha)
-        if num_evals < t.min_evals or len(self.alphas) < t.drift_window + 2:
+        if len(self.alphas) < t.drift_window + 2:
             return
         steps = np.diff(self.alphas[-(t.drift_window + 2):])
         history, change = steps[:-1], steps[-1]

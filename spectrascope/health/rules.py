@@ -77,7 +77,7 @@ class Thresholds:
     drift_window: int = 5  # the steps of history a step's change is held against
     drift_sigmas: float = 3.0  # a change beyond this many RMS of those steps' changes...
     drift_min_change: float = 0.5  # ...and beyond this much alpha is drift
-    min_evals: int = 20  # layers with fewer eigenvalues raise no drift or poor-fit (their fits are noise)
+    min_evals: int = 20  # layers with fewer eigenvalues raise no band, drift or poor-fit event (small-n fits)
     poor_fit_D_above: float = 0.2
     fit_hysteresis: float = 0.02
     trap_min_spikes: int = 1

@@ -124,6 +124,8 @@ def test_tabs_draw_the_real_run(dashboard_data):
     epochs, value = metrics.epoch_options("demo", None, None, [])
     rows, columns, note = metrics.metrics_table("demo", value, metrics.TAB_ID, None)
     assert value == 3 and len(rows) == len(data.layer_names("demo")) and {row["epoch"] for row in rows} == {3}
+    assert "alpha" in [column["id"] for column in columns] and "rand_bulk_edge" in [c["id"] for c in columns]
+    _, columns, _ = metrics.metrics_table("demo", 2, metrics.TAB_ID, None)  # the last epoch alone is randomized
     assert "alpha" in [column["id"] for column in columns] and "max_rand_eval" not in [c["id"] for c in columns]
 
 

@@ -42,6 +42,15 @@ def test_an_untrained_layer_starts_above_the_band_as_info_and_a_later_rise_is_a_
     assert [e.severity for e in events] == ["info", "info", "warning"]
 
 
+def test_a_small_n_layer_raises_no_band_or_drift_event_since_its_alpha_is_noise():
+    alphas = {"small": [3.0, 1.5, 1.4, 8.0, 3.0, 3.1, 3.0, 9.0], "large": [3.0, 1.5, 1.4, 3.0, 3.0, 3.0, 3.0, 3.0]}
+    events = derive_events(table(alphas, num_evals={"small": [19] * 8, "large": [20] * 8}), Rules())
+    assert kinds(events) == [(1, "large", "over-trained"), (3, "large", "back-in-band")]
+    lenient = Rules(thresholds=Thresholds(min_evals=10))
+    assert ("small", "over-trained") in {(e.layer, e.kind) for e in derive_events(table(alphas, num_evals={
+        "small": [19] * 8, "large": [20] * 8}), lenient)}
+
+
 def test_drift_is_a_step_beyond_the_layers_own_recent_steps():
     steady = [4.0, 4.1, 4.0, 4.1, 4.0, 4.1, 4.0]
     events = derive_events(table({"jumps": steady + [5.2], "noisy": [3.0, 4.5, 3.0, 4.5, 3.0, 4.5, 3.0, 4.5],
