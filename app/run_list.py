@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from dash import html
 
 from app import data
-from spectrascope.health.events import health_line
+from spectrascope.health.events import health_line, latest_epoch
 from spectrascope.runs import RunRecord
 
 SORTS = {"newest": "newest first", "name": "name", "accuracy": "best final accuracy", "alpha": "lowest mean alpha"}
@@ -64,10 +64,10 @@ def summarise(record: RunRecord) -> RunSummary:
     accuracy = _last(metrics["test_acc"]) if "test_acc" in metrics else None
     mean_alpha = health = None
     if not layers.empty:
-        latest = int(layers["epoch"].max())
-        last = layers[layers["epoch"] == latest]
+        last = layers[layers["epoch"] == layers["epoch"].max()]
         mean_alpha = _last([last.loc[last["alpha"] > 0, "alpha"].mean()])
-        health = health_line(data.events(record.id), latest, record.unit)
+        events = data.events(record.id)
+        health = health_line(events, latest_epoch(layers, events), record.unit)
     return RunSummary(record, _settings(record), accuracy, mean_alpha, health)
 
 

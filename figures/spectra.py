@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from figures.style import (
-    ACCENT, MARGIN, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, figure, grid, on_panel, panel_suffix,
+    ACCENT, MARGIN, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, figure, grid, log_ticks, on_panel, panel_suffix,
 )
 
 RANDOMIZED_COLOUR = "#8e44ad"  # weightwatcher draws randomized ESDs in orchid
@@ -114,11 +114,22 @@ def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80,
                     f"tail = {int(fit['num_pl_spikes'])} of {positive.size} eigenvalues")
     else:
         subtitle = f"power-law fit failed · {positive.size} eigenvalues"
-    return figure(esd_traces(positive, fit, bins=bins, randomized=randomized), annotations=notes,
-                  xaxis=dict(type="log", title={"text": "eigenvalue λ"}, dtick="D2"),  # 1, 2, 5 per decade: readable
-                  yaxis=dict(type="log", title={"text": "density"}, dtick="D2"),
+    traces = esd_traces(positive, fit, bins=bins, randomized=randomized)
+    return figure(traces, annotations=notes,
+                  xaxis=dict(type="log", title={"text": "eigenvalue λ"}, **log_ticks(_decades(positive))),
+                  yaxis=dict(type="log", title={"text": "density"}, **log_ticks(_decades(_densities(traces)))),
                   title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=460,
                   legend=dict(x=0.01, y=0.01, xanchor="left", yanchor="bottom"))
+
+
+def _densities(traces: list[dict]) -> list[float]:
+    return [y for trace in traces if trace.get("mode") == "markers" for y in trace["y"]]
+
+
+def _decades(values) -> float:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.log10(values.max() / values.min())) if values.size else 0.0
 
 
 def _panel_title(layer: str, count: int, fit: dict) -> str:

@@ -85,6 +85,20 @@ def _packed_value(value):
     return value
 
 
+def log_ticks(decades: float) -> dict:
+    """1, 2, 5 per decade on a log axis spanning a few decades; one label a decade, as powers, on one spanning so
+    many that those would overlap (the ESD of a layer about to diverge spans 10 and more)."""
+    if decades <= 5:
+        return {"dtick": "D2"}
+    return {"dtick": 1 if decades <= 12 else 2, "exponentformat": "power"}
+
+
+def _shared(axis: dict, extent: list[float]) -> dict:
+    """An axis given the shared range; ticks of 1, 2, 5 a decade thinned if the range is too wide for them."""
+    ticks = log_ticks(extent[1] - extent[0] - 2 * LOG_PAD) if axis.get("dtick") == "D2" else {}
+    return {**axis, "range": extent, **ticks}
+
+
 def share_log_axes(specs: list[Figure]) -> list[Figure]:
     """The figures with every log axis of theirs given one range, that of all their traces' positive values on
     it, so that playing or scrolling through them, motion on screen means change in the data. Figures whose
@@ -102,7 +116,7 @@ def share_log_axes(specs: list[Figure]) -> list[Figure]:
             ranges[f"{axis[0]}axis{axis[1:]}"] = [float(np.log10(positive.min())) - LOG_PAD,
                                                   float(np.log10(positive.max())) + LOG_PAD]
     return [{**spec, "layout": {**spec["layout"], **{
-        name: {**spec["layout"][name], "range": extent} for name, extent in ranges.items()
+        name: _shared(spec["layout"][name], extent) for name, extent in ranges.items()
         if spec["layout"].get(name, {}).get("type") == "log"}}} for spec in specs]
 
 

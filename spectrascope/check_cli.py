@@ -6,7 +6,7 @@ import argparse
 import json
 
 from spectrascope.errors import UserError
-from spectrascope.health.events import breaking
+from spectrascope.health.events import breaking, latest_epoch
 from spectrascope.health.monitor import run_events
 from spectrascope.health.rules import Rules, load_rules
 from spectrascope.runs import layers_frame, read_run, run_paths
@@ -28,8 +28,9 @@ def _verdict(data_dir, run_id: str, rules: Rules) -> dict:
     table = layers_frame(paths)
     if table.empty:
         raise UserError(f"run {run_id!r} has no analysis to check: run `spectrascope analyze --run-id {run_id}`")
-    latest = int(table["epoch"].max())
-    broken = breaking(run_events(paths, rules), rules, latest)
+    events = run_events(paths, rules)
+    latest = latest_epoch(table, events)
+    broken = breaking(events, rules, latest)
     return {"run": run_id, "unit": record.unit, "latest": latest, "layers": int(table["layer"].nunique()),
             "healthy": not broken, "breaking": [event.row() for event in broken]}
 

@@ -76,7 +76,8 @@ def health_view(run_id, version, active_tab, kinds, severities):
     if layers is None or layers.empty:
         return figures.empty(analysis_missing(run_id)), [], None
     unit, events = data.unit(run_id), data.events(run_id)
-    epochs, order = data.analysed_epochs(run_id), data.layer_names(run_id)
+    epochs = sorted(set(data.analysed_epochs(run_id)) | {event.epoch for event in events})  # NaN ones too
+    order = data.layer_names(run_id)
     every_event = pd.DataFrame([event.row() for event in events], columns=list(EVENT_COLUMNS))
     shown = _shown(every_event, kinds, severities)
     still = {event.event_id for event in open_events(events, epochs[-1])}

@@ -77,6 +77,10 @@ class _Layer:
         self._trap(epoch, _number(row.get("rand_num_spikes")), str(row.get("layer_type", "")))
         self._rank(epoch, _number(row.get("stable_rank")))
 
+    def non_finite_only(self, epoch: int, non_finite: float) -> None:
+        """An epoch with NaN/Inf weights whose spectral analysis failed (layers.csv has no row for it)."""
+        self._finite(epoch, math.nan, non_finite)
+
     def _band(self, epoch: int, alpha: float) -> None:
         t, was = self.t, self.band
         low, high, margin = t.over_trained_below, t.under_trained_above, t.band_hysteresis
@@ -171,6 +175,9 @@ class _Layer:
             self.raise_event(epoch, "finite-again", 0, 0, "all its values are finite again")
 
 
+NO_SPECTRUM = "_no_spectrum"  # marks a row made from weight_stats.csv alone
+
+
 def _non_finite_counts(stats: pd.DataFrame | None) -> dict[tuple[int, str], float]:
     """(epoch, layer) -> NaN + Inf values in the layer's weight and bias."""
     if stats is None or stats.empty or "nan_count" not in stats:
@@ -188,14 +195,28 @@ def derive_events(layers: pd.DataFrame, rules: Rules, stats: pd.DataFrame | None
     if upto is not None:
         layers = layers[layers["epoch"] <= upto]
     non_finite = _non_finite_counts(stats)
+    rows = layers.to_dict("records")
+    analysed = {(int(row["epoch"]), str(row["layer"])) for row in rows}
+    names = {name for _, name in analysed}
+    rows += [{"epoch": epoch, "layer": name, NO_SPECTRUM: True} for (epoch, name), count in non_finite.items()
+             if count > 0 and name in names and (epoch, name) not in analysed and (upto is None or epoch <= upto)]
     walkers: dict[str, _Layer] = {}
-    for row in layers.sort_values("epoch", kind="stable").to_dict("records"):
-        name = str(row["layer"])
+    for row in sorted(rows, key=lambda row: int(row["epoch"])):
+        name, epoch = str(row["layer"]), int(row["epoch"])
         walker = walkers.get(name) or walkers.setdefault(name, _Layer(name, rules))
-        walker.step(int(row["epoch"]), row, non_finite.get((int(row["epoch"]), name), 0.0))
+        if row.get(NO_SPECTRUM):  # a checkpoint so far gone that no spectrum could be computed: its NaN/Inf
+            walker.non_finite_only(epoch, non_finite[(epoch, name)])
+        else:
+            walker.step(epoch, row, non_finite.get((epoch, name), 0.0))
     order = {name: i for i, name in enumerate(layers["layer"].unique())}
     found = [event for walker in walkers.values() for event in walker.events]
     return sorted(found, key=lambda e: (e.epoch, order[e.layer]))
+
+
+def latest_epoch(layers: pd.DataFrame, events: list[Event]) -> int:
+    """The epoch a run's health is told at: its last analysed, or a later one whose weights went NaN/Inf so
+    far that no spectrum could be computed (it has events but no rows)."""
+    return max([int(layers["epoch"].max())] + [event.epoch for event in events])
 
 
 def open_events(events: list[Event], latest_epoch: int) -> list[Event]:

@@ -290,3 +290,13 @@ def test_runs_that_record_a_loss_but_no_accuracy_are_compared_on_the_loss_alone(
     both = figures.training_overlay(with_accuracy, "step")
     assert [note.text for note in both.layout.annotations] == ["Test accuracy", "Test loss"]
     assert both.layout.yaxis.tickformat == ".0%" and [trace.name for trace in both.data if trace.xaxis == "x"] == ["c"]
+
+
+def test_log_ticks_thin_out_when_an_esd_or_a_played_window_spans_many_decades():
+    narrow = figures.esd(np.geomspace(0.5, 50, 200), {}, title="fc")
+    assert narrow.layout.xaxis.dtick == "D2"  # 1, 2, 5 in each of 2 decades
+    wide = figures.esd(np.geomspace(1e-3, 1e9, 200), {}, title="fc")  # 12 decades: 36 labels would overlap
+    assert wide.layout.xaxis.dtick == 1 and wide.layout.xaxis.exponentformat == "power"
+    played = builders.share_log_axes([builders.esd(np.geomspace(0.5, 50, 200), {}, title="fc"),
+                                      builders.esd(np.geomspace(1e-3, 1e9, 200), {}, title="fc")])
+    assert played[0]["layout"]["xaxis"]["dtick"] == 1  # the narrow frame shown on the wide shared range

@@ -129,3 +129,16 @@ def test_a_bad_rules_file_is_named_with_the_key_and_what_is_allowed(text, says):
     with pytest.raises(RulesError, match="rules.toml") as raised:
         rules_from_toml(text, "rules.toml")
     assert says in str(raised.value)
+
+
+def test_nan_weights_whose_spectrum_could_not_be_computed_still_raise_non_finite():
+    """A diverged run's last checkpoint: weight_stats.csv counts its NaNs, layers.csv has no row for it."""
+    layers = table({"fc": [3.0, 3.1]})
+    stats = pd.DataFrame([{"epoch": e, "layer": "fc", "kind": "weight", "nan_count": n, "inf_count": 0}
+                          for e, n in ((0, 0), (1, 0), (2, 640))]
+                         + [{"epoch": 2, "layer": "bn", "kind": "weight", "nan_count": 8, "inf_count": 0}])
+    events = derive_events(layers, Rules(), stats)
+    assert kinds(events) == [(2, "fc", "non-finite")] and events[0].severity == "critical"
+    assert events[0].detail == "640 NaN/Inf value(s) in its tensors"
+    assert derive_events(layers, Rules(), stats, upto=1) == []  # epoch 2's events wait while it is under way
+    assert breaking(events, Rules(), latest_epoch=2) == events
