@@ -7,6 +7,7 @@ import atexit
 import importlib
 import os
 import sys
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +26,7 @@ from tqdm import tqdm
 from analysis.options import AnalysisError
 from analysis.progress import LayerProgress
 
+ORPHAN_CHECK_SECONDS = 1.0  # how often a worker looks whether its analysis is still there
 _RELAY_POLL_SECONDS = 0.1  # how soon the thread passing on the workers' layer progress sees it is done
 _layer_pipe = None  # in a worker process: (connection, lock) to send its tasks' layer progress through
 
@@ -58,8 +60,18 @@ def limited_threads(threads: int, randomize: bool = False) -> Iterator[None]:
             _loaded_torch().set_num_threads(torch_threads)
 
 
-def _init_worker(threads: int, randomize: bool, layer_pipe: Connection, lock) -> None:
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """A worker whose analysis was killed (-9: its Celery worker lost) would idle on, holding its memory. Not
+    prctl's PDEATHSIG: that fires when the *thread* that started the worker ends, and the pool starts them
+    from whichever thread submits."""
+    while os.getppid() == parent_pid:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _init_worker(threads: int, randomize: bool, layer_pipe: Connection, lock, parent_pid: int) -> None:
     global _layer_pipe
+    Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     _limit_threads(threads, randomize)
     _layer_pipe = layer_pipe, lock
     # Exit as a forked child would, without the interpreter's teardown: a worker only exits once its last
@@ -99,7 +111,7 @@ def worker_pool(processes: int, randomize: bool) -> Iterator[Workers | None]:
     receiver, sender = context.Pipe(duplex=False)
     with receiver, sender, limited_threads(threads, randomize), ProcessPoolExecutor(
             processes - 1, mp_context=context, initializer=_init_worker,
-            initargs=(threads, randomize, sender, context.Lock())) as executor:
+            initargs=(threads, randomize, sender, context.Lock(), os.getpid())) as executor:
         yield Workers(executor, processes - 1, receiver)
 
 

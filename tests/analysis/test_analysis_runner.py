@@ -20,6 +20,7 @@ from analysis_helpers import (
     COMPARED, EPOCHS, RUN_ID, SINGLE_THREAD_ENV, TinyNet, assert_backends_agree, load, pid_after, single_threaded,
     spectrascope,
 )
+from helpers import SPECTRASCOPE, wait_for
 from spectrascope.runs import LAYER_COLUMNS, STAT_COLUMNS, read_histograms, read_run, run_paths
 from spectrascope.runs.files import read_csv
 
@@ -487,3 +488,33 @@ def test_sigterm_stops_an_analysis_that_saves_its_epochs_and_says_cancelled(tmp_
     report = analyze_run(tmp_path, "wide", workers=1, progress=False)
     assert report.up_to_date == [0, 1, 2] and report.analysed == list(range(3, 40))
     assert read_run(paths).analysis.status == "completed"
+
+
+def _pool_workers(pid: int) -> list[int]:
+    """The analysis's worker processes: its children running multiprocessing's spawn_main."""
+    try:
+        children = [int(c) for task in os.listdir(f"/proc/{pid}/task")
+                    for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+    except FileNotFoundError:
+        return []
+    return [c for c in children if b"spawn_main" in _cmdline(c)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read()
+    except FileNotFoundError:
+        return b""
+
+
+def test_an_analysis_killed_with_sigkill_takes_its_worker_processes_with_it(tmp_path):
+    """kill -9 of an analysis (its Celery worker lost) must not leave its pool workers idling on, each holding
+    hundreds of MB, as they did before they were bound to their parent's life."""
+    record_wide_run(tmp_path)
+    analysis = subprocess.Popen([*SPECTRASCOPE, "analyze", "--run", "wide", "--data-dir", str(tmp_path),
+                                 "--workers", "2", "--randomize"], env={**os.environ, **SINGLE_THREAD_ENV},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = wait_for(lambda: _pool_workers(analysis.pid), 60, "the analysis's worker process", process=analysis)
+    analysis.kill()
+    analysis.wait()
+    wait_for(lambda: not any(_cmdline(pid) for pid in workers), 30, "its workers to exit")
