@@ -298,10 +298,13 @@ def open_new_run_form(driver) -> None:
     assert page_text(driver, "new-run-preset").strip() == "demo", "the preset does not default to demo"
 
 
-def start_demo_from_form(driver, run_id: str, epochs: int) -> None:
-    """Start a demo run from the New run form, then open it from its link in the job list."""
+def start_demo_from_form(driver, run_id: str, epochs: int, **fields: str) -> None:
+    """Start a demo run from the New run form (with `fields`, other hyper-parameters typed in: lr="2"), then
+    open it from its link in the job list."""
     open_new_run_form(driver)
     set_input(driver, "new-run-epochs", str(epochs))
+    for name, value in fields.items():
+        set_input(driver, f"new-run-{name}", value)
     set_input(driver, "new-run-id", run_id)
     shown_before = shown_run(driver)
     driver.find_element(By.ID, "new-run-submit").click()

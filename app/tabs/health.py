@@ -25,6 +25,7 @@ HEALTH_TIMELINE = "health-timeline"
 HEALTH_TABLE = "health-table"
 HEALTH_MUTE = "health-mute"
 TABLE_COLUMNS = ("epoch", "layer", "kind", "severity", "detail", "still")
+TABLE_ROWS = 200  # the newest events the table lists: a long run has thousands, megabytes in one response
 SEVERITY_STYLES = [{"if": {"filter_query": f"{{severity}} = {name}", "column_id": "severity"}, **style}
                    for name, style in (("warning", {"backgroundColor": "#fff3cd"}),
                                        ("critical", {"backgroundColor": "#f8d7da", "fontWeight": "bold"}))]
@@ -59,11 +60,14 @@ def _shown(table: pd.DataFrame, kinds, severities) -> pd.DataFrame:
     return table[(table["kind"].isin(kinds) if kinds else True) & table["severity"].isin(severities or [])]
 
 
-def summary(events, latest: int, unit: str) -> dbc.Alert:
+def summary(events, latest: int, unit: str, listed: tuple[int, int] = (0, 0)) -> dbc.Alert:
+    """The run's health line and counts; where the table lists only the newest of the events shown, says so."""
     line = health_line(events, latest, unit)
     healthy = line.startswith("healthy")
     count = sum(event.severity != "info" for event in events)
-    return dbc.Alert([html.B(line), html.Span(f" · {len(events)} events in all, {count} warnings or worse",
+    cut = (f" · the table lists the newest {listed[0]} of the {listed[1]} shown (choose kinds to see others)"
+           if listed[0] < listed[1] else "")
+    return dbc.Alert([html.B(line), html.Span(f" · {len(events)} events in all, {count} warnings or worse{cut}",
                                               className="text-muted")],
                      color="success" if healthy else "warning", className="py-2")
 
@@ -81,10 +85,11 @@ def health_view(run_id, version, active_tab, kinds, severities):
     every_event = pd.DataFrame([event.row() for event in events], columns=list(EVENT_COLUMNS))
     shown = _shown(every_event, kinds, severities)
     still = {event.event_id for event in open_events(events, epochs[-1])}
-    rows = shown.assign(still=["yes" if i in still else "" for i in shown["event_id"]]).iloc[::-1]
+    rows = shown.iloc[::-1].head(TABLE_ROWS)
+    rows = rows.assign(still=["yes" if i in still else "" for i in rows["event_id"]])
     timeline = figures.health_timeline(shown, order, epochs, unit, every_event=every_event)
     return (sent(timeline, run_id), rows[list(TABLE_COLUMNS)].to_dict("records"),
-            summary(events, epochs[-1], unit))
+            summary(events, epochs[-1], unit, listed=(len(rows), len(shown))))
 
 
 def mute_switch(run_id, version):
@@ -107,7 +112,7 @@ def open_event(click, active_cell, rows):
     """A timeline marker or a table row, whichever was clicked, -> the ESD tab at that layer and epoch."""
     if ctx.triggered_id == HEALTH_TIMELINE and click and click.get("points"):
         point = click["points"][0]
-        return esd.TAB_ID, point["y"], int(point["x"])
+        return esd.TAB_ID, point["customdata"][0], int(point["x"])
     if (ctx.triggered_id == HEALTH_TABLE and active_cell and rows and active_cell.get("row") is not None
             and active_cell["row"] < len(rows)):
         row = rows[active_cell["row"]]

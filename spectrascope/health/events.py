@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ class Event:
     detail: str  # one line a person reads
 
     def row(self) -> dict:
-        return asdict(self)
+        return dict(vars(self))  # asdict() deep-copies each field: 2/3 of the Health tab's time on 3,500 events
 
 
 def event_id(layer: str, kind: str, epoch: int) -> str:

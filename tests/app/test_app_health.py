@@ -26,7 +26,9 @@ def test_the_timeline_and_table_show_the_events_the_analysis_wrote_filtered(dash
     markers = [trace for trace in timeline.data if trace.mode == "markers"]
     assert sorted(trace.name for trace in markers) == sorted({e.kind for e in events})
     assert sum(len(trace.y) for trace in markers) == len(events) == len(rows)
-    assert list(timeline.layout.yaxis.categoryarray) == data.layer_names("demo")  # every layer a row
+    assert list(timeline.layout.yaxis.ticktext) == data.layer_names("demo")  # every layer a row
+    assert {(e.layer, e.epoch) for e in events} == {(point[0], x) for trace in markers
+                                                   for point, x in zip(trace.customdata, trace.x)}
     assert [row["epoch"] for row in rows] == sorted((e.epoch for e in events), reverse=True)
     assert "events in all" in texts(summary)
     kinds = sorted({e.kind for e in events})[:1]
@@ -38,7 +40,7 @@ def test_the_timeline_and_table_show_the_events_the_analysis_wrote_filtered(dash
 
 
 def test_an_event_opens_its_layers_esd_at_its_epoch():
-    click = {"points": [{"x": 2, "y": "layer1.0.conv2"}]}
+    click = {"points": [{"x": 2, "y": 4, "customdata": ["layer1.0.conv2", "warning", "alpha 1.9 < 2"]}]}
     with triggered_by(f"{health.HEALTH_TIMELINE}.clickData"):
         assert health.open_event(click, None, None) == (esd.TAB_ID, "layer1.0.conv2", 2)
     rows = [{"epoch": 3, "layer": "fc"}, {"epoch": 1, "layer": "conv1"}]
@@ -68,3 +70,11 @@ def test_a_run_analysed_before_events_existed_shows_its_events_derived_from_its_
     written = recorded_events(paths)
     paths.events_csv.unlink()
     assert written and data.events("demo") == written
+
+
+def test_the_table_lists_the_newest_events_and_says_when_it_leaves_older_ones_out(dashboard_data, monkeypatch):
+    every = health.health_view("demo", None, health.TAB_ID, [], list(SEVERITIES))[1]
+    monkeypatch.setattr(health, "TABLE_ROWS", 3)
+    _, rows, summary = health.health_view("demo", None, health.TAB_ID, [], list(SEVERITIES))
+    assert rows == every[:3] and len(every) > 3
+    assert f"the table lists the newest 3 of the {len(every)} shown" in texts(summary)

@@ -335,6 +335,40 @@ def test_a_demo_run_started_from_the_form_trains_and_shows_its_heatmap(page, bro
             paths.cancel_request.touch()
 
 
+def test_a_training_run_s_events_reach_the_health_tab_and_run_picker_live_and_open_their_esd(page, browser_data):
+    """The documented recipe (too large a learning rate, no regularisation) trained from the form: its
+    over-trained layers appear in the Health tab and under the run's name as the epochs are analysed, with
+    no reload; a click on one in the table opens that layer's ESD at that epoch."""
+    driver = page
+    run_id = f"hot-{time.monotonic_ns()}"
+    paths, finished = run_paths(browser_data, run_id), False
+    driver.execute_script("window.stillTheSamePage = true;")
+    start_demo_from_form(driver, run_id, epochs=3, lr="2", weight_decay="0", mixup_alpha="0", batch_size="16")
+    try:
+        open_tab(driver, "Health")
+        try:
+            WebDriverWait(driver, JOB_WAIT).until(
+                lambda d: "over-trained since" in page_text(d, "health-summary")
+                and "over-trained since" in page_text(d, "run-picker-value"))
+        except Exception as exc:
+            raise AssertionError(f"no event shown; Health says {page_text(driver, 'health-summary')!r}, the picker "
+                                 f"{page_text(driver, 'run-picker-value')!r}") from exc
+        assert driver.execute_script("return window.stillTheSamePage === true;")  # followed live, not reloaded
+        row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#health-table tbody tr")
+                   if "over-trained" in r.text)
+        cells = row.find_elements(By.CSS_SELECTOR, "td.dash-cell")
+        epoch, layer = cells[0].text.strip(), cells[1].text.strip()
+        cells[1].click()
+        WebDriverWait(driver, WAIT).until(lambda d: active_tab(d) == "ESD", "the click did not open the ESD tab")
+        title = re.compile(rf"{re.escape(layer)} · epoch {epoch}(?!\d)")
+        wait_for_plot(driver, "esd-graph", lambda s: title.match(s["title"]), what=f"the ESD of {layer} at {epoch}")
+        wait_for(lambda: not job_is_active(paths, "job"), JOB_WAIT, "the job to end", interval=0.2)
+        finished = True
+    finally:
+        if not finished and job_is_active(paths, "job"):
+            paths.cancel_request.touch()
+
+
 def test_cancel_stops_a_running_job_and_the_run_says_cancelled(page, browser_data):
     driver = page
     run_id = f"cancel-{time.monotonic_ns()}"

@@ -300,3 +300,10 @@ def test_log_ticks_thin_out_when_an_esd_or_a_played_window_spans_many_decades():
     played = builders.share_log_axes([builders.esd(np.geomspace(0.5, 50, 200), {}, title="fc"),
                                       builders.esd(np.geomspace(1e-3, 1e9, 200), {}, title="fc")])
     assert played[0]["layout"]["xaxis"]["dtick"] == 1  # the narrow frame shown on the wide shared range
+
+
+def test_every_kind_of_event_has_its_hover_words():
+    from figures.health import VALUE_HOVER
+    from spectrascope.health.rules import KINDS
+
+    assert set(VALUE_HOVER) == set(KINDS)
