@@ -1,14 +1,15 @@
-"""The frame around the tabs: run picker, run status, live refresh, and the tab strip."""
+"""The frame around the tabs: run picker, run status, live refresh, the tab strip, and the page's link."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Callable, NamedTuple
 
 from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 from plotly.io.json import to_json_plotly
 
-from app import auth, components, data, delete_run, exports, jobs_panel, run_list
+from app import auth, components, data, delete_run, exports, jobs_panel, links, run_list
 from app.ids import LIVE_INTERVAL, RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import non_finite_note, unreadable_files_shown
 from app.tabs import alpha, compare, esd, health, metrics, training, weights
@@ -24,6 +25,10 @@ RUN_STATUS_FILTER = "run-status-filter"
 RUN_SORT = "run-sort"
 RUN_STATUS = "run-status"
 JOB_BUTTONS = "job-buttons"
+PAGE_URL = "page-url"  # the address bar: read for the view a link names (app.links)
+LINK_NOTE = "link-note"  # what the link names that is not here
+LINK_OPENED = "link-opened"  # set once the link has been applied: the address bar follows the page from then on
+VIEW_QUERY = "view-query"  # the query of what the page shows, written into the address bar in the page
 
 
 def _who_is_logged_in() -> html.Small | None:
@@ -57,6 +62,7 @@ def layout() -> html.Div:
         header,
         dbc.Container([
             html.Div(id=RUN_STATUS),
+            html.Div(id=LINK_NOTE),
             jobs_panel.layout(),
             delete_run.modal(),
             exports.error_alert(),
@@ -69,6 +75,7 @@ def layout() -> html.Div:
         ], fluid=True),
         dcc.Interval(id=LIVE_INTERVAL, interval=LIVE_MILLISECONDS),
         dcc.Store(id=RUN_VERSION),
+        dcc.Location(id=PAGE_URL, refresh=False), dcc.Store(id=LINK_OPENED), dcc.Store(id=VIEW_QUERY),
     ])
 
 
@@ -163,6 +170,107 @@ def run_status(run_id, version):
                     className="mb-2")
 
 
+# --- the page's link ----------------------------------------------------------------------------------
+
+
+class Played(NamedTuple):
+    """A tab showing one layer at one epoch, which a link can name: its layer picker and epoch player, the layer
+    it shows of a run for a wanted one (that one where the run has it), and the epochs of its slider."""
+    layer: str
+    player: components.PlayerIds
+    layer_shown: Callable[[str, str | None], str | None]
+    epochs: Callable[[str], list[int]]
+
+
+PLAYED = {
+    esd.TAB_ID: Played(esd.ESD_LAYER, esd.ESD_PLAYER, lambda run_id, wanted: esd.layer_options(run_id, None, wanted)[1],
+                       data.analysed_epochs),
+    weights.TAB_ID: Played(weights.WEIGHTS_LAYER, weights.WEIGHTS_PLAYER,
+                           lambda run_id, wanted: weights.layer_options(run_id, None, "weight", wanted)[1],
+                           weights.stat_epochs),
+}
+
+# The query into the address bar, replacing its entry: no reload, and no history entry per epoch played. Not
+# through PAGE_URL's search, which would push one each time, and set off open_link, with it a request per frame.
+_INTO_ADDRESS_BAR = """
+function (query) {
+    if (typeof query === "string" && query !== window.location.search) {
+        window.history.replaceState(window.history.state, "", window.location.pathname + query);
+    }
+}
+"""
+
+
+def _linked_player(played: Played, run_id: str | None, link: links.View) -> tuple[list, list[str | None]]:
+    """(layer, epoch, slider max) to set on a tab's controls for the layer and epoch a link names (no_update where
+    it names none), and the lines on what the run lacks of them. The max is the run's newest epoch: the player
+    keeps a chosen epoch unless it was on the newest (following a live run), so it must not take the link's
+    epoch for the newest of the run shown before."""
+    if not run_id:
+        return [no_update] * 3, []
+    layer = played.layer_shown(run_id, link.layer) if link.layer else no_update
+    notes = [links.layer_note(run_id, link.layer, layer)] if link.layer else []
+    if link.epoch is None:
+        return [layer, no_update, no_update], notes
+    epochs = played.epochs(run_id)
+    epoch, note = links.epoch_shown(run_id, link.epoch, epochs, data.unit(run_id))
+    return [layer, epoch, epochs[-1] if epochs else no_update], [*notes, note]
+
+
+def open_link(search, opened, shown_run, compared, *settled):
+    """The page opened on a link: its run, tab, layer and epoch (or Compare's runs) shown, and what it names that
+    is not here said in one line; once, then the address bar follows the page (follow_view). `settled`, the
+    tabs' layer options and slider ends, are inputs only so that Dash runs this after the run picker's and the
+    tabs' own callbacks, which would otherwise overwrite what it sets."""
+    if search is None or opened:  # the address bar not read yet, or the link already applied
+        return (no_update,) * (5 + 3 * len(PLAYED))
+    link = links.view_in(search)
+    run_id, run_note = links.run_shown(link.run, [record.id for record in data.runs()], shown_run)
+    chosen, compare_tab = compare.url_to_choice(search, compared)
+    tab, tab_note = links.tab_shown(link.tab, [module.TAB_ID for module in TABS], compare_tab)
+    settings, notes = [], [run_note, tab_note]
+    for tab_id, played in PLAYED.items():  # a missing run's layer and epoch are not looked for in another
+        values, lacking = _linked_player(played, run_id, link if tab_id == tab and not run_note else links.View())
+        settings, notes = settings + values, notes + lacking
+    said = " ".join(note for note in notes if note)
+    return (run_id if run_id != shown_run else no_update, tab, chosen,
+            dbc.Alert(said, color="warning", dismissable=True, className="py-2") if said else None, True, *settings)
+
+
+def follow_view(run_id, tab, compared, opened, shown, *played):
+    """The query of what the page shows, from when the link it opened on was applied (before, it would overwrite
+    that link): the run and tab, and the layer and epoch of a tab showing one (`played`: each such tab's layer
+    and epoch); on Compare, once it compares runs, its own ?compare=a,b."""
+    if not opened:
+        return no_update
+    if tab == compare.TAB_ID and compared:  # what Compare shows is its runs, not the picker's
+        return compare.choice_to_url(compared, shown)
+    layer, epoch = dict(zip(PLAYED, zip(played[::2], played[1::2]))).get(tab, (None, None))
+    fresh = links.query(links.View(run_id, tab, layer, epoch))
+    return fresh if fresh != shown else no_update
+
+
+def _register_link(app) -> None:
+    controls = [(component, prop) for played in PLAYED.values()
+                for component, prop in ((played.layer, "value"), (played.player.epoch, "value"),
+                                        (played.player.epoch, "max"))]
+    app.callback(Output(RUN_PICKER, "value", allow_duplicate=True),
+                 Output(TAB_STRIP, "active_tab", allow_duplicate=True), Output(compare.COMPARE_RUNS, "value"),
+                 Output(LINK_NOTE, "children"), Output(LINK_OPENED, "data"),
+                 *(Output(component, prop, allow_duplicate=True) for component, prop in controls),
+                 Input(PAGE_URL, "search"), State(LINK_OPENED, "data"), State(RUN_PICKER, "value"),
+                 State(compare.COMPARE_RUNS, "value"),
+                 *(Input(played.layer, "options") for played in PLAYED.values()),
+                 *(Input(played.player.epoch, "max") for played in PLAYED.values()),
+                 prevent_initial_call="initial_duplicate")(open_link)
+    app.callback(Output(VIEW_QUERY, "data"), Input(RUN_PICKER, "value"), Input(TAB_STRIP, "active_tab"),
+                 Input(compare.COMPARE_RUNS, "value"), Input(LINK_OPENED, "data"), State(VIEW_QUERY, "data"),
+                 *(Input(component, "value") for played in PLAYED.values()
+                   for component in (played.layer, played.player.epoch)),
+                 prevent_initial_call=True)(follow_view)
+    app.clientside_callback(_INTO_ADDRESS_BAR, Input(VIEW_QUERY, "data"), prevent_initial_call=True)
+
+
 def register(app) -> None:
     app.callback(Output(RUN_PICKER, "options"), Output(RUN_PICKER, "value"), Output(RUN_PROBLEMS, "children"),
                  Input(LIVE_INTERVAL, "n_intervals"), Input(RUN_STATUS_FILTER, "value"), Input(RUN_SORT, "value"),
@@ -174,6 +282,7 @@ def register(app) -> None:
                  Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"))(run_status)
     for tab in TABS:
         tab.register(app)
+    _register_link(app)
     jobs_panel.register(app)
     delete_run.register(app)
     exports.register(app)

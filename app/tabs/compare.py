@@ -1,11 +1,12 @@
 """Compare tab: two or more runs side by side on the layers they share — training curves, mean alpha, one
 layer's alpha, ESD and histogram overlaid at one epoch, and the alpha difference of the first two runs (a click
-on a cell shows that layer and epoch). The choice lives in the page's URL (?compare=a,b), so a link shares it."""
+on a cell shows that layer and epoch). The choice lives in the page's URL (?compare=a,b), so a link shares it: the
+page's link (app.links, wired in app.shell) reads and writes it with the queries below."""
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 import dash_bootstrap_components as dbc
 import pandas as pd
 
@@ -21,7 +22,6 @@ QUERY_KEY = "compare"
 PICK_TWO = "Pick two or more runs to compare."
 NO_SHARED_AXIS = "Epochs and steps cannot share one axis (see above)."
 MESSAGE_WIDTH = 50  # characters a line of a message in a figure half the page wide
-COMPARE_URL = "compare-url"
 COMPARE_RUNS = "compare-runs"
 COMPARE_VERSION = "compare-version"  # changes as the files of any compared run change (one training, say)
 COMPARE_NOTE = "compare-note"
@@ -52,7 +52,7 @@ def run_options() -> list[str]:
 def layout() -> html.Div:
     """Options filled in now, so the runs a link names are there to be chosen as the page opens."""
     return html.Div([
-        dcc.Location(id=COMPARE_URL, refresh=False), dcc.Store(id=COMPARE_VERSION),
+        dcc.Store(id=COMPARE_VERSION),
         dbc.Row(dbc.Col(dcc.Dropdown(id=COMPARE_RUNS, options=run_options(), multi=True,
                                      placeholder="pick two or more runs to compare"), md=8), className="my-2"),
         html.Div(PICK_TWO, id=COMPARE_NOTE, className="text-muted small mb-2"),
@@ -81,7 +81,7 @@ def chosen_in(search: str | None) -> list[str]:
 
 
 def url_to_choice(search, chosen):
-    """A link opened (or back/forward): choose the runs it names that exist, and show this tab."""
+    """A link opened: choose the runs it names that exist, and show this tab."""
     wanted = [run_id for run_id in chosen_in(search) if run_id in run_options()]
     return (wanted if wanted != (chosen or []) else no_update), (TAB_ID if wanted else no_update)
 
@@ -89,13 +89,6 @@ def url_to_choice(search, chosen):
 def choice_to_url(chosen, search) -> str:
     fresh = query(chosen)
     return fresh if fresh != (search or "") else no_update
-
-
-def sync_url(search, chosen):
-    """The choice and the URL follow each other (one callback: each is the other's input)."""
-    if ctx.triggered_id == COMPARE_RUNS:
-        return choice_to_url(chosen, search), no_update, no_update
-    return no_update, *url_to_choice(search, chosen)
 
 
 def refresh_version(n_intervals, run_ids, active_tab, current):
@@ -279,10 +272,6 @@ def open_cell(click):
 
 
 def register(app) -> None:
-    app.callback(Output(COMPARE_URL, "search"), Output(COMPARE_RUNS, "value"),
-                 Output(TAB_STRIP, "active_tab", allow_duplicate=True),
-                 Input(COMPARE_URL, "search"), Input(COMPARE_RUNS, "value"),
-                 prevent_initial_call="initial_duplicate")(sync_url)
     app.callback(Output(COMPARE_RUNS, "options"), Input(TAB_STRIP, "active_tab"),
                  prevent_initial_call=True)(fresh_options)
     app.callback(Output(COMPARE_NOTE, "children"), *(Output(graph, "figure") for graph in OVERVIEW),

@@ -358,6 +358,7 @@ def test_a_training_run_s_events_reach_the_health_tab_and_run_picker_live_and_op
                    if "over-trained" in r.text)
         cells = row.find_elements(By.CSS_SELECTOR, "td.dash-cell")
         epoch, layer = cells[0].text.strip(), cells[1].text.strip()
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", cells[1])
         cells[1].click()
         WebDriverWait(driver, WAIT).until(lambda d: active_tab(d) == "ESD", "the click did not open the ESD tab")
         title = re.compile(rf"{re.escape(layer)} · epoch {epoch}(?!\d)")
