@@ -1,5 +1,7 @@
 # `make run` (the dashboard on http://localhost:8050, with the demo run training if there are no runs) and
-# `make test` install on first use; `make install` only installs.
+# `make test` install on first use; `make install` only installs: the system packages the exports and tests
+# need (scripts/system-packages: checked every time, installed with apt-get where it can, else one line saying
+# what to run) and the venv.
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -7,11 +9,14 @@ DATA_DIR ?= $(or $(SPECTRASCOPE_DATA_DIR),data)
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
-.PHONY: install run test clean
+.PHONY: install system-packages run test clean
 
-install: $(STAMP)
+install: system-packages $(STAMP)
 
-$(STAMP): pyproject.toml
+system-packages:
+	@$(SHELL) scripts/system-packages
+
+$(STAMP): pyproject.toml | system-packages
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e '.[test,celery]'

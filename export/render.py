@@ -29,8 +29,9 @@ WIDTH, HEIGHT = 960, 450  # CSS pixels of a frame whose figure sets no width or 
 TABS = min(4, os.cpu_count() or 1)  # two on 2 cores: 41 ESD frames in 2.5 s instead of 4
 FRAME_PIXELS_WIDE = 1920  # every frame this wide, however wide its figure: full HD, sharp on a projector
 PAGE = "<!DOCTYPE html><html><head><meta charset='utf-8'><script>{plotly}</script></head><body></body></html>"
-NO_BROWSER = ("exporting images needs Chromium: install it (Debian: apt-get install chromium) or point BROWSER_PATH "
-              "at a Chrome or Chromium; --format html needs no browser")
+NO_BROWSER = ("exporting images needs Chromium: install it (the Debian package chromium: sudo apt-get install -y "
+              "chromium; in a checkout make install does it) or point BROWSER_PATH at a Chrome or Chromium; "
+              "--format html needs no browser")
 
 
 class Renderer:
