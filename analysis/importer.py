@@ -7,10 +7,11 @@ from importlib import metadata
 from pathlib import Path
 
 from analysis.layouts import Found, Source, find_checkpoints
+from analysis.training_logs import training_rows
 from spectrascope.checkpoints import CheckedCheckpoint, check_checkpoint, load_state_dict, save_checkpoint
 from spectrascope.runs import (
     RunFormatError, RunPaths, atomic_copy, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run,
-    write_run,
+    write_metrics, write_run,
 )
 
 
@@ -37,23 +38,29 @@ def _copy_in(source: Source, checked: list[CheckedCheckpoint], target: Path) -> 
     save_checkpoint(target, _without_prefix(state_dict, source.prefix))
 
 
-def _say_what_is_read(found: Found, checked: dict[int, list[CheckedCheckpoint]]) -> None:
+def _say_what_is_read(found: Found, checked: dict[int, list[CheckedCheckpoint]], curves: str) -> None:
+    for note in found.notes:
+        print(note, file=sys.stderr)
     wrappers = {check.key for checks in checked.values() for check in checks} - {None}
     for key in sorted(wrappers):
         print(f"the weights are read from the {key!r} entry of the checkpoints; their other entries (optimizer "
               "state, step, ...) are not imported", file=sys.stderr)
     if found.unit == "step":
         print(f"{found.layout} checkpoints: the run is numbered by training step", file=sys.stderr)
+    if curves:
+        print(curves, file=sys.stderr)
 
 
 def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
-    """Check every file first (nothing is written if one is refused), then copy them in as plain state_dicts."""
+    """Check every file first (nothing is written if one is refused), then copy them in as plain state_dicts,
+    with the training curves the framework logged beside them."""
     paths = run_paths(data_dir, run_id)
     if paths.root.exists():
         raise RunFormatError(f"run {run_id!r} already exists at {paths.root}: choose another --run-id")
     found = find_checkpoints(Path(source))
     checked = {number: _check(checkpoint) for number, checkpoint in found.sources.items()}
-    _say_what_is_read(found, checked)
+    metrics, curves = training_rows(found)
+    _say_what_is_read(found, checked, curves)
     last = max(found.sources)
     ensure_writable_dir(data_dir)
     paths.root.mkdir(parents=True)
@@ -64,6 +71,8 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
                                             total_epochs=last, provenance={"torch": metadata.version("torch")}))
             for number, checkpoint in found.sources.items():
                 _copy_in(checkpoint, checked[number], paths.checkpoint(number))
+            if metrics:
+                write_metrics(paths, metrics)
             update_run(paths, status="completed", progress={"epoch": last, "phase": "done"})
     except BaseException:  # a half-copied run would block its id: it was ours alone, so remove it
         shutil.rmtree(paths.root, ignore_errors=True)

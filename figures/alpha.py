@@ -85,20 +85,34 @@ def _padded(values, least_span: float = 0.5) -> list[float] | None:
     return [low - pad, high + pad]
 
 
+LEARNING = (("test_acc", "test accuracy"), ("test_loss", "test loss"), ("train_loss", "train loss"))
+
+
+def learning_curve(metrics: pd.DataFrame) -> tuple[str, str] | None:
+    """What mean alpha is drawn against: test accuracy where the run recorded one, else its test loss (a
+    language model's), else its training loss; None where the run recorded none (an imported run without logs)."""
+    return next(((column, name) for column, name in LEARNING if column in metrics and metrics[column].notna().any()),
+                None)
+
+
 def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame, unit: str = "epoch") -> Figure:
-    """Mean alpha over the layers with a fit, and test accuracy where the run recorded one, per epoch (or step)."""
+    """Mean alpha over the layers with a fit, and how the run learned (learning_curve) on a second axis, per
+    epoch (or step)."""
     fitted = layers[layers["alpha"] > 0]
     mean = fitted.groupby("epoch")["alpha"].mean()
-    accuracy = metrics.dropna(subset=["test_acc"]) if "test_acc" in metrics else metrics.iloc[:0]
     traces = [dict(type="scatter", x=mean.index.to_numpy(), y=mean.to_numpy(dtype=float), mode="lines+markers",
                    name="mean alpha", line=dict(color=HEALTHY_COLOURS[1]))]
     axes = dict(xaxis=epoch_axis(mean.index, unit),
                 yaxis=dict(title={"text": "mean alpha"}, range=_padded(mean.to_numpy()), tickformat=".2f"))
-    if not accuracy.empty:  # no empty accuracy axis beside an imported run
-        traces.append(dict(type="scatter", x=accuracy["epoch"].to_numpy(), y=accuracy["test_acc"].to_numpy(),
-                           mode="lines+markers", name="test accuracy", line=dict(color=TEST_COLOUR), yaxis="y2"))
-        axes["xaxis"]["domain"] = [0, 0.94]  # room on the right for the accuracy axis
-        axes["yaxis2"] = dict(title={"text": "test accuracy"}, overlaying="y", side="right", anchor="x",
-                              range=[-0.02, 1.02], tickformat=".0%", tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    learning = learning_curve(metrics)
+    if learning is not None:  # no empty second axis beside a run that recorded nothing
+        column, name = learning
+        rows = metrics.dropna(subset=[column])
+        traces.append(dict(type="scatter", x=rows["epoch"].to_numpy(), y=rows[column].to_numpy(),
+                           mode="lines+markers", name=name, line=dict(color=TEST_COLOUR), yaxis="y2"))
+        axes["xaxis"]["domain"] = [0, 0.94]  # room on the right for the second axis
+        scale = (dict(range=[-0.02, 1.02], tickformat=".0%", tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
+                 if column == "test_acc" else dict(rangemode="tozero"))
+        axes["yaxis2"] = dict(title={"text": name}, overlaying="y", side="right", anchor="x", **scale)
     return figure(traces, height=360, legend=dict(orientation="h", y=-0.25), **axes)
 

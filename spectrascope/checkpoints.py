@@ -191,6 +191,13 @@ def _load_mapped(path: Path, saved_on: set[str]):
     return load_plain(path, saved_on=saved_on)
 
 
+def read_checkpoint(path: Path):
+    """All a checkpoint holds (plain tensors and containers only), memory-mapped where it can be: what a
+    training framework saved beside the weights (Lightning's global_step, epoch, callbacks' state)."""
+    with _naming(path):
+        return _load_mapped(path, set())
+
+
 def check_checkpoint(path: Path) -> CheckedCheckpoint:
     """What load_state_dict checks, mostly without reading the tensors: an import checks every file before
     it writes anything, then copies or converts each."""

@@ -3,17 +3,14 @@ the run when training starts, record the untrained model as epoch 0, then each f
 metrics the framework logged (found under its own names), and close the run saying how training ended."""
 from __future__ import annotations
 
-import math
-
 from torch import nn
 
+from spectrascope.runs.framework_metrics import MetricNames, picked
 from training.recorder import RunRecorder
 
 
 class EpochRecording:
-    def __init__(self, data_dir, run_id: str, metric_names: dict[str, tuple[str, ...]]):
-        """metric_names: our metric (train_loss, test_loss, test_acc, lr, ...) -> the names the framework may
-        log it under, first found wins."""
+    def __init__(self, data_dir, run_id: str, metric_names: MetricNames):
         self.data_dir, self.run_id, self.metric_names = data_dir, run_id, metric_names
         self.recorder: RunRecorder | None = None
 
@@ -23,12 +20,7 @@ class EpochRecording:
 
     def epoch(self, number: int, model: nn.Module, logged: dict) -> None:
         """Record epoch `number` with what the framework logged (tensors or numbers)."""
-        metrics = {}
-        for ours, theirs in self.metric_names.items():
-            value = next((float(logged[name]) for name in theirs if name in logged), None)
-            if value is not None and not math.isnan(value):
-                metrics[ours] = value
-        self.recorder.log_epoch(number, model, **metrics)
+        self.recorder.log_epoch(number, model, **picked(logged, self.metric_names))
 
     def end(self, error: BaseException | None) -> None:
         """Close the run: completed, or cancelled / failed with the error that stopped training."""

@@ -15,14 +15,8 @@ import math
 
 import transformers
 
+from spectrascope.runs.framework_metrics import HUGGING_FACE, MetricNames
 from training.epoch_recording import EpochRecording
-
-METRIC_NAMES = {
-    "train_loss": ("loss",),
-    "test_loss": ("eval_loss",),
-    "test_acc": ("eval_accuracy", "eval_acc"),
-    "lr": ("learning_rate",),
-}
 
 
 def _latest(log_history: list[dict]) -> dict:
@@ -34,8 +28,8 @@ def _latest(log_history: list[dict]) -> dict:
 
 
 class TrainerRecorder(transformers.TrainerCallback):
-    def __init__(self, data_dir, run_id: str, metric_names: dict[str, tuple[str, ...]] | None = None):
-        self.recording = EpochRecording(data_dir, run_id, metric_names or METRIC_NAMES)
+    def __init__(self, data_dir, run_id: str, metric_names: MetricNames | None = None):
+        self.recording = EpochRecording(data_dir, run_id, metric_names or HUGGING_FACE)
         self._waiting: int | None = None  # an epoch ended, recorded once it has been evaluated
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):

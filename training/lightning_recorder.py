@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import lightning
 
+from spectrascope.runs.framework_metrics import LIGHTNING, MetricNames
 from training.epoch_recording import EpochRecording
-
-METRIC_NAMES = {  # ours -> the names Lightning users usually log it under
-    "train_loss": ("train_loss", "train_loss_epoch", "loss"),
-    "train_acc": ("train_acc", "train_acc_epoch"),
-    "test_loss": ("val_loss", "test_loss", "valid_loss"),
-    "test_acc": ("val_acc", "test_acc", "valid_acc", "val_accuracy"),
-    "lr": ("lr", "learning_rate"),
-}
 
 
 class LightningRecorder(lightning.pytorch.Callback):
-    def __init__(self, data_dir, run_id: str, metric_names: dict[str, tuple[str, ...]] | None = None):
-        self.recording = EpochRecording(data_dir, run_id, metric_names or METRIC_NAMES)
+    def __init__(self, data_dir, run_id: str, metric_names: MetricNames | None = None):
+        self.recording = EpochRecording(data_dir, run_id, metric_names or LIGHTNING)
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:

@@ -1,4 +1,4 @@
-"""Training tab: accuracy, loss and learning rate per epoch."""
+"""Training tab: accuracy, loss and learning rate per epoch (or step)."""
 from __future__ import annotations
 
 from dash import Input, Output, dcc, html, no_update
@@ -26,9 +26,11 @@ def training_figure(run_id, version, active_tab):
     if metrics.empty:
         record = data.run(run_id)
         if record is not None and record.kind == "imported":
-            return figures.empty("An imported run has no training metrics: see the Alpha and ESD tabs")
+            return figures.empty("No training log was imported with this run (a Lightning CSVLogger's metrics.csv "
+                                 "or a Trainer's trainer_state.json): see the Alpha and ESD tabs")
         return figures.empty("No epoch recorded yet: the first point appears when epoch 0 is evaluated")
-    return sent(figures.training_curves(metrics, non_finite_from=data.non_finite_from(run_id)), run_id)
+    return sent(figures.training_curves(metrics, non_finite_from=data.non_finite_from(run_id),
+                                        unit=data.unit(run_id)), run_id)
 
 
 def register(app) -> None:

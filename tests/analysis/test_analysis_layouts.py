@@ -13,12 +13,14 @@ from torch import nn
 
 from analysis_helpers import load, spectrascope
 from helpers import TinyMLP, snapshot_tree
+from spectrascope import metrics_frame
 from spectrascope.runs import checkpoint_epochs, read_run, run_paths
 from spectrascope.runs.files import read_csv
 
 
-def lightning_checkpoints(folder) -> dict:
-    """Three epochs of a real Lightning Trainer (4 steps each) saving every epoch and last.ckpt; the
+def lightning_checkpoints(folder, filename=None, logs=None, seed: int = 0) -> dict:
+    """Three epochs of a real Lightning Trainer (4 steps each) saving every epoch (ModelCheckpoint's default
+    names, or `filename`, watching val_loss) and last.ckpt, logging to a CSVLogger in `logs` if given; the
     final weights of the LightningModule's `model`."""
     import lightning  # the test extra: as users' Lightning writes its checkpoints
 
@@ -29,20 +31,30 @@ def lightning_checkpoints(folder) -> dict:
 
         def training_step(self, batch, index):
             x, y = batch
-            return nn.functional.cross_entropy(self.model(x), y)
+            loss = nn.functional.cross_entropy(self.model(x), y)
+            self.log("train_loss", loss, on_step=True, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, index):
+            x, y = batch
+            self.log("val_loss", nn.functional.cross_entropy(self.model(x), y))
 
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.5)
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     data = torch.utils.data.TensorDataset(torch.randn(64, 16), torch.randint(0, 12, (64,)))
-    saver = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=folder, save_top_k=-1, save_last=True)
-    trainer = lightning.Trainer(max_epochs=3, callbacks=[saver], logger=False, enable_progress_bar=False,
-                                enable_model_summary=False, accelerator="cpu")
+    loader = torch.utils.data.DataLoader(data, batch_size=16)
+    saver = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=folder, filename=filename, save_top_k=-1,
+                                                        save_last=True, monitor="val_loss")
+    logger = lightning.pytorch.loggers.CSVLogger(logs) if logs else False
+    trainer = lightning.Trainer(max_epochs=3, callbacks=[saver], logger=logger, enable_progress_bar=False,
+                                enable_model_summary=False, accelerator="cpu", log_every_n_steps=2,
+                                num_sanity_val_steps=0)
     module = Module()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=16))
+        trainer.fit(module, loader, loader)
     return {key: value.clone() for key, value in module.model.state_dict().items()}
 
 
@@ -51,7 +63,8 @@ def test_a_lightning_run_is_imported_by_step_without_the_module_prefix(tmp_path)
     assert (tmp_path / "ckpts" / "last.ckpt").exists()
     result = spectrascope("import", tmp_path / "ckpts", "--run-id", "lit", "--data-dir", tmp_path / "data")
     assert result.returncode == 0, result.stderr
-    assert "last.ckpt skipped" in result.stderr and "numbered by training step" in result.stderr
+    assert "last.ckpt skipped: the same weights as epoch=2-step=12.ckpt (step 12)" in result.stderr
+    assert "numbered by training step" in result.stderr
     assert "run lit: analysed 3 step(s)" in result.stdout
     paths = run_paths(tmp_path / "data", "lit")
     record = read_run(paths)
@@ -61,6 +74,80 @@ def test_a_lightning_run_is_imported_by_step_without_the_module_prefix(tmp_path)
     assert sorted(imported) == sorted(final)  # "model.fc1.weight" is "fc1.weight", as the model names it
     assert all(torch.equal(imported[key], value) for key, value in final.items())
     assert {row["layer"] for row in read_csv(paths.layers_csv)} == {"fc1", "fc2"}
+
+
+def test_lightning_steps_come_from_each_checkpoint_whatever_its_file_name(tmp_path):
+    """A custom pattern without the step ("epoch=0-val_loss=2.19.ckpt": its last number is 19), and a second
+    run into the same folder, whose files Lightning names -v1: each file says its own global_step."""
+    lightning_checkpoints(tmp_path / "ckpts", filename="{epoch}-{val_loss:.2f}")
+    for path in (tmp_path / "ckpts").iterdir():  # only a re-run's files, as if the first run's were removed
+        path.rename(path.with_name(f"{path.stem}-v1.ckpt"))
+    result = spectrascope("import", tmp_path / "ckpts", "--run-id", "lit", "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    paths = run_paths(tmp_path / "data", "lit")
+    assert checkpoint_epochs(paths) == [4, 8, 12]
+    assert "last-v1.ckpt skipped: the same weights as epoch=2-val_loss=" in result.stderr
+
+
+def test_two_runs_saved_into_one_folder_clash_in_one_line_unless_their_weights_are_equal(tmp_path):
+    lightning_checkpoints(tmp_path / "same")
+    lightning_checkpoints(tmp_path / "same")  # the same seed again: Lightning adds -v1 files of equal weights
+    assert (tmp_path / "same" / "epoch=0-step=4-v1.ckpt").exists()
+    result = spectrascope("import", tmp_path / "same", "--run-id", "same", "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "epoch=0-step=4-v1.ckpt skipped: the same weights as epoch=0-step=4.ckpt (step 4)" in result.stderr
+    assert checkpoint_epochs(run_paths(tmp_path / "data", "same")) == [4, 8, 12]
+
+    lightning_checkpoints(tmp_path / "clash")
+    lightning_checkpoints(tmp_path / "clash", seed=1)
+    before = snapshot_tree(tmp_path / "data")
+    result = spectrascope("import", tmp_path / "clash", "--run-id", "clash", "--data-dir", tmp_path / "data")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "spectrascope: error: epoch=0-step=4.ckpt and epoch=0-step=4-v1.ckpt both hold step 4 with different "
+        "weights (two runs saved into one folder?): move one run's checkpoints to a folder of their own and "
+        "import each")
+    assert snapshot_tree(tmp_path / "data") == before
+
+
+def test_a_ckpt_without_a_global_step_is_numbered_by_its_name(tmp_path):
+    (tmp_path / "ckpts").mkdir()
+    for step in (10, 20):
+        torch.save({"state_dict": {"model.fc.weight": torch.randn(12, 12)}}, tmp_path / "ckpts" / f"s{step}.ckpt")
+    result = spectrascope("import", tmp_path / "ckpts", "--run-id", "own", "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert checkpoint_epochs(run_paths(tmp_path / "data", "own")) == [10, 20]
+    assert "training curves: none found (no CSVLogger metrics.csv" in result.stderr
+
+
+def test_a_lightning_csv_logger_s_metrics_become_the_run_s_training_curves(tmp_path):
+    """Lightning's own layout (lightning_logs/version_N/checkpoints beside version_N/metrics.csv); each curve
+    from one name (train_loss_epoch, not its _step values in between), at the step its checkpoint has."""
+    version = tmp_path / "lightning_logs" / "version_0"
+    lightning_checkpoints(version / "checkpoints", logs=tmp_path)
+    logged = [row for row in read_csv(version / "metrics.csv")]
+    result = spectrascope("import", version / "checkpoints", "--run-id", "lit", "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert (f"training curves: 3 step(s) of test_loss, train_loss from {version / 'metrics.csv'} and the "
+            "ModelCheckpoint monitor (val_loss) of 3 checkpoint(s)") in result.stderr
+    metrics = metrics_frame(run_paths(tmp_path / "data", "lit")).set_index("epoch")
+    assert list(metrics.index) == [4, 8, 12] == checkpoint_epochs(run_paths(tmp_path / "data", "lit"))
+    epoch_ends = [float(row["train_loss_epoch"]) for row in logged if row["train_loss_epoch"]]
+    validations = [float(row["val_loss"]) for row in logged if row["val_loss"]]
+    assert list(metrics["train_loss"]) == pytest.approx(epoch_ends)
+    assert list(metrics["test_loss"]) == pytest.approx(validations)
+
+
+def test_without_a_logger_the_checkpoints_monitor_values_are_the_curve(tmp_path):
+    lightning_checkpoints(tmp_path / "ckpts")
+    result = spectrascope("import", tmp_path / "ckpts", "--run-id", "lit", "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    metrics = metrics_frame(run_paths(tmp_path / "data", "lit")).set_index("epoch")
+    scores = [torch.load(tmp_path / "ckpts" / f"epoch={epoch}-step={step}.ckpt", weights_only=True)["callbacks"]
+              for epoch, step in ((0, 4), (1, 8), (2, 12))]
+    assert list(metrics["test_loss"]) == pytest.approx(
+        [float(next(iter(saved.values()))["current_score"]) for saved in scores])
+    assert metrics["train_loss"].isna().all()
 
 
 def gpt2_like():
@@ -121,6 +208,69 @@ def test_a_hugging_face_trainer_folder_is_imported_by_step_from_every_way_it_sav
         assert set(weights) - set(imported) <= {"lm_head.weight"}, step
     layers = {row["layer"] for row in read_csv(paths.layers_csv)}
     assert {"transformer.h.0.attn.c_attn", "transformer.h.1.mlp.c_proj", "transformer.wte"} <= layers
+
+
+def trainer_run(output) -> "transformers.Trainer":
+    """A real Trainer on a tiny GPT-2: 8 steps, logging every 2, evaluating and saving every 4, then
+    save_model() and save_state() into the output folder's root, as a finished training script does."""
+    import transformers
+    model = gpt2_like()
+    tokens = torch.randint(0, 100, (32, 16), generator=torch.Generator().manual_seed(0))
+    data = [{"input_ids": ids, "labels": ids} for ids in tokens]
+    args = transformers.TrainingArguments(
+        output_dir=str(output), max_steps=8, per_device_train_batch_size=8, learning_rate=1e-3, logging_steps=2,
+        save_steps=4, eval_strategy="steps", eval_steps=4, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, eval_dataset=data[:8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train()
+    trainer.save_model()
+    trainer.save_state()
+    return trainer
+
+
+def test_a_trainer_run_is_imported_whole_with_its_log_history_as_training_curves(tmp_path):
+    trainer = trainer_run(tmp_path / "out")
+    result = spectrascope("import", tmp_path / "out", "--run-id", "hf", "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "model.safetensors skipped: the same weights as checkpoint-8/model.safetensors (step 8)" in result.stderr
+    assert "training curves: 4 step(s) of lr, test_loss, train_loss from" in result.stderr
+    paths = run_paths(tmp_path / "data", "hf")
+    assert checkpoint_epochs(paths) == [4, 8]
+    metrics = metrics_frame(paths).set_index("epoch")
+    history = [entry for entry in trainer.state.log_history if "train_runtime" not in entry]
+    for ours, theirs in (("train_loss", "loss"), ("test_loss", "eval_loss"), ("lr", "learning_rate")):
+        logged = {entry["step"]: entry[theirs] for entry in history if theirs in entry}
+        assert metrics[ours].dropna().to_dict() == pytest.approx(logged), ours
+    assert list(metrics.index) == [2, 4, 6, 8]
+
+
+def test_one_trainer_checkpoint_folder_is_imported_at_its_step(tmp_path):
+    trainer_run(tmp_path / "out")
+    result = spectrascope("import", tmp_path / "out" / "checkpoint-4", "--run-id", "one",
+                          "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    paths = run_paths(tmp_path / "data", "one")
+    assert checkpoint_epochs(paths) == [4]
+    assert list(metrics_frame(paths)["epoch"]) == [2, 4]  # the log as it was when checkpoint-4 was saved
+
+
+def test_a_final_model_whose_step_is_unknown_is_skipped_saying_why(tmp_path):
+    trainer_run(tmp_path / "out")
+    (tmp_path / "out" / "trainer_state.json").unlink()  # save_model() without save_state()
+    result = spectrascope("import", tmp_path / "out", "--run-id", "hf", "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert ("model.safetensors skipped: its step is unknown (no trainer_state.json beside it; trainer.save_state() "
+            "writes one)") in result.stderr
+    assert checkpoint_epochs(run_paths(tmp_path / "data", "hf")) == [4, 8]
+
+
+def test_a_lone_save_pretrained_folder_is_one_checkpoint_at_step_0(tmp_path):
+    gpt2_like().save_pretrained(tmp_path / "model")
+    result = spectrascope("import", tmp_path / "model", "--run-id", "pre", "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "model.safetensors: no trainer_state.json says its step; imported as step 0" in result.stderr
+    assert checkpoint_epochs(run_paths(tmp_path / "data", "pre")) == [0]
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -307,3 +307,19 @@ def test_every_kind_of_event_has_its_hover_words():
     from spectrascope.health.rules import KINDS
 
     assert set(VALUE_HOVER) == set(KINDS)
+
+
+def test_a_language_model_s_step_curves_draw_only_the_panels_it_logged_and_say_step():
+    """An imported Trainer run: loss and learning rate by step, no accuracy panel left empty."""
+    metrics = pd.DataFrame({"epoch": [2, 4, 6], "train_loss": [4.3, 4.2, 4.1], "test_loss": [None, 4.25, None],
+                            "lr": [1e-3, 5e-4, 1e-4], "train_acc": [None] * 3, "test_acc": [None] * 3})
+    figure = figures.training_curves(metrics, unit="step")
+    layout = figure["layout"]
+    assert [note["text"] for note in layout["annotations"]] == ["Loss", "Learning rate"]
+    assert layout["xaxis"]["title"]["text"] == layout["xaxis2"]["title"]["text"] == "step"
+    assert "xaxis3" not in layout
+    assert [(trace["name"], trace["xaxis"]) for trace in figure["data"]] == [("train", "x"), ("test", "x"),
+                                                                             ("lr", "x2")]
+    summary = figures.alpha_summary(pd.DataFrame({"epoch": [2, 4], "alpha": [3.0, 3.5]}), metrics, "step")
+    assert summary["data"][1]["name"] == summary["layout"]["yaxis2"]["title"]["text"] == "test loss"
+    assert list(summary["data"][1]["x"]) == [4]
