@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from analysis.layers import AnalysableLayer, analysable_layers
+from analysis.layers import AnalysableLayer, analysable_layers, tied_layers
 from analysis.metrics import layer_row, warning_for
 from analysis.options import BACKENDS, AnalysisError
 from analysis.powerlaw import fit_power_law
@@ -63,18 +63,25 @@ def _layer_spectra(layer: AnalysableLayer, device: str, rng: np.random.Generator
 
 def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False, seed: int = 0,
                  on_layer: LayerDone = unreported) -> Spectra:
+    """A tied layer (the same tensor as an earlier one) is computed once: a tied 32000 x 4096 head is 7% of
+    a Llama-2-7B checkpoint."""
     rng = np.random.default_rng(seed) if randomize else None
-    layers = analysable_layers(state_dict)
-    rows, esd, randomized = [], {}, {}
+    layers, ties = analysable_layers(state_dict), tied_layers(state_dict)
+    rows, esd, randomized = {}, {}, {}
     on_layer(0, len(layers))
     with np.errstate(divide="ignore", invalid="ignore"):
         for done, layer in enumerate(layers, 1):
-            row, esd[layer.name], shuffled = _layer_spectra(layer, device, rng)
-            rows.append(row)
-            if shuffled is not None:
-                randomized[layer.name] = shuffled
+            source = ties.get(layer.name)
+            if source in rows:
+                rows[layer.name], esd[layer.name] = {**rows[source], "layer": layer.name}, esd[source]
+                if source in randomized:
+                    randomized[layer.name] = randomized[source]
+            else:
+                rows[layer.name], esd[layer.name], shuffled = _layer_spectra(layer, device, rng)
+                if shuffled is not None:
+                    randomized[layer.name] = shuffled
             on_layer(done, len(layers))
-    return rows, esd, randomized
+    return list(rows.values()), esd, randomized
 
 
 def _import_weightwatcher():
@@ -166,8 +173,10 @@ def _randomized_columns(record: dict) -> dict:
             "rand_num_spikes": int(record["rand_num_spikes"]), "rand_bulk_edge": float(edge)}
 
 
-def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu",
-                       randomize: bool = False, on_layer: LayerDone = unreported) -> Spectra:
+def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu", randomize: bool = False,
+                       on_layer: LayerDone = unreported, layer_types: dict[str, str] | None = None) -> Spectra:
+    """Every analysable layer's row, ESD and randomized ESD; `layer_types` names the module types the shape
+    does not tell (conv1d, embedding: analysis.hf_modules), and `tied_to` the layer a tied one shares."""
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_finite(state_dict)
@@ -178,6 +187,10 @@ def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "c
             spectra = analyze_weightwatcher(state_dict, randomize, on_layer)
     except np.linalg.LinAlgError as exc:  # an eigensolver or SVD that did not converge: this checkpoint's error
         raise AnalysisError(f"linear algebra failed: {exc}") from None
-    if not spectra[0]:
+    rows, esd, randomized = spectra
+    if not rows:
         raise AnalysisError("no analysable layer (no Linear or Conv2d weight with at least 8 eigenvalues)")
-    return spectra
+    types, ties = layer_types or {}, tied_layers(state_dict)
+    rows = [{**row, "layer_type": types.get(row["layer"], row["layer_type"]), "tied_to": ties.get(row["layer"], "")}
+            for row in rows]
+    return rows, esd, randomized

@@ -10,6 +10,7 @@ from typing import Iterator
 
 import numpy as np
 
+from analysis.layers import memory_of
 from analysis.options import DEFAULT_BINS
 
 _MARGIN = 0.05
@@ -30,19 +31,13 @@ def parameter_tensors(state_dict: dict) -> dict[tuple[str, str], np.ndarray]:
     return tensors
 
 
-def _identity(values: np.ndarray) -> tuple:
-    """Where the values live: entries of a state_dict that share it are one tensor (a head tied to its token
-    embedding: GPT-2's 38.6M values, counted once instead of twice)."""
-    return values.__array_interface__["data"][0], values.shape, values.strides, values.dtype.str
-
-
 def once_per_tensor(function, tensors: dict, *extra: dict) -> dict:
     """key -> function(tensors[key], extra[0][key], ...), computed once for keys whose values are the same memory
     and whose extra arguments are equal."""
     done, results = {}, {}
     for key, values in tensors.items():
         arguments = [values, *(given[key] for given in extra)]
-        identity = (_identity(values), *(np.asarray(argument).tobytes() for argument in arguments[1:]))
+        identity = (memory_of(values), *(np.asarray(argument).tobytes() for argument in arguments[1:]))
         if identity not in done:
             done[identity] = function(*arguments)
         results[key] = done[identity]

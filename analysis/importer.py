@@ -6,6 +6,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from analysis.hf_modules import ModuleLayout, module_layout
 from analysis.layouts import Found, Source, find_checkpoints
 from analysis.training_logs import training_rows
 from spectrascope.checkpoints import CheckedCheckpoint, check_checkpoint, load_state_dict, save_checkpoint
@@ -26,19 +27,27 @@ def _without_prefix(state_dict: dict, prefix: str) -> dict:
     return {key[len(prefix):]: value for key, value in state_dict.items()}
 
 
-def _copy_in(source: Source, checked: list[CheckedCheckpoint], target: Path) -> None:
+def _copy_in(source: Source, checked: list[CheckedCheckpoint], target: Path, modules: ModuleLayout | None) -> None:
     """The run's own copy of a checkpoint: its bytes where they already make a run checkpoint, else its
-    tensors (all shards', unwrapped, on the CPU) saved as one in torch.save's zip format."""
-    if len(source.files) == 1 and checked[0].as_saved and not source.prefix:
+    tensors (all shards', unwrapped, on the CPU; in the model's order with its tied layers, given `modules`)
+    saved as one in torch.save's zip format."""
+    if len(source.files) == 1 and checked[0].as_saved and not source.prefix and modules is None:
         atomic_copy(source.files[0], target)
         return
     state_dict = {}
     for path in source.files:
         state_dict.update(load_state_dict(path))
-    save_checkpoint(target, _without_prefix(state_dict, source.prefix))
+    state_dict = _without_prefix(state_dict, source.prefix)
+    save_checkpoint(target, modules.arranged(state_dict) if modules else state_dict)
 
 
-def _say_what_is_read(found: Found, checked: dict[int, list[CheckedCheckpoint]], curves: str) -> None:
+def _modules(found: Found) -> tuple[ModuleLayout | None, str]:
+    """The model layout the newest checkpoint's config.json describes (Hugging Face layouts only)."""
+    configs = [source.model_config for source in found.sources.values() if source.model_config]
+    return module_layout(configs[-1]) if configs else (None, "")
+
+
+def _say_what_is_read(found: Found, checked: dict[int, list[CheckedCheckpoint]], lines: list[str]) -> None:
     for note in found.notes:
         print(note, file=sys.stderr)
     wrappers = {check.key for checks in checked.values() for check in checks} - {None}
@@ -47,8 +56,8 @@ def _say_what_is_read(found: Found, checked: dict[int, list[CheckedCheckpoint]],
               "state, step, ...) are not imported", file=sys.stderr)
     if found.unit == "step":
         print(f"{found.layout} checkpoints: the run is numbered by training step", file=sys.stderr)
-    if curves:
-        print(curves, file=sys.stderr)
+    for line in filter(None, lines):
+        print(line, file=sys.stderr)
 
 
 def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
@@ -60,17 +69,21 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
     found = find_checkpoints(Path(source))
     checked = {number: _check(checkpoint) for number, checkpoint in found.sources.items()}
     metrics, curves = training_rows(found)
-    _say_what_is_read(found, checked, curves)
+    modules, model = _modules(found)
+    _say_what_is_read(found, checked, [model, curves])
+    config = {"source": str(Path(source).resolve()), "layout": found.layout}
+    if modules and modules.layer_types:
+        config["layer_types"] = modules.layer_types
     last = max(found.sources)
     ensure_writable_dir(data_dir)
     paths.root.mkdir(parents=True)
     try:
         with job_lock(paths):
             write_run(paths, new_run_record(run_id, kind="imported", preset=None, unit=found.unit,
-                                            config={"source": str(Path(source).resolve()), "layout": found.layout},
+                                            config=config,
                                             total_epochs=last, provenance={"torch": metadata.version("torch")}))
             for number, checkpoint in found.sources.items():
-                _copy_in(checkpoint, checked[number], paths.checkpoint(number))
+                _copy_in(checkpoint, checked[number], paths.checkpoint(number), modules)
             if metrics:
                 write_metrics(paths, metrics)
             update_run(paths, status="completed", progress={"epoch": last, "phase": "done"})

@@ -57,6 +57,28 @@ def weight_keys(state_dict: dict) -> list[str]:
     return [key for key in state_dict if key.endswith(".weight")]
 
 
+def memory_of(values: np.ndarray) -> tuple:
+    """Where the values live: entries of a state_dict that share it are one tensor (a head tied to its token
+    embedding: GPT-2's 38.6M values, counted once instead of twice)."""
+    values = np.asarray(values)
+    return values.__array_interface__["data"][0], values.shape, values.strides, values.dtype.str
+
+
+def tied_layers(state_dict: dict) -> dict[str, str]:
+    """layer -> the earlier layer whose weight is the same tensor (as torch.save keeps a tie, and the import
+    restores one transformers left out): weightwatcher lists both, and so do we, saying which is which."""
+    first: dict[tuple, str] = {}
+    tied = {}
+    for key in weight_keys(state_dict):
+        if np.asarray(state_dict[key]).size == 0:
+            continue
+        layer = key[: -len(".weight")]
+        source = first.setdefault(memory_of(state_dict[key]), layer)
+        if source != layer:
+            tied[layer] = source
+    return tied
+
+
 def _conv_dims(out_channels: int, in_channels: int, kh: int, kw: int) -> tuple[int, int]:
     """N and M as weightwatcher reports them for a conv, quirks included (they decide the skip rules).
 

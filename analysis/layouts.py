@@ -37,6 +37,7 @@ class Source:
     name: str  # how messages name it
     prefix: str = ""  # stripped from every key (a LightningModule's attribute holding the model)
     monitored: tuple[str, float] | None = None  # Lightning's ModelCheckpoint monitor and its value at this save
+    model_config: Path | None = None  # a Hugging Face config.json beside the weights (analysis.hf_modules)
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,10 @@ def _hf_weights_in(folder: Path) -> bool:
 
 def _hf_source(folder: Path, name: str) -> Source:
     """A Trainer checkpoint folder's weights: the one file, or every shard its index lists."""
+    config = folder / "config.json" if (folder / "config.json").is_file() else None
     for weights in _HF_WEIGHTS:
         if (folder / weights).is_file():
-            return Source((folder / weights,), f"{name}{weights}")
+            return Source((folder / weights,), f"{name}{weights}", model_config=config)
     for index in _HF_INDEXES:
         if (folder / index).is_file():
             try:
@@ -86,7 +88,7 @@ def _hf_source(folder: Path, name: str) -> Source:
             missing = [shard for shard in shards if not (folder / shard).is_file()]
             if missing or not shards:
                 raise UserError(f"{name}{index} lists shards that are not there: {', '.join(missing[:3])}")
-            return Source(tuple(folder / shard for shard in shards), f"{name}{index}")
+            return Source(tuple(folder / shard for shard in shards), f"{name}{index}", model_config=config)
     raise UserError(f"{name.rstrip('/')} holds no model weights ({', '.join(_HF_WEIGHTS + _HF_INDEXES)})")
 
 
@@ -145,7 +147,9 @@ def _files(folder: Path) -> Found:
     for number, sources in numbered.items():
         if len(sources) > 1:
             raise UserError(f"{sources[0].name} and {sources[1].name} both claim epoch {number}")
-    return Found("files", "epoch", {number: sources[0] for number, sources in sorted(numbered.items())})
+    config = folder / "config.json" if (folder / "config.json").is_file() else None  # a transformers model's
+    return Found("files", "epoch", {number: replace(sources[0], model_config=config)
+                                    for number, sources in sorted(numbered.items())})
 
 
 def _by_name(files: list[Path], unit: str) -> dict[int, list[Source]]:

@@ -24,7 +24,7 @@ from analysis.progress import LayerProgress
 from spectrascope import settings
 from spectrascope.checkpoints import CheckpointError, load_arrays
 from spectrascope.runs import (
-    RunPaths, checkpoint_signature, read_histograms, save_layer_rows, save_weight_stats, weight_stats_rows,
+    RunPaths, checkpoint_signature, read_histograms, read_run, save_layer_rows, save_weight_stats, weight_stats_rows,
     write_esd, write_histograms, write_manifest,
 )
 
@@ -47,7 +47,8 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str, random
         return [], {}, str(exc)
     stats = once_per_tensor(tensor_stats, parameter_tensors(state_dict))
     try:
-        rows, esd, randomized = analyze_state_dict(state_dict, backend, device, randomize, on_layer)
+        rows, esd, randomized = analyze_state_dict(state_dict, backend, device, randomize, on_layer,
+                                                   read_run(paths).config.get("layer_types"))
     except AnalysisError as exc:
         return [], stats, str(exc)
     write_esd(paths, epoch, esd, randomized)

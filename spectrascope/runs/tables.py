@@ -17,10 +17,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+LATER_LAYER_COLUMNS = (  # added after the first format: a table without (some of) them still reads
+    "max_rand_eval", "rand_distance", "rand_num_spikes", "rand_bulk_edge",  # empty unless randomized
+    "tied_to",  # empty unless the layer's weight is another layer's tensor
+)
 LAYER_COLUMNS = (
     "epoch", "layer", "layer_type", "N", "M", "num_evals", "alpha", "alpha_weighted", "xmin", "xmax", "D",
     "sigma", "num_pl_spikes", "lambda_max", "log_norm", "log_spectral_norm", "stable_rank", "warning",
-    "max_rand_eval", "rand_distance", "rand_num_spikes", "rand_bulk_edge",  # empty unless randomized
+    *LATER_LAYER_COLUMNS,
 )
 EVENT_COLUMNS = ("event_id", "epoch", "layer", "kind", "severity", "value", "threshold", "detail")
 STAT_COLUMNS = ("epoch", "layer", "kind", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
@@ -80,13 +84,17 @@ def event_ids(paths: RunPaths) -> set[str]:
 
 def damaged_tables(paths: RunPaths) -> list:
     """The analysis tables that exist but do not read, or lack cells (a disk error, a hand edit, a
-    cut-off row)."""
+    cut-off row). A table of an earlier format, whose header lacks the newest columns, reads: those cells
+    are empty until its epochs are analysed again."""
     damaged = []
-    for path, columns in ((paths.layers_csv, LAYER_COLUMNS), (paths.weight_stats_csv, STAT_COLUMNS)):
+    for path, columns, later in ((paths.layers_csv, LAYER_COLUMNS, LATER_LAYER_COLUMNS),
+                                 (paths.weight_stats_csv, STAT_COLUMNS, ())):
         try:
             with path.open(newline="") as handle:
                 rows = csv.reader(handle)
-                if tuple(next(rows, ())) != columns or any(len(row) != len(columns) for row in rows):
+                header = tuple(next(rows, ()))
+                if (len(header) < len(columns) - len(later) or header != columns[:len(header)]
+                        or any(len(row) != len(header) for row in rows)):
                     damaged.append(path)
         except FileNotFoundError:
             continue

@@ -297,3 +297,42 @@ def test_a_broken_layout_is_one_line_and_writes_nothing(tmp_path, damage, messag
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert snapshot_tree(tmp_path) == before
+
+
+def tiny_bert():
+    import transformers
+    torch.manual_seed(0)
+    return transformers.BertForMaskedLM(transformers.BertConfig(
+        num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64, vocab_size=100,
+        max_position_embeddings=32))
+
+
+@pytest.mark.parametrize("make, tied", [(gpt2_like, ("lm_head", "transformer.wte")),
+                                        (tiny_bert, ("cls.predictions.decoder", "bert.embeddings.word_embeddings"))])
+def test_a_tied_model_s_layer_table_is_weightwatcher_s_row_for_row_from_safetensors_and_torch_save(
+        tmp_path, make, tied):
+    """transformers leaves the tied head out of its safetensors; weightwatcher, walking the model's modules,
+    reports it. The import reads the tie, the module types (embedding, conv1d) and their order from
+    config.json; a torch.save of the model's own state_dict (which keeps the tie) beside it agrees."""
+    import weightwatcher
+    model = make()
+    model.save_pretrained(tmp_path / "hf" / "checkpoint-1")
+    (tmp_path / "pt").mkdir()
+    torch.save(model.state_dict(), tmp_path / "pt" / "epoch_1.pt")
+    (tmp_path / "pt" / "config.json").write_bytes((tmp_path / "hf" / "checkpoint-1" / "config.json").read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = type(model).from_pretrained(tmp_path / "hf" / "checkpoint-1")
+        expected = weightwatcher.WeightWatcher(model=loaded).analyze()
+    tables = {}
+    for layout in ("hf", "pt"):
+        result = spectrascope("import", tmp_path / layout, "--run-id", layout, "--data-dir", tmp_path / "data")
+        assert result.returncode == 0, result.stderr
+        assert f"{tied[0]} is tied to {tied[1]}" in result.stderr
+        tables[layout] = read_csv(run_paths(tmp_path / "data", layout).layers_csv)
+    for rows in tables.values():
+        assert [(row["layer"], row["layer_type"], int(row["N"]), int(row["M"])) for row in rows] == [
+            (record.longname, record.layer_type, record.N, record.M) for record in expected.itertuples()]
+        assert [float(row["alpha"]) for row in rows] == pytest.approx(list(expected["alpha"]), rel=1e-6)
+        assert {row["layer"]: row["tied_to"] for row in rows if row["tied_to"]} == dict([tied])
+    assert np.mean([float(row["alpha"]) for row in tables["hf"]]) == pytest.approx(expected["alpha"].mean(), rel=1e-9)

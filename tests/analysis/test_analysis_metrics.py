@@ -59,7 +59,7 @@ def test_fit_fields_are_copied_from_the_fit(evals):
 
 def test_row_has_the_layers_csv_columns(evals):
     row = layer_row("fc", "dense", 120, 40, evals, fit_power_law(evals))
-    assert set(row) <= set(LAYER_COLUMNS) and set(LAYER_COLUMNS) - set(row) == {"epoch", *RANDOMIZE_COLUMNS}
+    assert set(row) <= set(LAYER_COLUMNS) and set(LAYER_COLUMNS) - set(row) == {"epoch", "tied_to", *RANDOMIZE_COLUMNS}
 
 
 @pytest.mark.parametrize("alpha", [1.0, 1.999, 2.0, 3.5, 6.0, 6.001, 12.0])
