@@ -42,14 +42,19 @@ def celery_app(url: str):
     """One Celery app per Redis URL, shared by the jobs and the dashboard's background callbacks. Settings
     for long jobs: a task is acknowledged once done (a lost worker's task is delivered again), one task
     fetched at a time, and a visibility timeout above the longest job, so the broker never hands a job
-    that is still running to a second worker."""
+    that is still running to a second worker. While Redis is away, a worker reconnects for as long as it takes
+    (never giving up after celery's default 100 tries) and lets the task it runs go on: training needs no
+    broker, and its lease renewals retry on their own."""
     import redis
     from celery import Celery
 
     app = Celery("spectrascope", broker=url, backend=url)
     app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
                     broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds()},
-                    result_expires=24 * 3600, broker_connection_retry_on_startup=True)
+                    result_expires=24 * 3600, broker_connection_retry_on_startup=True,
+                    broker_connection_retry=True, broker_connection_max_retries=None,
+                    worker_cancel_long_running_tasks_on_connection_loss=False,
+                    result_backend_always_retry=True, redis_retry_on_timeout=True)
     # a Redis that does not answer for a moment: the delivery is tried again, not lost with its job
     app.task(name=TASK, autoretry_for=(redis.RedisError,), retry_backoff=True, max_retries=20)(_run_delivered_job)
     return app
