@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from analysis.options import BACKENDS, DEFAULT_BINS, MAX_BINS, RANDOMIZE_EVERY
+from spectrascope import command
 from spectrascope.errors import UserError
 from spectrascope.runs import read_run
 
@@ -70,7 +71,7 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run-id", "--run", dest="run", required=True, help="run id to analyse")
+    command.add_run_id(parser, "the run to analyse")
     parser.add_argument("--epochs", type=epoch_list, help="only these epochs, e.g. 0,5,10 (default: every checkpoint)")
     add_analysis_arguments(parser)
 
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     """analysis.runner.analyze_run, but its numerical libraries are loaded only when there is work."""
     from analysis.plan import planned_analysis
 
-    with planned_analysis(args.data_dir, args.run, backend=args.backend, epochs=args.epochs,
+    with planned_analysis(args.data_dir, args.run_id, backend=args.backend, epochs=args.epochs,
                           randomize=args.randomize, bins=args.bins, randomize_every=args.randomize_every) as plan:
         if not plan.nothing_to_do:
             from analysis.runner import carry_out

@@ -17,7 +17,7 @@ import diskcache
 import numpy as np
 import pandas as pd
 
-from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
+from spectrascope.health.bands import most_telling_layer
 from spectrascope import settings
 from spectrascope.health.events import Event
 from spectrascope.health.monitor import recorded_events, run_events
@@ -254,22 +254,6 @@ def layer_names(run_id: str) -> list[str]:
     """Analysable layers in network order."""
     table = layers(run_id)
     return list(table["layer"].unique()) if "layer" in table else []
-
-
-def most_telling_layer(table: pd.DataFrame) -> str | None:
-    """The layer to open first, at the latest analysed epoch: the one whose alpha lies furthest outside the
-    healthy band, or, when all are healthy, the one with the most eigenvalues (a 3x3 stem convolution
-    with 9 eigenvalues says little)."""
-    if table.empty:
-        return None
-    latest = table[table["epoch"] == table["epoch"].max()]
-    fitted = latest[latest["alpha"] > 0]
-    alpha = fitted["alpha"]
-    outside = (OVER_TRAINED_BELOW - alpha).clip(lower=0) + (alpha - UNDER_TRAINED_ABOVE).clip(lower=0)
-    if len(outside) and outside.max() > 0:
-        return str(fitted.loc[outside.idxmax(), "layer"])
-    largest = latest["num_evals"].fillna(0).idxmax() if "num_evals" in latest else latest.index[0]
-    return str(latest.loc[largest, "layer"])
 
 
 def layer_worth_seeing(run_id: str) -> str | None:

@@ -3,12 +3,15 @@ plays it, or one PNG per epoch."""
 from __future__ import annotations
 
 import argparse
+import sys
 from contextlib import nullcontext
 
 from export import output
+from spectrascope import command
 
 HELP = "export a view of a run over its epochs: a GIF or MP4 video, a standalone HTML animation, or PNG images"
 VIEWS = ("histogram", "esd", "alpha", "grid")  # each a function of export.views
+ONE_LAYER_VIEWS = ("histogram", "esd")
 FORMATS = ("gif", "mp4", "html", "png")
 VIEW_HELP = ("histogram: a layer's weights (or --biases) on the run's fixed bins; esd: a layer's eigenvalue "
              "density with its fitted power law; alpha: the epoch x layer alpha heatmap filling in; grid: every "
@@ -23,9 +26,10 @@ def _fps(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, metavar="RUN_ID", help="the run to export")
+    command.add_run_id(parser, "the run to export")
     parser.add_argument("--view", required=True, choices=VIEWS, help=VIEW_HELP)
-    parser.add_argument("--layer", help="the layer to show (histogram, esd): its module path, e.g. layer1.0.conv1")
+    parser.add_argument("--layer", help="the layer to show (histogram, esd): its module path, e.g. layer1.0.conv1 "
+                                        "(default: the one the dashboard opens on)")
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--weights", dest="kind", action="store_const", const="weight",
                       help="histogram of the layer's weights (the default)")
@@ -44,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from export import encode, frames, load, recording, render, views  # here: plotly and pandas, 0.5 s
     from spectrascope.runs import read_run
 
-    paths = load.open_run(args.data_dir, args.run)
+    paths = load.open_run(args.data_dir, args.run_id)
     out = output.destination(args, paths)
+    layer = _layer(paths, args)
     drawing = render.Renderer() if args.format != "html" else nullcontext()  # Chromium starts now, meanwhile
     with recording.recorder(paths, "export", args.to_run) as progress, drawing as renderer:
-        epochs, figures = getattr(views, args.view)(paths, args.layer, args.kind, load.parse_epochs(args.epochs))
+        epochs, figures = getattr(views, args.view)(paths, layer, args.kind, load.parse_epochs(args.epochs))
         output.check(out, folder=args.format == "png")
         if args.format == "html":
             page = frames.animated(figures, epochs, args.fps, read_run(paths).unit).to_html(
@@ -63,3 +68,16 @@ def run(args: argparse.Namespace) -> int:
         progress(len(epochs), len(epochs))
     print(f"wrote {out}: {len(epochs)} frames, epochs {epochs[0]} to {epochs[-1]}")
     return 0
+
+
+def _layer(paths, args: argparse.Namespace) -> str | None:
+    """--layer, or for a one-layer view without it the layer the dashboard opens on, named on stderr so the
+    user knows what the file shows."""
+    from export import load
+
+    if args.layer is not None or args.view not in ONE_LAYER_VIEWS:
+        return args.layer
+    layer = load.opening_layer(paths, args.view, args.kind)
+    if layer is not None:
+        print(f"spectrascope: no --layer given: showing {layer}, the layer the dashboard opens on", file=sys.stderr)
+    return layer

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from spectrascope.errors import UserError
+from spectrascope.health.bands import layer_to_open
 from spectrascope.runs import (
     DAMAGED_FILE_ERRORS, RunPaths, histogram_tensors, layers_frame, list_runs, metrics_frame, read_eigenvalues,
     read_randomized_eigenvalues, read_run, read_tensor_histogram, run_paths,
@@ -123,6 +124,17 @@ def check_layer(paths: RunPaths, layer: str | None, layers: list[str]) -> None:
                         f"{_some(layers)}")
     if layer not in layers:
         raise UserError(f"run {paths.run_id} has no analysed layer {layer!r}; its layers: {_some(layers)}")
+
+
+def opening_layer(paths: RunPaths, view: str, kind: str) -> str | None:
+    """The layer the dashboard opens the view (esd, histogram) on, for an export without --layer; None where the
+    run has none to show, and the view then says why."""
+    table = _read(paths, paths.layers_csv, layers_frame)
+    if view == "esd":
+        shown = [] if table.empty else layer_names(table)
+    else:
+        shown = [layer for layer, tensor in _read(paths, paths.histograms, histogram_tensors) if tensor == kind]
+    return layer_to_open(table, shown)
 
 
 def layer_table(paths: RunPaths, bounds: tuple[int | None, int | None]) -> tuple[pd.DataFrame, list[int]]:

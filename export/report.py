@@ -16,12 +16,14 @@ import pandas as pd
 
 import figures
 from export import compact, health
-from spectrascope.health.bands import HEALTHY, band, counts_at_last_epoch
+from spectrascope.health.bands import HEALTHY, OVER_TRAINED, UNDER_TRAINED, band, counts_at_last_epoch
 from spectrascope.health.events import Event, open_events
 from spectrascope.health.rules import severity_rank
 from spectrascope.runs import LAYER_COLUMNS, RunRecord
+from training.config import MODEL
 
 FIRST_TABLES = ("config", "provenance")  # of run.json's objects, shown first; the others follow
+LEFT_OUT = ("export",)  # of run.json: the dashboard's latest export, this very report's job perhaps
 NUMBER_DIGITS = 5  # significant digits in the table, as the Metrics tab shows them
 
 STYLE = """
@@ -94,10 +96,11 @@ class Report:
 def page(report: Report, plotly_js: str) -> str:
     title = f"spectrascope report · run {report.record.id}"
     counter = itertools.count()  # numbers the figure specs in page order
-    sections = [_configuration(report.record), _training(report, counter), _alpha(report, counter),
-                _layers(report, counter), _last_epoch(report.table, report.record.unit)]
+    sections = [_summary(report), _configuration(report.record), _training(report, counter),
+                _alpha(report, counter), _layers(report, counter), _last_epoch(report.table, report.record.unit)]
     nav = " ".join(f'<a href="#{anchor}">{name}</a>' for anchor, name in
-                   (("configuration", "Configuration"), ("training", "Training"), ("alpha", "Alpha"),
+                   (("summary", "Summary"), ("configuration", "Configuration"), ("training", "Training"),
+                    ("alpha", "Alpha"),
                     ("layers", "Layers"), ("last-epoch", f"Last {report.record.unit}")))
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_text(title)}</title>"
             f"<meta name='viewport' content='width=device-width'><style>{STYLE}</style>"
@@ -131,20 +134,89 @@ def _key_values(title: str, values: dict) -> str:
     return f"<div><h3>{_text(title)}</h3><table>{rows or '<tr><td>(none)</td></tr>'}</table></div>"
 
 
+def _model(record: RunRecord) -> str:
+    """What was trained, as far as run.json says."""
+    config = record.config
+    if record.kind == "imported":
+        return f"checkpoints imported from {config.get('source', 'a folder')} ({config.get('layout', 'files')})"
+    if record.preset:
+        shape = "".join(f", {word} {config[key]}" for key, word in (("width", "width"), ("dataset", "on"))
+                        if key in config)
+        return f"{MODEL}{shape}, preset {record.preset}"
+    return "a model trained in the user's own loop, recorded by spectrascope"
+
+
+def _left_band(table: pd.DataFrame, events: list[Event], unit: str) -> str:
+    """The layers out of the healthy band at the last epoch (as the band counts beside it count them), since when
+    the health events say, in the order they left; those that left it and came back counted."""
+    last = table[table["epoch"] == table["epoch"].max()]
+    out = {row["layer"]: (band(row["alpha"]), row["alpha"]) for row in last.to_dict("records")
+           if band(row["alpha"]) in (OVER_TRAINED, UNDER_TRAINED)}
+    since = {e.layer: e.epoch for e in events if e.layer in out and e.kind == out[e.layer][0]}
+    left = {e.layer for e in events if e.kind in (OVER_TRAINED, UNDER_TRAINED)}
+    lines = [f"<li>{_text(layer)}: {kind}" + (f" since {unit} {since[layer]}" if layer in since else "")
+             + f" (alpha {alpha:.3g})</li>" for layer, (kind, alpha) in sorted(
+                 out.items(), key=lambda item: since.get(item[0], -1))]
+    listed = (f"<ul>{''.join(lines)}</ul>" if lines
+              else f"<p>No layer is out of the band at {unit} {int(last['epoch'].max())}.</p>")
+    back = len(left - set(out))
+    return listed + (f"<p class='muted'>{back} more left it and came back.</p>" if back else "")
+
+
+def _summary(report: Report) -> str:
+    """What a reader asks first: which model, how many layers and epochs, its alpha and bands at the last epoch."""
+    record, table, unit = report.record, report.table, report.record.unit
+    epochs = sorted(int(epoch) for epoch in table["epoch"].unique())
+    last = epochs[-1]
+    types = table.drop_duplicates("layer")["layer_type"].value_counts()
+    counted = f"{len(epochs)} analysed, {unit} {epochs[0]} to {last}"
+    if record.kind == "trained" and record.progress.total_epochs:
+        counted += f"; trained {record.progress.epoch or 0} of {record.progress.total_epochs}"
+    fitted = table.loc[(table["epoch"] == last) & (table["alpha"] > 0), "alpha"]
+    facts = {"model": _model(record), "status": record.status + (f": {record.error}" if record.error else ""),
+             "layers": f"{len(table['layer'].unique())} analysed ("
+                       + ", ".join(f"{count} {kind}" for kind, count in types.items()) + ")",
+             f"{unit}s": counted,
+             f"mean alpha at {unit} {last}": (f"{fitted.mean():.3f} over {len(fitted)} fitted layers" if len(fitted)
+                                               else "no layer has a fit")}
+    count_rows = "".join(f"<tr><td>{_band_label(name)}</td><td class='num'>{count}</td></tr>"
+                         for name, count in counts_at_last_epoch(table).items())
+    return (f"<section id='summary'><h2>Summary</h2><div class='tables'>{_key_values('run ' + record.id, facts)}"
+            f"<div><h3>Layers per band at {unit} {last}</h3><table><tr><th>band</th><th>layers</th></tr>{count_rows}"
+            f"</table></div><div><h3>Layers that left the band</h3>{_left_band(table, report.events, unit)}</div>"
+            f"</div></section>")
+
+
+def _applying(values: dict, unit: str) -> dict:
+    """The values that say something: none empty, none counted in epochs for a run numbered by step."""
+    kept = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = _applying(value, unit)
+        if value not in (None, "", {}, []) and (unit == "epoch" or "epoch" not in key):
+            kept[key] = value
+    return kept
+
+
 def _configuration(record: RunRecord) -> str:
-    """run.json as it is: its plain values, then config and provenance, then its other objects."""
-    data = record.to_dict()
+    """run.json's values that apply: its plain values, then config and provenance, then its other objects; an
+    imported run was not trained here, so it has no training progress."""
+    data = _applying({key: value for key, value in record.to_dict().items() if key not in LEFT_OUT}, record.unit)
+    if record.kind == "imported":
+        data.pop("progress", None)
     plain = {key: value for key, value in data.items() if not isinstance(value, dict)}
     objects = [key for key in FIRST_TABLES if key in data] + [
         key for key, value in data.items() if isinstance(value, dict) and key not in FIRST_TABLES]
     tables = [_key_values("run", plain)] + [_key_values(key, data[key]) for key in objects]
     return (f"<section id='configuration'><h2>Configuration and provenance</h2>"
-            f"<p class='muted'>From the run's run.json.</p><div class='tables'>{''.join(tables)}</div></section>")
+            f"<p class='muted'>From the run's run.json, its empty values left out.</p>"
+            f"<div class='tables'>{''.join(tables)}</div></section>")
 
 
 def _training(report: Report, counter) -> str:
     if report.curves is None:
-        why = ("an imported run has no training metrics (no metrics.csv): it was not trained by spectrascope"
+        why = ("no training log was imported with its checkpoints (a Trainer's trainer_state.json or a Lightning "
+               "CSVLogger's metrics.csv)"
                if report.record.kind == "imported" else "no epoch was recorded in metrics.csv")
         body = f"<p class='muted'>No training curves: {_text(why)}.</p>"
     else:
@@ -163,9 +235,6 @@ def _band_label(name: str) -> str:
 
 def _alpha(report: Report, counter) -> str:
     last, unit = int(report.table["epoch"].max()), report.record.unit
-    counts = counts_at_last_epoch(report.table)
-    count_rows = "".join(f"<tr><td>{_band_label(name)}</td><td class='num'>{count}</td></tr>"
-                         for name, count in counts.items())
     shown = [e for e in report.events if severity_rank(e.severity) >= severity_rank("warning")]
     still = {e.event_id for e in open_events(report.events, last)}
     if shown:
@@ -176,10 +245,8 @@ def _alpha(report: Report, counter) -> str:
                   f"<th>still so at {unit} {last}</th></tr>{rows}</table>")
     else:
         events = "<p>No warning: every layer stayed healthy.</p>"
-    summary = (f"<div class='tables'><div><h3>Layers per band at {unit} {last}</h3><table><tr><th>band</th>"
-               f"<th>layers</th></tr>{count_rows}</table></div><div><h3>Health events</h3>"
-               f"<p class='muted'>Warnings and worse, as the Health tab and <code>spectrascope check</code> derive "
-               f"them ({_text(report.rules_source)}).</p>{events}</div></div>")
+    summary = (f"<h3>Health events</h3><p class='muted'>Warnings and worse, as the Health tab and "
+               f"<code>spectrascope check</code> derive them ({_text(report.rules_source)}).</p>{events}")
     return (f"<section id='alpha'><h2>Alpha per layer and {unit}</h2>{summary}"
             f"<p class='muted'>Click a cell to open that layer's animations at that {unit}.</p>"
             f"{_plot(report.heatmap, counter, 'alpha-heatmap')}{_plot(report.mean_alpha, counter)}</section>")

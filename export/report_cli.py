@@ -1,6 +1,6 @@
-"""`spectrascope report`: one standalone HTML page about a run, to send to someone who has nothing installed: its
-configuration, training curves, alpha heatmap with a health summary, every layer's ESD and histogram over the
-epochs, and the last epoch's table."""
+"""`spectrascope report`: one standalone HTML page about a run, to send to someone who has nothing installed: a
+summary, its configuration, training curves, alpha heatmap with the health events, every layer's ESD and
+histogram over the epochs, and the last epoch's table."""
 from __future__ import annotations
 
 import argparse
@@ -13,22 +13,23 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from export import output
+from spectrascope import command
 
-HELP = ("write one standalone HTML report of a run (configuration, training curves, alpha heatmap and health, "
+HELP = ("write one standalone HTML report of a run (summary, configuration, training curves, alpha heatmap and health, "
         "every layer's ESD and histogram animations, the last epoch's table); it opens offline")
 ALL_EPOCHS = (None, None)
 FPS = 4.0  # epochs a second when a layer's animation plays
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, metavar="RUN_ID", help="the run to report on")
+    command.add_run_id(parser, "the run to report on")
     output.add_destination(parser, "the HTML file to write")
 
 
 def run(args: argparse.Namespace) -> int:
     from export import load, recording  # here: pandas loads in 0.3 s
 
-    paths = load.open_run(args.data_dir, args.run)
+    paths = load.open_run(args.data_dir, args.run_id)
     out = output.destination(args, paths)
     with recording.recorder(paths, "report", args.to_run) as progress:
         page, layers = _page(paths, out, progress)
@@ -57,9 +58,10 @@ def _page(paths, out: Path, progress) -> tuple[str, int]:
             layers.append(plots)
             progress(len(layers), len(names))
     curves = None if metrics.empty else compact.lean(
-        figures.training_curves(metrics, non_finite_from=record.non_finite_from))
+        figures.training_curves(metrics, non_finite_from=record.non_finite_from, unit=record.unit))
     summary = figures.alpha_summary(table, metrics, record.unit)
-    summary["layout"]["title"] = {"text": "mean alpha" + (" and test accuracy" if "test_acc" in metrics else "")
+    learning = figures.learning_curve(metrics)
+    summary["layout"]["title"] = {"text": "mean alpha" + (f" and {learning[1]}" if learning else "")
                                           + f" per {record.unit}"}
     rules = load_rules()
     page = report.page(report.Report(

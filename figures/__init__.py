@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from figures.alpha import (
     ALPHA_COLOUR_RANGE, TRAP_COLOUR, alpha_colourscale, alpha_heatmap, alpha_summary, block_of,
+    learning_curve,
 )
 from figures.health import health_timeline
 from figures.compare import (
@@ -23,7 +24,7 @@ __all__ = [
     "MIN_FIT_EIGENVALUES", "OVER_TRAINED_COLOUR", "RANDOMIZED_COLOUR", "RIDGE_ROW_PIXELS", "TEMPLATE", "TEST_COLOUR",
     "TRAIN_COLOUR", "TRAP_COLOUR", "UNDER_TRAINED_COLOUR", "alpha_colourscale", "alpha_difference",
     "alpha_difference_frame", "alpha_heatmap", "alpha_summary", "block_of", "bulk_range", "empty", "esd", "esd_grid",
-    "esd_overlay", "health_timeline", "histogram", "histogram_overlay", "layer_alpha_overlay", "mean_alpha_overlay",
+    "esd_overlay", "health_timeline", "histogram", "histogram_overlay", "layer_alpha_overlay", "learning_curve", "mean_alpha_overlay",
     "packed", "ridge", "ridge_styles", "share_log_axes", "training_curves", "training_overlay",
 ]
 

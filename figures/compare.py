@@ -56,7 +56,7 @@ def training_overlay(metrics: dict[str, pd.DataFrame], unit: str = "epoch") -> F
         axis.update(epoch_axis(epochs, unit) if name.startswith("x") else {})
     if panels and panels[0][1] == "test_acc":
         axes["yaxis"].update(tickformat=".0%")
-    title = "Training curves" + _without(missing, "training metrics (imported runs record none)")
+    title = "Training curves" + _without(missing, "training metrics")
     return figure(traces, title={"text": title}, height=380, legend=LEGEND_BELOW, annotations=titles, **axes)
 
 

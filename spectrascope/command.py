@@ -34,6 +34,12 @@ def add_command(parser: argparse.ArgumentParser, module: ModuleType, job: bool) 
     parser.set_defaults(handler=module.run, job=job)
 
 
+def add_run_id(parser: argparse.ArgumentParser, help: str, required: bool = True) -> None:
+    """--run-id, with --run as its alias, into `args.run_id`: every command that names one run takes both
+    spellings, so one learnt on `train` works on `export` too."""
+    parser.add_argument("--run-id", "--run", dest="run_id", metavar="RUN_ID", required=required, help=help)
+
+
 def _cancel_on_sigterm() -> None:
     """`kill` stops a job like Ctrl-C: it saves what it has done and marks itself cancelled, instead of
     vanishing mid-write."""

@@ -7,7 +7,7 @@ import argparse
 import os
 
 from analysis.options import BACKENDS
-from spectrascope import settings
+from spectrascope import command, settings
 from spectrascope.jobs.submit import start, submit_analysis, submit_training
 from training.cli import add_hyperparameter_arguments, overrides
 from training.config import PRESETS
@@ -19,10 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kinds = parser.add_subparsers(dest="kind", required=True, parser_class=type(parser))
     train = kinds.add_parser("train", help="queue a training run")
     train.add_argument("--preset", required=True, choices=PRESETS, help="recipe to train")
-    train.add_argument("--run-id", help="name of the run (default: <preset>-<date>-<time>)")
+    command.add_run_id(train, "name of the run (default: <preset>-<date>-<time>)", required=False)
     add_hyperparameter_arguments(train)
     analyze = kinds.add_parser("analyze", help="queue an analysis of a run's checkpoints")
-    analyze.add_argument("--run-id", required=True, help="the run to analyse")
+    command.add_run_id(analyze, "the run to analyse")
     analyze.add_argument("--backend", choices=BACKENDS, default="fast", help="fast (default) or weightwatcher")
     analyze.add_argument("--randomize", action="store_true", help="also compare with randomized ESDs")
     for kind in (train, analyze):  # also after the kind: `submit analyze --run-id R --data-dir D`

@@ -45,3 +45,18 @@ def test_parsing_a_job_command_does_not_load_torch(argv):
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "'torch'" not in result.stdout
+
+
+@pytest.mark.parametrize("command_line", [["train", "--preset", "demo"], ["analyze"], ["import", "folder"],
+                                          ["export", "--view", "alpha", "--format", "html", "--out", "a.html"],
+                                          ["report", "--out", "r.html"], ["submit", "analyze"]])
+def test_every_command_naming_a_run_takes_run_id_and_run_alike(command_line):
+    from spectrascope import cli
+
+    parser = cli.build_parser()
+    for spelling in ("--run-id", "--run"):
+        assert parser.parse_args([*command_line, spelling, "r"]).run_id == "r"
+    sub = parser._subparsers._group_actions[0].choices[command_line[0]]
+    if command_line[0] == "submit":
+        sub = sub._subparsers._group_actions[0].choices["analyze"]
+    assert "--run-id RUN_ID, --run RUN_ID" in " ".join(sub.format_help().split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from spectrascope import command
 from spectrascope.runs import (
     RunFormatError, RunPaths, RunRecord, ensure_writable_dir, is_reserved, read_run, run_paths,
 )
@@ -15,7 +16,7 @@ _FLAG_TYPES = {"int": int, "float": float, "str": str}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help=f"recipe to train: {', '.join(PRESETS)} (required unless --resume)")
-    parser.add_argument("--run-id", help="name of the run directory (default: <preset>-<date>-<time>)")
+    command.add_run_id(parser, "name of the run directory (default: <preset>-<date>-<time>)", required=False)
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its last complete epoch (with its own config; only "
                              "--device may change)")

@@ -128,6 +128,7 @@ def machine_memory_bytes() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+MODEL = "ResNet-18 (CIFAR variant)"  # what every preset trains: training.model.ResNet18, `width` channels wide
 PRESETS: dict[str, TrainConfig] = {
     # The flagship: ResNet-18 (CIFAR variant) on CIFAR-100, mixup + OneCycleLR, 40 epochs.
     "cifar100-resnet18": TrainConfig(),

@@ -16,6 +16,7 @@ from app.ids import LIVE_INTERVAL, TAB_STRIP
 from app.tabs import alpha
 from app.tabs.common import sent, unreadable_files_shown
 from app.tabs.esd import layer_fits
+from spectrascope.health.bands import layer_to_open
 
 TAB_ID, LABEL = "compare", "Compare"
 QUERY_KEY = "compare"
@@ -25,6 +26,7 @@ MESSAGE_WIDTH = 50  # characters a line of a message in a figure half the page w
 COMPARE_RUNS = "compare-runs"
 COMPARE_VERSION = "compare-version"  # changes as the files of any compared run change (one training, say)
 COMPARE_NOTE = "compare-note"
+COMPARE_PANELS = "compare-panels"  # every figure and control below the note: hidden while nothing can be compared
 COMPARE_CURVES = "compare-curves"
 COMPARE_MEAN_ALPHA = "compare-mean-alpha"
 COMPARE_DIFFERENCE = "compare-difference"
@@ -54,15 +56,18 @@ def layout() -> html.Div:
     return html.Div([
         dcc.Store(id=COMPARE_VERSION),
         dbc.Row(dbc.Col(dcc.Dropdown(id=COMPARE_RUNS, options=run_options(), multi=True,
-                                     placeholder="pick two or more runs to compare"), md=8), className="my-2"),
+                                     placeholder="runs to compare"), md=8), className="my-2"),
         html.Div(PICK_TWO, id=COMPARE_NOTE, className="text-muted small mb-2"),
-        dbc.Row([dbc.Col(_graph(COMPARE_CURVES), lg=7), dbc.Col(_graph(COMPARE_MEAN_ALPHA), lg=5)], className="g-3"),
-        dbc.Row(dbc.Col(dcc.Dropdown(id=COMPARE_LAYER, placeholder="a layer the runs share", clearable=False), md=5),
-                className="my-2"),
-        components.epoch_player(COMPARE_PLAYER),
-        dbc.Row([dbc.Col(_graph(COMPARE_DIFFERENCE), lg=6), dbc.Col(_graph(COMPARE_ESD), lg=6)], className="g-3"),
-        dbc.Row([dbc.Col(_graph(COMPARE_LAYER_ALPHA), lg=6), dbc.Col(_graph(COMPARE_HISTOGRAM), lg=6)],
-                className="g-3"),
+        html.Div([
+            dbc.Row([dbc.Col(_graph(COMPARE_CURVES), lg=7), dbc.Col(_graph(COMPARE_MEAN_ALPHA), lg=5)],
+                    className="g-3"),
+            dbc.Row(dbc.Col(dcc.Dropdown(id=COMPARE_LAYER, placeholder="a layer the runs share", clearable=False),
+                            md=5), className="my-2"),
+            components.epoch_player(COMPARE_PLAYER),
+            dbc.Row([dbc.Col(_graph(COMPARE_DIFFERENCE), lg=6), dbc.Col(_graph(COMPARE_ESD), lg=6)], className="g-3"),
+            dbc.Row([dbc.Col(_graph(COMPARE_LAYER_ALPHA), lg=6), dbc.Col(_graph(COMPARE_HISTOGRAM), lg=6)],
+                    className="g-3"),
+        ], id=COMPARE_PANELS, hidden=True),
     ], className="pt-2")
 
 
@@ -135,6 +140,11 @@ def problem(run_ids: list[str] | None) -> str | None:
     return PICK_TWO if len(run_ids or []) < 2 else units_problem(run_ids)
 
 
+def panels_hidden(run_ids) -> bool:
+    """The figures wait hidden while nothing can be compared: the note above says why, once."""
+    return problem(run_ids) is not None
+
+
 def in_figures(why: str) -> str:
     """A problem as the figures say it: the note above the figures says it in full."""
     return why if why == PICK_TWO else NO_SHARED_AXIS
@@ -203,8 +213,7 @@ def layer_options(run_ids, active_tab, current, version=None):
     if active_tab != TAB_ID:
         return no_update, no_update
     shared = shared_layers(layer_lists(run_ids)) if not problem(run_ids) else []
-    first_pick = data.layer_worth_seeing(run_ids[0]) if shared else None
-    value = current if current in shared else first_pick if first_pick in shared else (shared or [None])[0]
+    value = current if current in shared else layer_to_open(data.layers(run_ids[0]), shared) if shared else None
     return components.layer_options(shared), value
 
 
@@ -277,6 +286,7 @@ def register(app) -> None:
     app.callback(Output(COMPARE_NOTE, "children"), *(Output(graph, "figure") for graph in OVERVIEW),
                  Input(COMPARE_RUNS, "value"), Input(TAB_STRIP, "active_tab"),
                  Input(COMPARE_VERSION, "data"))(overview)
+    app.callback(Output(COMPARE_PANELS, "hidden"), Input(COMPARE_RUNS, "value"))(panels_hidden)
     app.callback(Output(COMPARE_LAYER, "options"), Output(COMPARE_LAYER, "value"),
                  Input(COMPARE_RUNS, "value"), Input(TAB_STRIP, "active_tab"), State(COMPARE_LAYER, "value"),
                  Input(COMPARE_VERSION, "data"))(layer_options)

@@ -22,6 +22,8 @@ METRICS_TABLE = "metrics-table"
 METRICS_EXPORT = "metrics-export"
 METRICS_DOWNLOAD = "metrics-download"
 FROZEN = 2  # epoch and layer stay in view when the table scrolls right
+LAYER_FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"  # 1ch a character: the width fits the name
+LAYER_WIDTH_CH = (14, 48)  # the layer column's width in characters, at least and at most (longer names wrap)
 ALPHA_BANDS = [  # the heatmap's colours, as cell backgrounds
     {"if": {"filter_query": f"{{alpha}} > 0 && {{alpha}} < {OVER_TRAINED_BELOW}", "column_id": "alpha"},
      "backgroundColor": figures.OVER_TRAINED_COLOUR},
@@ -49,12 +51,7 @@ def layout() -> html.Div:
                              style_filter={"backgroundColor": "#f8f9fa"},
                              style_cell={"fontSize": 13, "padding": "4px", "minWidth": "105px", "width": "105px",
                                          "maxWidth": "105px", "overflow": "hidden", "textOverflow": "ellipsis"},
-                             style_cell_conditional=[
-                                 *({"if": {"column_id": name}, "textAlign": "left"}
-                                   for name in ("layer", "layer_type", "warning")),
-                                 *({"if": {"column_id": name}, "minWidth": width, "width": width, "maxWidth": width}
-                                   for name, width in (("layer", "220px"), ("epoch", "75px"))),
-                             ],
+                             style_cell_conditional=column_styles([]),
                              style_data_conditional=ALPHA_BANDS),
     ], className="pt-2")
 
@@ -79,6 +76,19 @@ def metrics_table(run_id, epoch, active_tab, version):
                else {"name": name, "id": name, "type": "numeric" if rows[name].dtype.kind == "i" else "text"}
                for name in rows.columns]
     return rows.to_dict("records"), columns, row_note(rows.to_dict("records"), None, epoch, run_id)
+
+
+def column_styles(rows: list[dict] | None) -> list[dict]:
+    """The layer column as wide as its longest name, and wrapping one too long rather than cutting it: the name
+    is the one column that must be read whole (GPT-2's `transformer.h.11.mlp.c_proj` is 27 characters)."""
+    longest = max((len(str(row.get("layer", ""))) for row in rows or []), default=0)
+    width = f"{min(max(longest, LAYER_WIDTH_CH[0]), LAYER_WIDTH_CH[1]) + 2}ch"  # and the padding
+    return [
+        *({"if": {"column_id": name}, "textAlign": "left"} for name in ("layer", "layer_type", "warning")),
+        {"if": {"column_id": "epoch"}, "minWidth": "75px", "width": "75px", "maxWidth": "75px"},
+        {"if": {"column_id": "layer"}, "minWidth": width, "width": width, "maxWidth": width, "fontFamily": LAYER_FONT,
+         "whiteSpace": "normal", "wordBreak": "break-all", "textOverflow": "clip"},
+    ]
 
 
 def row_note(rows: list[dict], shown: list[dict] | None, epoch, run_id) -> str:
@@ -106,6 +116,7 @@ def register(app) -> None:
                  Output(METRICS_NOTE, "children"),
                  Input(RUN_PICKER, "value"), Input(METRICS_EPOCH, "value"), Input(TAB_STRIP, "active_tab"),
                  Input(RUN_VERSION, "data"))(metrics_table)
+    app.callback(Output(METRICS_TABLE, "style_cell_conditional"), Input(METRICS_TABLE, "data"))(column_styles)
     app.callback(Output(METRICS_NOTE, "children", allow_duplicate=True),
                  Input(METRICS_TABLE, "data"), Input(METRICS_TABLE, "derived_virtual_data"),
                  State(METRICS_EPOCH, "value"), State(RUN_PICKER, "value"), prevent_initial_call=True)(row_note)

@@ -9,6 +9,7 @@ import figures
 from app import components, data, frames
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs.common import analysis_missing, non_finite_note, sent, unreadable_files_shown
+from spectrascope.health.bands import layer_to_open
 
 TAB_ID, LABEL = "weights", "Weights & biases"
 STAT_COLUMNS = ("epoch", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
@@ -52,9 +53,7 @@ def layout() -> html.Div:
 @unreadable_files_shown(lambda message: ([], None))
 def layer_options(run_id, version, kind, current):
     tensors = [layer for layer, tensor_kind in data.histogram_tensors(run_id) if tensor_kind == kind] if run_id else []
-    worth_seeing = data.layer_worth_seeing(run_id) if tensors else None
-    fallback = worth_seeing if worth_seeing in tensors else (tensors[0] if tensors else None)
-    value = current if current in tensors else fallback
+    value = current if current in tensors else layer_to_open(data.layers(run_id), tensors) if tensors else None
     return components.layer_options(tensors), value
 
 

@@ -27,3 +27,26 @@ def counts_at_last_epoch(table) -> dict[str, int]:
     last = table[table["epoch"] == table["epoch"].max()]
     found = last["alpha"].map(band).value_counts()
     return {name: int(found.get(name, 0)) for name in BAND_NAMES}
+
+
+def most_telling_layer(table) -> str | None:
+    """The layer to open first, at the latest analysed epoch of a layers table: the one whose alpha lies furthest
+    outside the healthy band, or, when all are healthy, the one with the most eigenvalues (a 3x3 stem convolution
+    with 9 eigenvalues says little)."""
+    if table.empty:
+        return None
+    latest = table[table["epoch"] == table["epoch"].max()]
+    fitted = latest[latest["alpha"] > 0]
+    alpha = fitted["alpha"]
+    outside = (OVER_TRAINED_BELOW - alpha).clip(lower=0) + (alpha - UNDER_TRAINED_ABOVE).clip(lower=0)
+    if len(outside) and outside.max() > 0:
+        return str(fitted.loc[outside.idxmax(), "layer"])
+    largest = latest["num_evals"].fillna(0).idxmax() if "num_evals" in latest else latest.index[0]
+    return str(latest.loc[largest, "layer"])
+
+
+def layer_to_open(table, shown: list[str]) -> str | None:
+    """The layer a view of `shown` layers opens on: the most telling one if the view has it, else its first.
+    Here, below the app and the exports, so the page and `spectrascope export` open on the same layer."""
+    telling = most_telling_layer(table)
+    return telling if telling in shown else (shown[0] if shown else None)

@@ -28,7 +28,7 @@ from spectrascope.runs.manifest import checkpoint_signature, read_manifest, writ
 from spectrascope.runs.outbox import changed_outbox, entry_key, read_outbox
 from spectrascope.runs.paths import (
     RunFormatError, RunPaths, checkpoint_epochs, datasets_root, jobs_root, remove_checkpoints_after, run_paths,
-    runs_root, validate_run_id,
+    run_id_from, runs_root, validate_run_id,
 )
 from spectrascope.runs.record import (
     ACTIVE_STATUSES, FORMAT_VERSION, RUN_KINDS, RUN_STATUSES, AnalysisState, ExportState, Progress, RunRecord,
@@ -52,7 +52,7 @@ __all__ = [
     "is_locked", "is_reserved", "job_is_active", "job_lock", "job_log_tail", "jobs_root", "layers_frame",
     "list_runs", "metrics_frame", "new_run_record", "now_iso", "open_job_log", "read_eigenvalues",
     "read_histograms", "read_manifest", "read_metrics", "read_outbox", "read_randomized_eigenvalues", "read_run",
-    "read_tensor_histogram", "remove_checkpoints_after", "request_cancel", "run_paths", "runs_root",
+    "read_tensor_histogram", "remove_checkpoints_after", "request_cancel", "run_id_from", "run_paths", "runs_root",
     "save_layer_rows", "save_weight_stats", "scan_runs", "set_aside_damaged_results", "spawn_command", "update_run",
     "validate_run_id", "weight_stats_frame", "weight_stats_rows", "write_esd", "write_events", "write_histograms",
     "write_manifest", "write_metrics", "write_run",

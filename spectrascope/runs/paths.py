@@ -9,6 +9,7 @@ from pathlib import Path
 from spectrascope.errors import UserError
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NOT_IN_RUN_ID = re.compile(r"[^A-Za-z0-9._-]+")
 _CHECKPOINT_NAME = re.compile(r"epoch_([0-9]{4}|[1-9][0-9]{4,})\.pt")  # as RunPaths.checkpoint names them
 
 
@@ -24,6 +25,13 @@ def validate_run_id(run_id: str) -> str:
             "digit (no path separators, no '..', at most 128 characters)"
         )
     return run_id
+
+
+def run_id_from(name: str, fallback: str = "imported") -> str:
+    """A valid run id made of any name (a folder's, say): other characters become '-', '..' becomes '.', and
+    it starts with a letter or digit; `fallback` where nothing usable is left."""
+    cleaned = re.sub(r"\.{2,}", ".", _NOT_IN_RUN_ID.sub("-", name)).lstrip("._-")[:128]
+    return validate_run_id(cleaned or fallback)
 
 
 def runs_root(data_dir: str | os.PathLike) -> Path:

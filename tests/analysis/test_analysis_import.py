@@ -232,6 +232,17 @@ def test_two_files_claiming_the_same_epoch_are_named_and_nothing_is_written(fold
     assert written(data) == []
 
 
+def test_without_run_id_the_run_is_named_after_the_folder_as_a_valid_id(tmp_path):
+    folder = tmp_path / "my ckpts (v2)"
+    folder.mkdir()
+    torch.save(tiny_state_dict(1), folder / "epoch_1.pt")
+    result = spectrascope("import", folder, "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "run my-ckpts-v2-: analysed 1 epoch(s)" in result.stdout
+    again = spectrascope("import", folder, "--data-dir", tmp_path / "data")  # the same folder twice: the run exists
+    assert again.returncode == 2 and "'my-ckpts-v2-' already exists" in one_error_line(again)
+
+
 def test_an_existing_run_id_is_refused_and_the_run_left_untouched(folder, data_dir):
     torch.save(tiny_state_dict(1), folder / "epoch_1.pt")
     before = snapshot_tree(data_dir)

@@ -312,6 +312,19 @@ def test_the_metrics_table_exports_what_it_shows_under_the_run_and_epoch_name(da
     assert metrics.export_csv(1, None, rows, "demo", 2)["content"].count("\n") == len(rows) + 1
 
 
+def test_the_layer_column_fits_its_longest_name_and_wraps_rather_than_cuts_one_longer():
+    def layer_style(names):
+        return next(rule for rule in metrics.column_styles([{"layer": name} for name in names])
+                    if rule["if"]["column_id"] == "layer" and "width" in rule)
+
+    gpt2 = layer_style(["transformer.h.0.attn.c_attn", "transformer.h.11.mlp.c_proj", "lm_head"])
+    assert gpt2["minWidth"] == gpt2["width"] == gpt2["maxWidth"] == f"{len('transformer.h.0.attn.c_attn') + 2}ch"
+    assert (gpt2["textOverflow"], gpt2["whiteSpace"], gpt2["wordBreak"]) == ("clip", "normal", "break-all")
+    assert "monospace" in gpt2["fontFamily"]
+    assert layer_style(["fc"])["width"] == f"{metrics.LAYER_WIDTH_CH[0] + 2}ch"  # room for the filter box
+    assert layer_style(["x" * 300])["width"] == f"{metrics.LAYER_WIDTH_CH[1] + 2}ch"  # wrapped past that
+
+
 def test_metrics_alpha_cells_take_the_heatmaps_band_colours_and_two_columns_stay_frozen():
     table = next(c for c in metrics.layout()._traverse() if getattr(c, "id", None) == metrics.METRICS_TABLE)
     assert table.fixed_columns == {"headers": True, "data": 2}

@@ -108,11 +108,16 @@ def test_the_choice_round_trips_through_the_url_query(two_runs):
 
 
 def test_fewer_than_two_runs_or_mixed_units_say_why_nothing_is_compared(two_runs):
+    """Said once, in the note: the panels of figures wait hidden, empty, until two comparable runs are chosen."""
     assert compare.overview(["demo"], compare.TAB_ID)[0] == compare.PICK_TWO
+    assert compare.panels_hidden(None) and compare.panels_hidden(["demo"]) and not compare.panels_hidden(RUNS)
+    panels = next(c for c in compare.layout()._traverse() if getattr(c, "id", None) == compare.COMPARE_PANELS)
+    assert panels.hidden and {compare.COMPARE_NOTE, compare.COMPARE_RUNS}.isdisjoint(
+        getattr(c, "id", None) for c in panels._traverse())
     assert compare.layer_options(None, compare.TAB_ID, None) == ([], None)
     update_run(data.paths("other"), unit="step")
     note, *drawn = compare.overview(RUNS, compare.TAB_ID)
-    assert "not comparable on one axis" in note and "other counts steps" in note
+    assert "not comparable on one axis" in note and "other counts steps" in note and compare.panels_hidden(RUNS)
     layer_view = [compare.layer_alpha(RUNS, "fc", compare.TAB_ID),
                   *played(compare.layer_frames(None, RUNS, "fc", compare.TAB_ID), 1)]
     assert all(not figure.data for figure in drawn + layer_view)
@@ -124,7 +129,7 @@ def test_a_run_without_metrics_is_named_and_step_runs_label_their_axes(two_runs)
         update_run(data.paths(run_id), unit="step")
     _, curves, mean_alpha, difference = compare.overview(RUNS, compare.TAB_ID)
     assert [trace.name for trace in curves.data] == ["demo", "demo"]
-    assert "no training metrics (imported runs record none): other" in curves.layout.title.text
+    assert "no training metrics: other" in curves.layout.title.text
     assert mean_alpha.layout.xaxis.title.text == "step" and difference.layout.xaxis.title.text == "step"
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from app import data
 from helpers import REPO
+from spectrascope.health.bands import layer_to_open
 from spectrascope.runs import RunPaths, job_lock, update_run
 from spectrascope.runs.files import read_csv, write_csv
 
@@ -143,3 +144,6 @@ def test_the_first_layer_shown_is_the_one_furthest_out_of_band_else_the_largest(
     assert data.most_telling_layer(table({**healthy, "fc": (1.2, 10), "layer1.conv": (7.5, 144)})) == "layer1.conv"
     assert data.most_telling_layer(table({**healthy, "fc": (0.2, 10), "layer1.conv": (7.5, 144)})) == "fc"  # 1.8 out
     assert data.most_telling_layer(pd.DataFrame()) is None
+    # a view that lacks it (the Weights tab: no histogram of that layer) opens on its first
+    assert layer_to_open(table(healthy), ["fc", "conv1"]) == "fc" and layer_to_open(table(healthy), []) is None
+    assert layer_to_open(table(healthy), ["conv1", "layer4.conv"]) == "layer4.conv"

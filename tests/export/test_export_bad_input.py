@@ -11,7 +11,7 @@ GOOD = {"--run": "exp", "--view": "esd", "--layer": "fc1", "--format": "gif"}
 CASES = {
     "unknown run": ({"--run": "nope"}, "no run 'nope' in", "the runs there: exp, raw"),
     "unknown layer": ({"--layer": "fc9"}, "run exp has no analysed layer 'fc9'; its layers: fc1, fc2", ""),
-    "no layer": ({"--layer": None}, "name it with --layer", "fc1, fc2"),
+    "no layer, unanalysed": ({"--run": "raw", "--layer": None}, "run raw has not been analysed yet", "analyze"),
     "unknown view": ({"--view": "movie"}, "argument --view: invalid choice: 'movie'", "(see --help)"),
     "unknown format": ({"--format": "avi"}, "argument --format: invalid choice: 'avi'", "(see --help)"),
     "no bias": ({"--view": "histogram", "--layer": "fc2", "--biases": ""}, "layer fc2 of run exp has no bias",

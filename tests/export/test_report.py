@@ -19,7 +19,7 @@ from helpers import spectrascope
 from refusals import refused
 from spectrascope.runs import run_paths, update_run, write_metrics
 
-SECTIONS = ["configuration", "training", "alpha", "layers", "last-epoch"]
+SECTIONS = ["summary", "configuration", "training", "alpha", "layers", "last-epoch"]
 CONFIG = {"lr": 0.25, "mixup_alpha": 0.2}
 
 
@@ -77,18 +77,26 @@ def test_the_report_holds_every_section(trained_report, trained_data):
     configuration = section(page, "configuration")
     for key, value in {**CONFIG, "seed": 7, "preset": "demo", "kind": "trained"}.items():
         assert re.search(rf"<th>{key}</th><td>{value}</td>", configuration), key
+    assert not re.search(r"<td></td>", configuration)  # empty values (error, a finished run's phase) left out
+    assert "<h3>export</h3>" not in configuration  # the dashboard's latest export, not the run's configuration
     curves = [figures[spec_id] for spec_id in re.findall(r"data-spec='(spec-\d+)'", section(page, "training"))]
     assert len(curves) == 1 and {"train", "test", "lr"} <= trace_names(curves[0])
 
-    alpha = section(page, "alpha")
+    summary, alpha = section(page, "summary"), section(page, "alpha")
+    assert f"<th>layers</th><td>{len(LAYERS)} analysed ({len(LAYERS)} dense)</td>" in summary
+    assert f"<th>epochs</th><td>{len(EPOCHS)} analysed, epoch 0 to {max(EPOCHS)}; trained" in summary
+    assert "<th>model</th><td>ResNet-18 (CIFAR variant), preset demo</td>" in summary
     heatmap = figures[re.search(r"id='alpha-heatmap' data-spec='(spec-\d+)'", alpha).group(1)]
     assert heatmap["data"][0]["type"] == "heatmap" and heatmap["data"][0]["y"] == list(LAYERS)
     table = pd.read_csv(run_paths(trained_data, "exp").layers_csv)
     last = table[table["epoch"] == max(EPOCHS)]["alpha"]
+    assert f"<th>mean alpha at epoch {max(EPOCHS)}</th><td>{last[last > 0].mean():.3f} over" in summary
     expected = {"over-trained": (last < 2).sum(), "healthy": last.between(2, 6).sum(),
                 "under-trained": (last > 6).sum()}
     for band, count in expected.items():
-        assert re.search(rf"{band} \([^)]*\)</td><td class='num'>{count}</td>", alpha), band
+        assert re.search(rf"{band} \([^)]*\)</td><td class='num'>{count}</td>", summary), band
+    out = table[(table["epoch"] == max(EPOCHS)) & ~table["alpha"].between(2, 6)]["layer"]
+    assert sorted(re.findall(r"<li>(\w+): ", summary)) == sorted(out)  # those out of the band at the last epoch
     warned = [e for e in run_events(run_paths(trained_data, "exp")) if e.severity != "info"]
     listed = re.findall(r"<tr><td class='num'>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(?:warning|critical)</td>",
                         alpha)
@@ -116,7 +124,7 @@ def test_an_imported_run_without_metrics_still_reports(export_data, tmp_path):
     page = write_report(export_data, tmp_path / "imported.html")
     assert re.findall(r"<section id='([^']+)'", page) == SECTIONS
     training = section(page, "training")
-    assert "an imported run has no training metrics (no metrics.csv)" in training and "data-spec" not in training
+    assert "no training log was imported with its checkpoints" in training and "data-spec" not in training
     assert list(layer_blocks(page)) == list(LAYERS)
 
 
@@ -139,6 +147,8 @@ def test_a_run_numbered_by_step_is_reported_by_step(tmp_path):
     assert done.returncode == 0, done.stderr
     page = (tmp_path / "steps.html").read_text()
     assert "Every layer at step 300" in page and "Layers per band at step 300" in page and "Last step" in page
+    assert "<th>steps</th><td>3 analysed, step 100 to 300</td>" in section(page, "summary")
+    assert "epoch" not in section(page, "configuration")  # progress.epoch, analysis.epochs_done: not for steps
     words = re.findall(r"<(?:h2|h3|nav|summary|p class='muted')>(.*?)</", page, flags=re.S)  # (not run.json's keys)
     assert len(words) > 5 and not [text for text in words if re.search(r"\bepochs?\b", text)]
     heatmap = specs(page)[re.search(r"id='alpha-heatmap' data-spec='(spec-\d+)'", page).group(1)]

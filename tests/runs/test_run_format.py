@@ -13,7 +13,7 @@ import pytest
 from spectrascope.runs import (
     FORMAT_VERSION, RunBusyError, RunFormatError, RunPaths, atomic_write, checkpoint_epochs, ensure_writable_dir,
     job_is_active, job_lock, list_runs, new_run_record, read_eigenvalues, read_histograms, read_metrics,
-    read_randomized_eigenvalues, read_run, run_paths, update_run, validate_run_id, write_esd, write_histograms,
+    read_randomized_eigenvalues, read_run, run_id_from, run_paths, update_run, validate_run_id, write_esd, write_histograms,
     write_metrics, write_run,
 )
 from spectrascope.runs import locks
@@ -28,6 +28,13 @@ def test_run_ids_that_could_escape_or_confuse_are_refused(run_id):
 @pytest.mark.parametrize("run_id", ["d1", "cifar100-resnet18-20261127-101500", "a.b_c-9"])
 def test_ordinary_run_ids_are_accepted(run_id):
     assert validate_run_id(run_id) == run_id
+
+
+@pytest.mark.parametrize("name, run_id", [("my_checkpoints", "my_checkpoints"), ("my ckpts (v2)", "my-ckpts-v2-"),
+                                          ("..a..b", "a.b"), (".hidden", "hidden"), ("x" * 200, "x" * 128),
+                                          ("", "imported"), ("été", "t-")])
+def test_any_folder_name_becomes_a_valid_run_id(name, run_id):
+    assert run_id_from(name) == validate_run_id(run_id)
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
