@@ -45,6 +45,7 @@ JOB_LIST = "job-list"
 JOB_LIST_SHOWN = "job-list-shown"
 CANCEL_JOB = "cancel-job"  # the "type" of each job's cancel button id, {"type": CANCEL_JOB, "run": run_id}
 SHOW_RUN = "show-run"  # the "type" of each job's run link, {"type": SHOW_RUN, "run": run_id}
+RESUME_RUN = "resume-run"  # the "type" of a stopped run's Resume button, {"type": RESUME_RUN, "run": run_id}
 
 
 def buttons() -> html.Div:
@@ -164,6 +165,30 @@ def submit_analysis(n_clicks, run_id, backend, randomize):
     return False, "", False, asdict(job)
 
 
+def resume_button(run_id: str):
+    """For a training that stopped before its end, to runners: it goes on from its last complete epoch."""
+    if auth.refusal():
+        return None
+    return dbc.Button([html.I(className="bi bi-play-fill me-1"), "Resume"], id={"type": RESUME_RUN, "run": run_id},
+                      color="warning", size="sm", className="ms-2")
+
+
+def resume_run(n_clicks):
+    """Queue the training again where it stopped (the team's workers, or this machine's runner); a refusal is
+    said where the page's last job is."""
+    if not ctx.triggered_id or not any(n_clicks):
+        return no_update, no_update
+    if refused := auth.refusal():
+        return no_update, refused
+    try:
+        job = jobs.submit_resume(ctx.triggered_id["run"])
+    except UserError as exc:
+        return no_update, f"Resume refused: {exc}"
+    jobs.start(job)
+    log.info("resumed training %s: spectrascope train %s", job.run_id, " ".join(job.args))
+    return asdict(job), no_update
+
+
 # --- following jobs ------------------------------------------------------------------------------
 
 
@@ -278,3 +303,5 @@ def register(app) -> None:
                  Input({"type": CANCEL_JOB, "run": ALL}, "n_clicks"), prevent_initial_call=True)(cancel_job)
     app.callback(Output(RUN_PICKER, "value", allow_duplicate=True),
                  Input({"type": SHOW_RUN, "run": ALL}, "n_clicks"), prevent_initial_call=True)(show_run)
+    app.callback(Output(JOB_REQUEST, "data", allow_duplicate=True), Output(JOB_OUTCOME, "children", allow_duplicate=True),
+                 Input({"type": RESUME_RUN, "run": ALL}, "n_clicks"), prevent_initial_call=True)(resume_run)

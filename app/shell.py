@@ -147,14 +147,19 @@ def run_status(run_id, version):
         messages.append(dbc.Alert(f"Queued{where}: this run starts when a job slot is free{why}; the jobs list "
                                   "above shows what runs now.", color="secondary"))
     if status == "failed":
-        messages.append(dbc.Alert(f"Training failed: {record.error or 'no message recorded'}", color="danger"))
+        messages.append(dbc.Alert([f"Training failed: {record.error or 'no message recorded'}",
+                                   jobs_panel.resume_button(run_id) if checkpoints and record.non_finite_from is None
+                                   else None], color="danger"))
     elif status == "interrupted" and jobs.job_claims_run(run_id):  # a team's lost worker: failover is coming
         messages.append(dbc.Alert("Training stopped: the worker running it was lost. Another worker takes the "
                                   "job over within a minute and goes on from the last complete epoch.",
                                   color="warning"))
-    elif status == "interrupted" and checkpoints:
-        messages.append(dbc.Alert(["Training stopped without finishing (its process died). Continue it with ",
-                                   html.Code(f"spectrascope train --resume --run-id {run_id}"), "."], color="warning"))
+    elif status in ("interrupted", "cancelled") and checkpoints:
+        why = "its process died" if status == "interrupted" else "cancelled"
+        messages.append(dbc.Alert([f"Training stopped without finishing ({why}). Resume it from its last complete "
+                                   "epoch here, or with ",
+                                   html.Code(f"spectrascope submit train --resume --run-id {run_id}"), ".",
+                                   jobs_panel.resume_button(run_id)], color="warning"))
     elif status == "interrupted":
         messages.append(dbc.Alert("This run was queued but its job never started or died while it waited "
                                   "(see job.log in the run folder). Start a new run.", color="warning"))

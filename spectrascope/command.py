@@ -22,7 +22,9 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        raise UserError(f"{self.prog}: {message} (see --help)")
+        """The message names the subcommand once (the program is named where UserError is printed)."""
+        subcommand = self.prog.partition(" ")[2]
+        raise UserError(f"{subcommand + ': ' if subcommand else ''}{message} (see {self.prog} --help)")
 
 
 def add_command(parser: argparse.ArgumentParser, module: ModuleType, job: bool) -> None:

@@ -13,6 +13,7 @@ MAX_JOBS_ENV = "SPECTRASCOPE_MAX_JOBS"
 REDIS_URL_ENV = "REDIS_URL"
 USERS_ENV = "SPECTRASCOPE_USERS"
 LEASE_SECONDS_ENV = "SPECTRASCOPE_LEASE_SECONDS"
+PROBE_SECONDS_ENV = "SPECTRASCOPE_PROBE_SECONDS"
 VISIBILITY_TIMEOUT_ENV = "SPECTRASCOPE_VISIBILITY_TIMEOUT"
 
 
@@ -63,6 +64,12 @@ def lease_seconds() -> float:
     """How long a team worker's job lease lasts unrenewed: a lost worker's run reads `interrupted`, and
     its job is submitted again, within about 1.5 times this (default 30 s)."""
     return _positive_seconds(LEASE_SECONDS_ENV, 30)
+
+
+def probe_seconds() -> float:
+    """How often an idle team worker checks that it still takes jobs from its queues (default 60 s): one that
+    misses two probes in a row exits, for its supervisor (compose, systemd) to start it again."""
+    return _positive_seconds(PROBE_SECONDS_ENV, 60)
 
 
 def visibility_timeout_seconds() -> float:

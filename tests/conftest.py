@@ -77,20 +77,12 @@ def dashboard_data(analysed_demo_run, tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def redis_url():
+def redis_url(tmp_path_factory):
     """A real redis-server (Debian package redis-server) on a free port, without persistence; its URL."""
-    import subprocess
-    from pathlib import Path
+    from team_helpers import RedisServer
 
-    from helpers import free_port, listens, wait_for
-
-    assert Path("/usr/bin/redis-server").exists(), "these tests need redis-server (Debian package redis-server)"
-    port = free_port()
-    server = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
     try:
-        wait_for(lambda: listens(port), 20, "redis-server to listen", interval=0.05, process=server)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()

@@ -7,8 +7,11 @@ interleave.
   is refused while it exists (claim). A delivery whose id is not current (a broker's late redelivery, a
   job cancelled in line, one superseded by its failover) is dropped.
 - The lease: `spectrascope:lease:<run>`, set only if absent by the worker that starts the job, renewed
-  every third of its lifetime. A worker that cannot renew it for two thirds of it stops its job before the
-  lease lapses (fencing), so when a lapsed lease lets another worker take over, the first has stopped.
+  every third of its lifetime, with a heartbeat in the data directory (spectrascope.jobs.ledger) at each
+  try. While Redis does not answer the job goes on, beating; a lease Redis forgot (it restarted empty, or
+  the lease lapsed during the outage) is taken again, and the job record with it. Only a lease another
+  worker holds, or a run whose current job is another, stops the job (fencing): a worker takes a job over
+  only when its lease lapsed and its heartbeat stopped, so two workers never run one job.
 - The line: a sorted set per queue, by submission time, for "#2 in line".
 """
 from __future__ import annotations
@@ -19,7 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Iterator
+from typing import Callable, Iterator
 
 PREFIX = "spectrascope"
 TIMEOUT_SECONDS = 5.0  # a Redis that does not answer must not hang a page or a worker
@@ -53,6 +56,12 @@ return 1"""
 # KEYS[1] lease; ARGV: token, milliseconds
 _RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0"""
+# KEYS[1] job record; ARGV: id, job, queue -> 1 the job is current (again), 0 another is
+_RESTORE = """local current = redis.call('hget', KEYS[1], 'id')
+if current == ARGV[1] then return 1 end
+if current then return 0 end
+redis.call('hset', KEYS[1], 'id', ARGV[1], 'job', ARGV[2], 'queue', ARGV[3], 'started', '1')
+return 1"""
 _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0"""
 
@@ -121,6 +130,12 @@ def take_over(client, run_id: str, entry: dict, job_json: str) -> str | None:
     return job_id if taken else None
 
 
+def restore(client, run_id: str, job_id: str, job_json: str, queue: str) -> bool:
+    """After Redis forgot it (restarted empty): the running job is the run's current one again, started.
+    False when another job is current: this one was superseded."""
+    return bool(client.eval(_RESTORE, 1, _job_key(run_id), job_id, job_json, queue))
+
+
 def started_runs(client) -> list[tuple[str, dict]]:
     """(run id, current job) for every run whose current job a worker has started."""
     found = []
@@ -149,17 +164,19 @@ def lease_held(client, run_id: str) -> bool:
 
 
 class Lease:
-    """A held lease; `lost` is set once it may have lapsed (not renewed for two thirds of its lifetime, or
-    taken): the holder must stop its job at once, before another worker takes it over."""
+    """A held lease; `lost` is set once another worker holds it, or the run's job is another's: the holder
+    must stop its job at once."""
 
     def __init__(self):
         self.lost = threading.Event()
 
 
 @contextmanager
-def lease(client, run_id: str, seconds: float) -> Iterator[Lease | None]:
-    """Hold the run's lease while inside (renewed in a thread); yields None, holding nothing, when another
-    worker holds it."""
+def lease(client, run_id: str, seconds: float, beat: Callable[[], None] = lambda: None,
+          restored: Callable[[], bool] = lambda: True) -> Iterator[Lease | None]:
+    """Hold the run's lease while inside (renewed in a thread, `beat` at each try, Redis answering or not);
+    yields None, holding nothing, when another worker holds it. `restored` puts back what Redis forgot with
+    the lease (the job record), False when the run's current job is another's."""
     import redis
 
     token, milliseconds = secrets.token_hex(8), int(seconds * 1000)
@@ -169,17 +186,19 @@ def lease(client, run_id: str, seconds: float) -> Iterator[Lease | None]:
     held, stop = Lease(), threading.Event()
 
     def renew():
-        renewed = time.monotonic()
         while not stop.wait(seconds / 3):
             try:
                 if not client.eval(_RENEW, 1, _lease_key(run_id), token, milliseconds):
-                    held.lost.set()  # it lapsed, and maybe someone else holds it now
-                    return
-                renewed = time.monotonic()
+                    # not ours: forgotten (taken again, with the job record) or held by another (stop)
+                    if not (client.set(_lease_key(run_id), token, nx=True, px=milliseconds) and restored()):
+                        held.lost.set()
+                        return
             except (redis.RedisError, OSError):
-                if time.monotonic() - renewed > 2 * seconds / 3:
-                    held.lost.set()
-                    return
+                pass  # Redis away: the job goes on, and the heartbeat says it lives
+            try:
+                beat()
+            except OSError:  # the data dir away for a moment: the next beat, a third of a lease on, may land
+                pass
 
     renewer = threading.Thread(target=renew, name=f"lease-{run_id}", daemon=True)
     renewer.start()

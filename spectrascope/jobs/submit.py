@@ -13,7 +13,7 @@ import time
 from analysis.options import BACKENDS
 from spectrascope import settings
 from spectrascope.errors import UserError
-from spectrascope.jobs import leases
+from spectrascope.jobs import leases, ledger
 from spectrascope.jobs.commands import KINDS, JobKind, progress
 from spectrascope.jobs.queue import POLL_SECONDS, waiting_runs
 from spectrascope.jobs.supervisor import RUNNER_LOCK, START_GRACE_SECONDS, Job, Report, outcome, start_detached
@@ -53,6 +53,24 @@ def submit_training(preset: str, run_id: str | None = None, **overrides) -> Job:
     write_run(paths, new_run_record(run_id, kind="trained", preset=preset, config=config.to_dict(),
                                     total_epochs=config.epochs, provenance={}))
     return Job(run_id, "train", ("--preset", preset, "--run-id", run_id, *_flags(overrides)))
+
+
+def submit_resume(run_id: str, device: str | None = None) -> Job:
+    """Continue an interrupted, failed or cancelled training from its last complete epoch, with its own config,
+    on the job runner (a team's workers with REDIS_URL); its follow-up analysis takes the checkpoints not yet
+    analysed; `device` may differ (another machine). The train command checks the rest (a run that diverged)
+    and records its refusal."""
+    paths = run_paths(settings.data_dir(), run_id)
+    record = read_run(paths)  # a clear error for an unknown run
+    if record.kind != "trained":
+        raise UserError(f"run {run_id!r} was imported, not trained by spectrascope: it cannot be resumed")
+    if record.status == "completed":
+        raise UserError(f"run {run_id!r} is complete: nothing to resume")
+    if job_claims_run(run_id) or job_is_active(paths, KINDS["train"].lock):
+        raise UserError(f"run {run_id!r} already has a job working on it: wait for it to finish, or cancel it")
+    clear_cancel_request(paths)
+    update_run(paths, status="queued", error=None, progress={"phase": "queued"})
+    return Job(run_id, "train", ("--run-id", run_id, "--resume") + (("--device", device) if device else ()))
 
 
 def submit_analysis(run_id: str, backend: str = "fast", randomize: bool = False) -> Job:
@@ -129,6 +147,7 @@ def request_cancel(run_id: str) -> None:
     paths = run_paths(settings.data_dir(), run_id)
     client, entry = _team_entry(run_id)
     if entry and leases.cancel_in_line(client, run_id, entry):
+        ledger.forget(paths, entry["id"])
         Job.from_dict(leases.job_of(entry)).kind.record_end(paths, "cancelled", "cancelled by the user")
         return
     cancel_run_job(paths)
@@ -162,9 +181,11 @@ def cancelling(run_id: str) -> bool:
 
 def job_is_running(run_id: str) -> bool:
     """True while a job runner holds the run (queued or at work): this machine's (its lock), or for a team
-    a job in the workers' line or a worker's live lease. A team job whose lease lapsed is not running (its
-    worker is gone: the page reads `interrupted`), though it still claims the run (job_claims_run)."""
-    if job_is_active(run_paths(settings.data_dir(), run_id), RUNNER_LOCK):
+    a worker's heartbeat (whatever Redis says), a job in the workers' line or a worker's live lease. A team
+    job whose lease lapsed is not running (its worker is gone: the page reads `interrupted`), though it still
+    claims the run (job_claims_run)."""
+    paths = run_paths(settings.data_dir(), run_id)
+    if job_is_active(paths, RUNNER_LOCK) or (settings.redis_url() and ledger.alive(paths, settings.lease_seconds())):
         return True
     client, entry = _team_entry(run_id)
     return bool(entry) and (entry.get("started") == "0" or leases.lease_held(client, run_id))
@@ -178,8 +199,12 @@ def refuse_while_team_job(run_id: str) -> None:
 
 def job_claims_run(run_id: str) -> bool:
     """True while no other job may start on the run: one is running, or a team's job is current (in line,
-    running, or lost and about to be taken over)."""
-    if job_is_active(run_paths(settings.data_dir(), run_id), RUNNER_LOCK):
+    running, or lost and about to be taken over), in Redis or on record in the data directory (Redis forgot
+    it, and a worker queues it again)."""
+    paths = run_paths(settings.data_dir(), run_id)
+    if job_is_active(paths, RUNNER_LOCK):
+        return True
+    if settings.redis_url() and ledger.recorded(paths) is not None:
         return True
     return _team_entry(run_id)[1] is not None  # a leased job is current too
 

@@ -96,6 +96,18 @@ class RunPaths:
         return self.root / ".cancel"
 
     @property
+    def team_job(self) -> Path:
+        """A team's job on this run, as submitted to the workers (REDIS_URL): the record it is queued again
+        from if Redis forgets it; gone once the job ends."""
+        return self.root / ".team-job.json"
+
+    @property
+    def team_heartbeat(self) -> Path:
+        """Rewritten by the team worker running the run's job every third of a lease: that job lives, whatever
+        Redis says or whether it answers."""
+        return self.root / ".team-alive.json"
+
+    @property
     def analysis(self) -> Path:
         return self.root / "analysis"
 

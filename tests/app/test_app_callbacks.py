@@ -383,3 +383,23 @@ def test_a_transformer_s_layers_are_picked_block_by_block_and_a_sequential_s_fro
 
 def headings_at(options: list[dict], block: str) -> int:
     return next(index for index, option in enumerate(options) if option["value"] == components.BLOCK_HEADING + block)
+
+
+def _resume_buttons(status_line) -> list:
+    return [component.id for component in status_line._traverse()
+            if isinstance(getattr(component, "id", None), dict) and component.id.get("type") == jobs_panel.RESUME_RUN]
+
+
+def test_a_training_that_stopped_offers_resume_and_resume_says_why_it_cannot(dashboard_data):
+    from app_views import triggered_by
+
+    update_run(data.paths("demo"), status="running")  # and no process holds its lock: it died
+    status_line = shell.run_status("demo", None)
+    assert _resume_buttons(status_line) == [{"type": jobs_panel.RESUME_RUN, "run": "demo"}]
+    assert "spectrascope submit train --resume --run-id demo" in json.dumps(status_line.to_plotly_json(), default=str)
+    update_run(data.paths("demo"), status="completed")
+    assert _resume_buttons(shell.run_status("demo", None)) == []
+    with triggered_by('{"run":"demo","type":"resume-run"}.n_clicks', 1):
+        request, said = jobs_panel.resume_run([1])
+    assert request is no_update and said == "Resume refused: run 'demo' is complete: nothing to resume"
+    assert read_run(data.paths("demo")).status == "completed"  # nothing was queued

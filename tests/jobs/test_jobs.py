@@ -225,3 +225,34 @@ def test_a_new_analysis_clears_the_last_ones_errors(dashboard_data):
     jobs.submit_analysis("demo")
     state = read_run(paths).analysis
     assert (state.status, state.errors, state.error) == ("queued", {}, None)
+
+
+def test_submit_train_resume_goes_on_from_the_last_complete_epoch_and_analyses_the_rest(job_data):
+    import signal
+    import subprocess
+
+    from helpers import REPO, SPECTRASCOPE, cli_env, spectrascope
+
+    trainer = subprocess.Popen([*SPECTRASCOPE, "train", "--preset", "demo", "--epochs", "40", "--run-id",
+                                "cut", "--data-dir", str(job_data)], cwd=REPO, env=cli_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    paths = paths_of("cut")
+    wait_for(lambda: paths.run_json.exists() and (read_run(paths).progress.epoch or 0) >= 2, 120, "two epochs")
+    trainer.send_signal(signal.SIGKILL)  # the machine went down mid-training
+    trainer.wait()
+    stopped_at = read_run(paths).progress.epoch
+    first = paths.checkpoint(1).stat().st_mtime_ns
+
+    refused = spectrascope("submit", "train", "--resume", "--run-id", "cut", "--lr", "0.5", "--data-dir", job_data)
+    assert refused.returncode == 2 and "uses the run's own config; drop --lr" in refused.stderr
+    assert refused.stderr.count("spectrascope") == 1  # the program named once
+    submitted = spectrascope("submit", "train", "--resume", "--run-id", "cut", "--data-dir", job_data)
+    assert submitted.returncode == 0, submitted.stderr
+    assert "queued spectrascope train --run-id cut --resume on this machine's job runner" in submitted.stdout
+    wait_for(lambda: not jobs.job_is_running("cut") and (read_run(paths).status, read_run(paths).analysis_state.status)
+             == ("completed", "completed"), 300, "the resumed run's job to end, trained and analysed")
+    assert read_run(paths).progress.epoch == 40 > stopped_at and paths.checkpoint(1).stat().st_mtime_ns == first
+    assert {int(row["epoch"]) for row in read_csv(paths.layers_csv)} == set(range(41))  # the old epochs too
+    again = spectrascope("submit", "train", "--resume", "--run-id", "cut", "--data-dir", job_data)
+    assert again.returncode == 2 and "is complete: nothing to resume" in again.stderr
+

@@ -6,48 +6,22 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
-import sys
 import time
 
 import pytest
-from helpers import REPO, read_metrics_csv, spectrascope, wait_for
+from helpers import REPO, SPECTRASCOPE, read_metrics_csv, spectrascope, wait_for
+from team_helpers import Worker
 
 from spectrascope import jobs
-from spectrascope.jobs import leases
-from spectrascope.jobs.team import LOST_WORKER_NOTE
+from spectrascope.jobs import leases, probe
+from spectrascope.jobs.team import LOST_WORKER_NOTE, celery_app
 from spectrascope.runs import checkpoint_epochs, job_is_active, read_manifest, read_run, run_paths
 
 pytestmark = pytest.mark.slow
 LEASE_SECONDS = 2  # a lost worker is noticed within about 3 s
 JOB_WAIT = 240
-
-
-class Worker:
-    """`celery -A app.worker worker -Q QUEUES` in its own folder (a host of its own), logging to a file."""
-
-    def __init__(self, home, env: dict, queues: str, name: str):
-        home.mkdir(parents=True, exist_ok=True)
-        self.log = home / "worker.log"
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "-Q", queues, "-n", f"{name}@%h",
-                 "--concurrency", "2" if "analysis" in queues else "1", "--loglevel", "info"],
-                cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_for(lambda: "ready." in self.log.read_text(), 90, f"the {name} worker to be ready", interval=0.1,
-                 process=self.process)
-
-    def ran(self, command: str, run_id: str) -> bool:
-        return f"running {command} of {run_id}" in self.log.read_text()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +150,42 @@ def test_a_killed_analysis_worker_s_job_goes_on_from_its_saved_epochs_on_a_fresh
     assert {epoch: paths.esd(epoch).stat().st_mtime_ns for epoch in saved} == saved  # not analysed again
 
 
+def test_an_interrupted_run_resumes_on_the_team_s_workers_through_submit(submitter):
+    data_dir, env, workers = submitter
+    trainer = subprocess.Popen([*SPECTRASCOPE, "train", "--preset", "demo", "--epochs", "30", "--run-id", "cut-short",
+                                "--data-dir", str(data_dir)], cwd=REPO, env={**env, "REDIS_URL": ""},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    paths = run_paths(data_dir, "cut-short")
+    wait_for(lambda: paths.run_json.exists() and (read_run(paths).progress.epoch or 0) >= 2, 120, "two epochs")
+    trainer.send_signal(signal.SIGKILL)  # a laptop's training, cut short: the team's workers finish it
+    trainer.wait()
+    submitted = spectrascope("submit", "train", "--resume", "--run-id", "cut-short", "--data-dir", data_dir,
+                             env={"REDIS_URL": env["REDIS_URL"]})
+    assert submitted.returncode == 0, submitted.stderr
+    assert "queued spectrascope train --run-id cut-short --resume on the team's workers" in submitted.stdout
+    wait_for(lambda: _status(data_dir, "cut-short") == ("completed", "completed"), JOB_WAIT,
+             "the resumed run to be trained and analysed")
+    assert workers["train"].ran("train", "cut-short") and read_run(paths).progress.epoch == 30
+
+
+def test_a_worker_that_stops_taking_jobs_says_so_and_exits(submitter):
+    from celery.utils.nodenames import worker_direct
+
+    data_dir, env, _ = submitter
+    worker = Worker(data_dir.parent / "deaf-box", {**env, "SPECTRASCOPE_PROBE_SECONDS": "1"}, "probed", "deaf")
+    try:
+        wait_for(lambda: worker.log.read_text().count(f"Task {probe.TASK}[") >= 6, 60, "three probes taken")
+        assert worker.process.poll() is None
+        name = f"deaf@{socket.gethostname()}"
+        for queue in ("probed", worker_direct(name).name):  # connected, and consuming nothing: deaf
+            celery_app(env["REDIS_URL"]).control.cancel_consumer(queue, destination=[name], reply=True)
+        wait_for(lambda: worker.process.poll() is not None, 60, "the deaf worker to exit", interval=0.2)
+        assert worker.process.returncode == 1
+        assert "stopped taking jobs from its queues" in worker.log.read_text()
+    finally:
+        worker.stop()
+
+
 # --- the shared state in Redis, without workers ----------------------------------------------------
 
 
@@ -189,11 +199,41 @@ def test_a_lease_is_held_by_one_worker_renewed_while_held_and_freed_after(redis_
     assert not leases.lease_held(client, "r")
 
 
-def test_a_worker_whose_lease_was_lost_is_told_to_stop(redis_url):
+def test_a_worker_whose_lease_another_holds_is_told_to_stop(redis_url):
     client = leases.connect(redis_url)
     with leases.lease(client, "fenced", seconds=1.5) as held:
-        client.delete("spectrascope:lease:fenced")  # lapsed (say Redis restarted), maybe taken by another
+        client.set("spectrascope:lease:fenced", "another-worker")  # it lapsed and another took the job over
         assert held.lost.wait(5)
+
+
+def test_a_lease_and_job_redis_forgot_are_taken_again_and_the_job_goes_on(redis_url):
+    client = leases.connect(redis_url)
+    job = '{"run_id": "amnesia", "command": "train"}'
+    job_id = leases.claim(client, "amnesia", job, "train")
+    leases.start(client, "amnesia", job_id, "train")
+    beats = []
+    with leases.lease(client, "amnesia", seconds=1.5, beat=lambda: beats.append(time.monotonic()),
+                      restored=lambda: leases.restore(client, "amnesia", job_id, job, "train")) as held:
+        client.delete("spectrascope:lease:amnesia", "spectrascope:job:amnesia")  # Redis restarted empty
+        wait_for(lambda: leases.lease_held(client, "amnesia") and leases.current(client, "amnesia"), 5,
+                 "the lease and the job record to be put back")
+        assert not held.lost.is_set()
+        assert leases.current(client, "amnesia") == {"id": job_id, "job": job, "queue": "train", "started": "1"}
+        wait_for(lambda: len(beats) >= 3, 5, "the heartbeat at each renewal")
+    assert not leases.lease_held(client, "amnesia")
+    leases.finish(client, "amnesia", job_id)
+
+
+def test_a_job_superseded_while_redis_forgot_its_lease_is_told_to_stop(redis_url):
+    client = leases.connect(redis_url)
+    job_id = leases.claim(client, "replaced", "{}", "train")
+    with leases.lease(client, "replaced", seconds=1.5,
+                      restored=lambda: leases.restore(client, "replaced", job_id, "{}", "train")) as held:
+        client.delete("spectrascope:lease:replaced")
+        leases.finish(client, "replaced", job_id)
+        assert leases.claim(client, "replaced", "{}", "train")  # the run's job now is another
+        assert held.lost.wait(5)
+    assert leases.cancel_in_line(client, "replaced", leases.current(client, "replaced"))
 
 
 def test_a_run_s_jobs_start_cancel_and_take_over_one_at_a_time(redis_url):
