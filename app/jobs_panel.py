@@ -170,7 +170,7 @@ def resume_button(run_id: str):
     if auth.refusal():
         return None
     return dbc.Button([html.I(className="bi bi-play-fill me-1"), "Resume"], id={"type": RESUME_RUN, "run": run_id},
-                      color="warning", size="sm", className="ms-2")
+                      color="dark", size="sm", className="ms-2")  # dark: it stands out on the warning notice
 
 
 def resume_run(n_clicks):

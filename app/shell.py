@@ -124,7 +124,7 @@ def run_status(run_id, version):
         return dbc.Alert(f"Run {run_id} cannot be read: its run.json is missing or not valid JSON.", color="danger")
     status, progress, analysis = record.status, record.progress, record.analysis_state
     parts = [dbc.Badge(status, color=STATUS_COLOURS.get(status, "secondary"), className="me-2"),
-             html.Small([f"{record.kind} · preset {record.preset or '—'} · created ",
+             html.Small([f"{record.kind}{f' · preset {record.preset}' if record.preset else ''} · created ",
                          components.relative_time(record.created, datetime.now(timezone.utc))],
                         className="text-muted")]
     bars = []
