@@ -72,8 +72,10 @@ def metrics_table(run_id, epoch, active_tab, version):
     if table is None or table.empty or epoch is None:
         return [], [], analysis_missing(run_id)
     rows = table[table["epoch"] == epoch].dropna(axis="columns", how="all")
-    columns = [{"name": name, "id": name, "type": "numeric", "format": NUMBER} if rows[name].dtype.kind == "f"
-               else {"name": name, "id": name, "type": "numeric" if rows[name].dtype.kind == "i" else "text"}
+    unit = data.unit(run_id)  # the epoch column of a run numbered by step is headed "step"
+    columns = [{"name": unit if name == "epoch" else name, "id": name,
+                **({"type": "numeric", "format": NUMBER} if rows[name].dtype.kind == "f"
+                   else {"type": "numeric" if rows[name].dtype.kind == "i" else "text"})}
                for name in rows.columns]
     return rows.to_dict("records"), columns, row_note(rows.to_dict("records"), None, epoch, run_id)
 

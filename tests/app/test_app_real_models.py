@@ -121,3 +121,5 @@ def test_a_run_numbered_by_step_says_step_on_every_axis_and_title(tmp_path, monk
     assert histogram.layout.title.text.startswith("fc.weight · step 750") and ridge.layout.yaxis.title.text == "step"
     options, _ = metrics.epoch_options("lit", None, None, [])
     assert [option["label"] for option in options] == ["step 250", "step 500", "step 750"]
+    _, columns, _ = metrics.metrics_table("lit", 750, metrics.TAB_ID, None)
+    assert columns[0] == {"name": "step", "id": "epoch", "type": "numeric"}  # the run format's column, headed step

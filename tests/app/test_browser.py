@@ -402,6 +402,42 @@ def test_cancel_stops_a_running_job_and_the_run_says_cancelled(page, browser_dat
             paths.cancel_request.touch()
 
 
+def test_resume_continues_a_cancelled_run_from_the_page_to_its_end(page, browser_data):
+    driver = page
+    run_id = f"resume-{time.monotonic_ns()}"
+    paths, epochs = run_paths(browser_data, run_id), 8
+    start_demo_from_form(driver, run_id, epochs=epochs)
+    try:
+        wait_for(lambda: ((read_run_json(browser_data, run_id) or {}).get("progress") or {}).get("epoch") or 0,
+                 JOB_WAIT, "the job's first epoch", interval=0.2)
+        paths.cancel_request.touch()  # as the job list's Cancel does (its own test clicks it)
+        WebDriverWait(driver, JOB_WAIT).until(
+            lambda d: page_text(d, "run-picker-value").startswith(f"{run_id} — cancelled"), "never shown as cancelled")
+        wait_for(lambda: not job_is_active(paths, "job"), 30, "the cancelled job to exit", interval=0.2)
+        stopped_at = read_run_json(browser_data, run_id)["progress"]["epoch"]
+        assert stopped_at < epochs, "the run finished before the cancel: make it longer"
+        assert "Resume it from its last complete epoch" in page_text(driver, "run-status")
+
+        def resumed(d) -> bool:  # the status line is redrawn as the run changes: a redraw may eat a click
+            if read_run_json(browser_data, run_id)["status"] != "cancelled":
+                return True
+            d.find_element(By.CSS_SELECTOR, "#run-status button[id*='resume-run']").click()
+            return False
+
+        WebDriverWait(driver, WAIT, poll_frequency=1, ignored_exceptions=CLICK_MISSED).until(
+            resumed, "Resume never reached the job runner")
+        WebDriverWait(driver, JOB_WAIT).until(
+            lambda d: page_text(d, "run-picker-value").startswith(f"{run_id} — completed"), "the resumed run never completed")
+        wait_for(lambda: not job_is_active(paths, "job"), JOB_WAIT, "the resumed job to end", interval=0.2)
+        record = read_run_json(browser_data, run_id)
+        assert record["progress"]["epoch"] == epochs and record["analysis"]["status"] == "completed"
+        assert f"spectrascope train --run-id {run_id} --resume" in paths.job_log.read_text()
+        assert not driver.find_elements(By.CSS_SELECTOR, "#run-status button[id*='resume-run']")
+    finally:
+        if job_is_active(paths, "job"):
+            paths.cancel_request.touch()
+
+
 def test_the_analyse_form_reanalyses_the_run(page, browser_data):
     driver = page
     show_run(driver, DEMO)
