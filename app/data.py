@@ -23,9 +23,9 @@ from spectrascope.health.events import Event
 from spectrascope.health.monitor import recorded_events, run_events
 from spectrascope.jobs import job_is_running, place_in_line
 from spectrascope.runs import (
-    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, RunRecord, checkpoint_epochs, job_is_active,
-    layers_frame, metrics_frame, read_eigenvalues, read_randomized_eigenvalues, read_run, read_tensor_histogram,
-    run_paths, scan_runs, weight_stats_frame,
+    ACTIVE_STATUSES, DAMAGED_FILE_ERRORS, RunFormatError, RunPaths, RunRecord, checkpoint_epochs, disk_nearly_full,
+    job_is_active, layers_frame, metrics_frame, read_eigenvalues, read_randomized_eigenvalues, read_run,
+    read_tensor_histogram, run_paths, scan_runs, weight_stats_frame,
 )
 from spectrascope.runs import histogram_tensors as saved_histogram_tensors
 
@@ -51,6 +51,11 @@ def _cache(directory: str) -> diskcache.Cache:
 
 def cache() -> diskcache.Cache:
     return _cache(str(settings.cache_dir()))
+
+
+def disk_full() -> bool:
+    """Whether the data dir's disk is full: a job that stopped then could not even record why."""
+    return disk_nearly_full(settings.data_dir())
 
 
 def paths(run_id: str) -> RunPaths:

@@ -155,7 +155,8 @@ def run_status(run_id, version):
                                   "job over within a minute and goes on from the last complete epoch.",
                                   color="warning"))
     elif status in ("interrupted", "cancelled") and checkpoints:
-        why = "its process died" if status == "interrupted" else "cancelled"
+        why = "cancelled" if status == "cancelled" else (
+            "the data directory's disk is full: free some space first" if data.disk_full() else "its process died")
         messages.append(dbc.Alert([f"Training stopped without finishing ({why}). Resume it from its last complete "
                                    "epoch here, or with ",
                                    html.Code(f"spectrascope submit train --resume --run-id {run_id}"), ".",

@@ -143,6 +143,8 @@ class RunRecorder:
             elif isinstance(failure, TrainingDiverged):
                 update_run(self.paths, status="failed", error=str(failure), non_finite_from=failure.epoch,
                            progress={"phase": "failed"})
+            elif isinstance(failure, UserError):  # its message says what to do; a type name adds nothing
+                update_run(self.paths, status="failed", error=str(failure), progress={"phase": "failed"})
             else:
                 message = "".join(traceback.format_exception_only(type(failure), failure)).strip()
                 update_run(self.paths, status="failed", error=message, progress={"phase": "failed"})

@@ -19,7 +19,9 @@ from spectrascope.runs.arrays import (
     histogram_bins, histogram_tensors, read_eigenvalues, read_histograms, read_randomized_eigenvalues,
     read_tensor_histogram, write_esd, write_histograms,
 )
-from spectrascope.runs.files import DAMAGED_FILE_ERRORS, atomic_copy, atomic_write, ensure_writable_dir, now_iso
+from spectrascope.runs.files import (
+    DAMAGED_FILE_ERRORS, atomic_copy, atomic_write, disk_nearly_full, ensure_writable_dir, now_iso,
+)
 from spectrascope.runs.jobfiles import (
     cancel_requested, clear_cancel_request, job_log_tail, open_job_log, request_cancel, spawn_command,
 )
@@ -47,7 +49,7 @@ __all__ = [
     "ACTIVE_STATUSES", "DAMAGED_FILE_ERRORS", "EVENT_COLUMNS", "FORMAT_VERSION", "LAYER_COLUMNS", "METRICS_COLUMNS",
     "RUN_KINDS", "RUN_STATUSES", "STAT_COLUMNS", "AnalysisState", "ExportState", "Progress", "RunBusyError",
     "RunFormatError", "RunPaths", "RunRecord", "atomic_copy", "atomic_write", "cancel_requested", "changed_outbox",
-    "checkpoint_epochs", "checkpoint_signature", "clear_cancel_request", "datasets_root", "delete_run",
+    "checkpoint_epochs", "checkpoint_signature", "clear_cancel_request", "datasets_root", "delete_run", "disk_nearly_full",
     "ensure_writable_dir", "entry_key", "event_ids", "events_frame", "histogram_bins", "histogram_tensors",
     "is_locked", "is_reserved", "job_is_active", "job_lock", "job_log_tail", "jobs_root", "layers_frame",
     "list_runs", "metrics_frame", "new_run_record", "now_iso", "open_job_log", "read_eigenvalues",

@@ -3,6 +3,7 @@ with full float precision, arrays as .npz."""
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
 import os
@@ -15,11 +16,14 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
+from spectrascope.errors import DiskFull
 from spectrascope.runs.paths import RunFormatError
 
 # what reading a damaged (cut-off, overwritten) results file raises, beside OSError
 DAMAGED_FILE_ERRORS = (ValueError, EOFError, KeyError, zipfile.BadZipFile)
 _COPY_CHUNK = 1 << 30
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NEARLY_FULL = 1 << 20  # bytes free when a write failed: torch.save says "unexpected pos", not ENOSPC
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], mode: int = 0o644) -> None:
@@ -34,9 +38,27 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], mode: int = 0o64
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = isinstance(exc, Exception) and _out_of_space(exc, path.parent)
         Path(tmp).unlink(missing_ok=True)
+        if full:
+            raise DiskFull(f"no space left on the disk that holds {path.parent} (writing {path.name}): free some "
+                           "space there, then resume the job; everything written before is intact") from exc
         raise
+
+
+def _out_of_space(exc: Exception, folder: Path) -> bool:
+    """Whether a failed write ran out of space (or quota), told by errno or, where a library hid it, by the
+    disk being all but full at the moment of failure (the half-written temporary file still on it)."""
+    return (isinstance(exc, OSError) and exc.errno in _NO_SPACE) or disk_nearly_full(folder)
+
+
+def disk_nearly_full(folder: Path) -> bool:
+    """Whether the disk holding `folder` has under a megabyte free: no checkpoint or table fits there."""
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL
+    except OSError:
+        return False
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
