@@ -12,11 +12,12 @@ import io
 import itertools
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Callable
 
 import numpy as np
 
-from analysis.layers import AnalysableLayer, analysable_layers, tied_layers
+from analysis.layers import AnalysableLayer, analysable_layers, dtype_of, tied_layers
 from analysis.metrics import layer_row, warning_for
 from analysis.options import BACKENDS, AnalysisError
 from analysis.powerlaw import fit_power_law
@@ -30,10 +31,10 @@ def _all_finite(values: np.ndarray) -> bool:
         return bool(np.isfinite(values.sum())) or bool(np.isfinite(values).all())
 
 
-def check_finite(state_dict: dict) -> None:
-    arrays = {key: np.asarray(value) for key, value in state_dict.items()}
-    bad = [key for key, values in arrays.items()
-           if np.issubdtype(values.dtype, np.floating) and not _all_finite(values)]
+def check_finite(state_dict: Mapping) -> None:
+    """Refuse NaN/Inf, reading one tensor at a time (a lazily read checkpoint is never held whole)."""
+    bad = [key for key in state_dict if np.issubdtype(dtype_of(state_dict, key), np.floating)
+           and not _all_finite(np.asarray(state_dict[key]))]
     if bad:
         raise AnalysisError(f"non-finite (NaN/Inf) values in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
 

@@ -26,9 +26,15 @@ class ModuleLayout:
     def arranged(self, state_dict: dict) -> dict:
         """The checkpoint's tensors in module order, with each tied key sharing its source's tensor (as a
         torch.save of the model's own state_dict has it); keys the model does not know keep their place last."""
-        known = [key for key in self.keys if key in state_dict or self.tied.get(key) in state_dict]
-        arranged = {key: state_dict[key] if key in state_dict else state_dict[self.tied[key]] for key in known}
-        return {**arranged, **{key: value for key, value in state_dict.items() if key not in arranged}}
+        order, tied = self.order_of(list(state_dict))
+        return {key: state_dict[tied.get(key, key)] for key in order}
+
+    def order_of(self, names: list[str]) -> tuple[list[str], dict[str, str]]:
+        """The checkpoint's names in module order with the tied keys it left out, and those keys' sources."""
+        present = set(names)
+        known = [key for key in self.keys if key in present or self.tied.get(key) in present]
+        tied = {key: self.tied[key] for key in known if key not in present}
+        return known + [name for name in names if name not in set(known)], tied
 
 
 def _ww_type(module) -> str:

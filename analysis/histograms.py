@@ -6,11 +6,11 @@ the others; when it does widen past the margin, every epoch is recounted on the 
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from analysis.layers import memory_of
+from analysis.layers import dtype_of, identity_of
 from analysis.options import DEFAULT_BINS
 
 _MARGIN = 0.05
@@ -20,27 +20,28 @@ _CHUNK = 1 << 15
 _NEAR_EDGE = 1e-12
 
 
-def parameter_tensors(state_dict: dict) -> dict[tuple[str, str], np.ndarray]:
-    """(layer, "weight" | "bias") -> the values, flat float32, for every floating weight or bias tensor."""
+def parameter_tensors(state_dict: Mapping) -> dict[tuple[str, str], str]:
+    """(layer, "weight" | "bias") -> its state_dict key, for every floating weight or bias tensor (read nothing)."""
     tensors = {}
-    for key, value in state_dict.items():
+    for key in state_dict:
         layer, _, kind = key.rpartition(".")
-        values = np.asarray(value)
-        if kind in ("weight", "bias") and np.issubdtype(values.dtype, np.floating):
-            tensors[(layer, kind)] = values.astype(np.float32, copy=False).ravel()
+        if kind in ("weight", "bias") and np.issubdtype(dtype_of(state_dict, key), np.floating):
+            tensors[(layer, kind)] = key
     return tensors
 
 
-def once_per_tensor(function, tensors: dict, *extra: dict) -> dict:
-    """key -> function(tensors[key], extra[0][key], ...), computed once for keys whose values are the same memory
-    and whose extra arguments are equal."""
+def once_per_tensor(function, state_dict: Mapping, tensors: dict[tuple[str, str], str], *extra: dict) -> dict:
+    """(layer, kind) -> function(its values flat as float32, extra[0][(layer, kind)], ...), each tensor read when
+    its turn comes and let go after (a checkpoint bigger than memory is fine), computed once for entries that
+    are one tensor with equal extra arguments."""
     done, results = {}, {}
-    for key, values in tensors.items():
-        arguments = [values, *(given[key] for given in extra)]
-        identity = (memory_of(values), *(np.asarray(argument).tobytes() for argument in arguments[1:]))
+    for which, key in tensors.items():
+        extras = [given[which] for given in extra]
+        identity = (identity_of(state_dict, key), *(np.asarray(argument).tobytes() for argument in extras))
         if identity not in done:
-            done[identity] = function(*arguments)
-        results[key] = done[identity]
+            values = np.asarray(state_dict[key]).astype(np.float32, copy=False).ravel()
+            done[identity] = function(values, *extras)
+        results[which] = done[identity]
     return results
 
 

@@ -10,8 +10,9 @@ from analysis.hf_modules import ModuleLayout, module_layout
 from analysis.layouts import Found, Source, find_checkpoints
 from analysis.training_logs import training_rows
 from spectrascope.checkpoints import CheckedCheckpoint, check_checkpoint, load_state_dict, save_checkpoint
+from spectrascope.tensorfiles import read_safetensors, write_safetensors
 from spectrascope.runs import (
-    RunFormatError, RunPaths, atomic_copy, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run,
+    RunFormatError, RunPaths, atomic_copy, atomic_write, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run,
     write_metrics, write_run,
 )
 
@@ -27,12 +28,21 @@ def _without_prefix(state_dict: dict, prefix: str) -> dict:
     return {key[len(prefix):]: value for key, value in state_dict.items()}
 
 
-def _copy_in(source: Source, checked: list[CheckedCheckpoint], target: Path, modules: ModuleLayout | None) -> None:
-    """The run's own copy of a checkpoint: its bytes where they already make a run checkpoint, else its
-    tensors (all shards', unwrapped, on the CPU; in the model's order with its tied layers, given `modules`)
-    saved as one in torch.save's zip format."""
+def _copy_in(source: Source, checked: list[CheckedCheckpoint], paths: RunPaths, number: int,
+             modules: ModuleLayout | None) -> None:
+    """The run's own copy of a checkpoint: its bytes where they already make a run checkpoint; safetensors
+    (all shards) merged into one safetensors file a tensor at a time, so a model of any size is never in
+    memory; else its tensors (all shards', unwrapped, on the CPU) saved as one in torch.save's zip format.
+    Both in the model's order with its tied layers, given `modules`."""
+    target = paths.checkpoint(number, suffix=".pt")
     if len(source.files) == 1 and checked[0].as_saved and not source.prefix and modules is None:
         atomic_copy(source.files[0], target)
+        return
+    if all(path.suffix == ".safetensors" for path in source.files) and not source.prefix:
+        tensors = read_safetensors(list(source.files))
+        order, tied = modules.order_of(list(tensors)) if modules else (list(tensors), {})
+        atomic_write(paths.checkpoint(number, suffix=".safetensors"),
+                     lambda handle: write_safetensors(handle, tensors, order, tied))
         return
     state_dict = {}
     for path in source.files:
@@ -83,7 +93,7 @@ def import_checkpoints(source: Path, data_dir, run_id: str) -> RunPaths:
                                             config=config,
                                             total_epochs=last, provenance={"torch": metadata.version("torch")}))
             for number, checkpoint in found.sources.items():
-                _copy_in(checkpoint, checked[number], paths.checkpoint(number), modules)
+                _copy_in(checkpoint, checked[number], paths, number, modules)
             if metrics:
                 write_metrics(paths, metrics)
             update_run(paths, status="completed", progress={"epoch": last, "phase": "done"})

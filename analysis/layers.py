@@ -7,9 +7,12 @@ every `<layer>.weight` key in order; 2-D weights are dense layers, 4-D are Conv2
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from spectrascope.tensorfiles import LazyTensors
 
 # weightwatcher analyze() defaults
 MIN_EVALS = 8
@@ -42,25 +45,41 @@ class LayerMatrices(_Layer):
 
 @dataclass(frozen=True)
 class AnalysableLayer(_Layer):
-    """A layer chosen for analysis, still a view of the state_dict's tensor: choosing them all costs nothing,
-    and each layer's float64 copy is made only when asked for, so a caller can hold one at a time."""
+    """A layer chosen for analysis by its tensor's shape alone: choosing them all reads nothing, and each
+    layer's tensor is read and copied to float64 only when asked for, so a caller holds one at a time."""
 
-    weights: np.ndarray  # a view of the tensor, (1, rows, cols) or a conv's (kh, kw, out, in)
+    state_dict: Mapping = field(repr=False, compare=False)
+    key: str
     scale: float
 
     def float64(self) -> LayerMatrices:
-        copy = _float64_copy(self.weights, self.scale).reshape(self.rf, *self.weights.shape[-2:])
+        weight = np.asarray(self.state_dict[self.key])
+        stack = weight[None] if weight.ndim == 2 else weight.transpose(2, 3, 0, 1)  # a conv's (kh, kw, out, in)
+        copy = _float64_copy(stack, self.scale).reshape(self.rf, *stack.shape[-2:])
         return LayerMatrices(self.name, self.layer_type, self.N, self.M, self.rf, copy)
 
 
-def weight_keys(state_dict: dict) -> list[str]:
+def weight_keys(state_dict: Mapping) -> list[str]:
     return [key for key in state_dict if key.endswith(".weight")]
 
 
-def memory_of(values: np.ndarray) -> tuple:
-    """Where the values live: entries of a state_dict that share it are one tensor (a head tied to its token
-    embedding: GPT-2's 38.6M values, counted once instead of twice)."""
-    values = np.asarray(values)
+def shape_of(state_dict: Mapping, key: str) -> tuple[int, ...]:
+    """A tensor's shape, read from the file's header alone where the state_dict is read lazily."""
+    return state_dict.shape(key) if isinstance(state_dict, LazyTensors) else np.shape(state_dict[key])
+
+
+def dtype_of(state_dict: Mapping, key: str) -> np.dtype:
+    """A tensor's dtype as it is read (bfloat16 as float32), from the file's header where read lazily."""
+    return state_dict.dtype(key) if isinstance(state_dict, LazyTensors) else np.asarray(state_dict[key]).dtype
+
+
+def identity_of(state_dict: Mapping, key: str):
+    """What a state_dict entry's values are: entries with equal identities are one tensor (a head tied to its
+    token embedding: GPT-2's 38.6M values, counted once instead of twice). Where the values are in memory,
+    where they live; where they are read lazily, where in the file (a freed array's address is reused)."""
+    if isinstance(state_dict, LazyTensors):
+        return state_dict.identity(key)
+    values = np.asarray(state_dict[key])
     return values.__array_interface__["data"][0], values.shape, values.strides, values.dtype.str
 
 
@@ -70,10 +89,10 @@ def tied_layers(state_dict: dict) -> dict[str, str]:
     first: dict[tuple, str] = {}
     tied = {}
     for key in weight_keys(state_dict):
-        if np.asarray(state_dict[key]).size == 0:
+        if 0 in shape_of(state_dict, key):
             continue
         layer = key[: -len(".weight")]
-        source = first.setdefault(memory_of(state_dict[key]), layer)
+        source = first.setdefault(identity_of(state_dict, key), layer)
         if source != layer:
             tied[layer] = source
     return tied
@@ -98,26 +117,26 @@ def _float64_copy(view: np.ndarray, scale: float) -> np.ndarray:
     return copy
 
 
-def _analysable(name: str, weight: np.ndarray) -> AnalysableLayer | None:
+def _analysable(state_dict: Mapping, key: str) -> AnalysableLayer | None:
     """The layer as weightwatcher analyses it, or None where it has no ESD. Matrices keep the tensor's
     orientation (the eigensolver takes the smaller Gram matrix of either): copying a transpose costs 2.5x."""
-    if weight.ndim == 2 and weight.shape[0] >= 2:
-        N, M, rf = max(weight.shape), min(weight.shape), 1
-        stack, layer_type, scale = weight[None], "dense", 1.0
-    elif weight.ndim == 4 and weight.shape[0] >= 2:
-        out_channels, in_channels, kh, kw = weight.shape
+    shape = shape_of(state_dict, key)
+    if len(shape) == 2 and shape[0] >= 2:
+        N, M, rf = max(shape), min(shape), 1
+        layer_type, scale = "dense", 1.0
+    elif len(shape) == 4 and shape[0] >= 2:
+        out_channels, in_channels, kh, kw = shape
         N, M = _conv_dims(out_channels, in_channels, kh, kw)
         rf = kh * kw
-        stack = weight.transpose(2, 3, 0, 1)  # (kh, kw, out, in): a view; reshaped once copied
         layer_type, scale = "conv2d", CONV2D_SCALE
     else:
         return None
     if M * rf < MIN_EVALS or M * rf > MAX_EVALS or N > MAX_N:
         return None
-    return AnalysableLayer(name, layer_type, int(N), int(M), int(rf), stack, scale)
+    return AnalysableLayer(key[: -len(".weight")], layer_type, int(N), int(M), int(rf), state_dict, key, scale)
 
 
-def analysable_layers(state_dict: dict) -> list[AnalysableLayer]:
-    """The analysable layers in state_dict order (its values NumPy arrays, or CPU tensors)."""
-    layers = (_analysable(key[: -len(".weight")], np.asarray(state_dict[key])) for key in weight_keys(state_dict))
+def analysable_layers(state_dict: Mapping) -> list[AnalysableLayer]:
+    """The analysable layers in state_dict order (its values NumPy arrays, CPU tensors, or read lazily)."""
+    layers = (_analysable(state_dict, key) for key in weight_keys(state_dict))
     return [layer for layer in layers if layer is not None]

@@ -45,7 +45,7 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str, random
         state_dict = load_arrays(paths.checkpoint(epoch))
     except CheckpointError as exc:
         return [], {}, str(exc)
-    stats = once_per_tensor(tensor_stats, parameter_tensors(state_dict))
+    stats = once_per_tensor(tensor_stats, state_dict, parameter_tensors(state_dict))
     try:
         rows, esd, randomized = analyze_state_dict(state_dict, backend, device, randomize, on_layer,
                                                    read_run(paths).config.get("layer_types"))
@@ -57,11 +57,12 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str, random
 
 def _histogram_task(checkpoint: Path, edges: dict) -> dict:
     try:
-        tensors = parameter_tensors(load_arrays(checkpoint))
+        state_dict = load_arrays(checkpoint)
     except CheckpointError:  # gone or damaged since its stats were taken: leave its counts empty
         return {}
+    tensors = parameter_tensors(state_dict)
     wanted = {key: tensors[key] for key in edges if key in tensors}
-    return once_per_tensor(density, wanted, edges)
+    return once_per_tensor(density, state_dict, wanted, edges)
 
 
 # --- bookkeeping ---------------------------------------------------------------------------------

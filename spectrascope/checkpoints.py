@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sys
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from spectrascope import torchzip
 from spectrascope.errors import UserError
 from spectrascope.runs import atomic_write
+from spectrascope.tensorfiles import LazyTensors, NotSafetensors, read_safetensors
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _FORBIDDEN_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # "Unsupported global: GLOBAL x.y", "unsupported GLOBAL x.y whose"
@@ -160,13 +162,22 @@ def load_state_dict(path: Path) -> dict:
     return {name: value for name, value in state_dict.items() if _is_tensor(value)}
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """load_state_dict's tensors as NumPy arrays (read-only; bfloat16 as float32), read without torch where
-    spectrascope.torchzip can."""
-    arrays = torchzip.read_state_dict(path)
+def load_arrays(path: Path) -> Mapping[str, np.ndarray]:
+    """load_state_dict's tensors as NumPy arrays (read-only; bfloat16 as float32). Read without torch where
+    spectrascope.tensorfiles can (safetensors, torch.save's zip): then each tensor is read from the file only
+    when asked for, so a caller that takes one at a time holds one at a time."""
+    arrays = _lazy_safetensors(path) if path.suffix == ".safetensors" else torchzip.read_state_dict(path)
     if arrays is None:
         arrays = {name: _as_array(tensor) for name, tensor in load_state_dict(path).items()}
     return arrays
+
+
+def _lazy_safetensors(path: Path) -> LazyTensors | None:
+    try:
+        tensors = read_safetensors([path])
+    except (NotSafetensors, OSError):  # torch's safetensors says what is wrong with it
+        return None
+    return tensors if tensors else None
 
 
 def _as_array(tensor) -> np.ndarray:
@@ -203,6 +214,8 @@ def check_checkpoint(path: Path) -> CheckedCheckpoint:
     it writes anything, then copies or converts each."""
     if _is_zip(path) and torchzip.saved_from(path) == {"cpu"}:  # a run checkpoint already, read without torch
         return CheckedCheckpoint(None, True)
+    if path.suffix == ".safetensors" and _lazy_safetensors(path) is not None:  # its header checked, no tensor read
+        return CheckedCheckpoint(None, False)
     saved_on: set[str] = set()
     with _naming(path):
         loaded = _load_mapped(path, saved_on)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spectrascope.tensorfiles import LazyTensors, TensorEntry
+
 # torch's typed storage names -> the little-endian dtype of their bytes (bfloat16: read as raw 16 bits)
 _STORAGE_DTYPES = {
     "DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2", "BFloat16Storage": "<u2",
@@ -123,42 +125,38 @@ def _itemsize(storage: _Storage) -> int:
     return np.dtype(storage.dtype).itemsize
 
 
-def _storage_data(handle, archive: zipfile.ZipFile, prefix: str, storage: _Storage) -> np.ndarray:
-    """The storage's elements in its stored (uncompressed) zip entry, mapped rather than read: pages come in as
-    the analysis first touches them, and a 500 MB checkpoint is not copied into memory first (GPT-2 small:
-    0.4 s a checkpoint). Checkpoints are replaced by renaming, never rewritten in place, so a mapping stays whole."""
+def _storage_start(handle, archive: zipfile.ZipFile, prefix: str, storage: _Storage) -> int:
+    """The byte where the storage's elements begin in its stored (uncompressed) zip entry: they are mapped
+    from there when a tensor is asked for (spectrascope.tensorfiles), not read now. Checkpoints are replaced
+    by renaming, never rewritten in place, so a mapping stays whole."""
     info = archive.getinfo(_entry(prefix, storage))
     handle.seek(info.header_offset)
     header = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size))
     if header[0] != _LOCAL_HEADER_SIGNATURE:
         raise _Declined("a damaged zip entry")
     start = info.header_offset + _LOCAL_HEADER.size + header[9] + header[10]  # past its name and extra field
-    if storage.numel == 0:
-        return np.empty(0, dtype=storage.dtype)
-    try:
-        return np.memmap(handle, dtype=storage.dtype, mode="r", offset=start, shape=(storage.numel,))
-    except ValueError:  # the file ends before the storage does
-        raise _Declined("a truncated storage") from None
+    if start + storage.numel * _itemsize(storage) > handle.seek(0, 2):
+        raise _Declined("a truncated storage")
+    return start
 
 
-def _array(tensor: _Tensor, storage: np.ndarray) -> np.ndarray:
-    itemsize = storage.itemsize
-    view = np.lib.stride_tricks.as_strided(storage[tensor.offset:], tensor.shape,
-                                           tuple(s * itemsize for s in tensor.stride), writeable=False)
-    if tensor.storage.dtype == "<u2":  # bfloat16: the top half of a float32, exactly
-        return (view.astype(np.uint32) << 16).view(np.float32)
-    return view
+def _tensor_entry(path: Path, tensor: _Tensor, start: int) -> TensorEntry:
+    storage = tensor.storage
+    return TensorEntry(path, start, storage.dtype, storage.numel, tensor.offset, tensor.shape, tensor.stride,
+                       bfloat16=storage.dtype == "<u2")  # BFloat16Storage: bfloat16 read as its raw 16 bits
 
 
-def read_state_dict(path: Path) -> dict[str, np.ndarray] | None:
-    """name -> array (read-only; bfloat16 as float32) for a zip of plain tensors, else None: load it with torch."""
+def read_state_dict(path: Path) -> LazyTensors | None:
+    """name -> array (read-only; bfloat16 as float32; each mapped from the file when asked for) for a zip of
+    plain tensors, else None: load it with torch."""
     try:
         with zipfile.ZipFile(path) as archive, open(path, "rb") as handle:
             prefix = _archive_name(archive)
             tensors = _tensors(archive, prefix)
             storages = {tensor.storage.key: tensor.storage for tensor in tensors.values()}
-            data = {key: _storage_data(handle, archive, prefix, storage) for key, storage in storages.items()}
-            return {name: _array(tensor, data[tensor.storage.key]) for name, tensor in tensors.items()}
+            starts = {key: _storage_start(handle, archive, prefix, storage) for key, storage in storages.items()}
+            return LazyTensors({name: _tensor_entry(Path(path), tensor, starts[tensor.storage.key])
+                                for name, tensor in tensors.items()})
     except (_Declined, KeyError, OSError, zipfile.BadZipFile, struct.error):
         return None
 

@@ -10,7 +10,7 @@ from spectrascope.errors import UserError
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NOT_IN_RUN_ID = re.compile(r"[^A-Za-z0-9._-]+")
-_CHECKPOINT_NAME = re.compile(r"epoch_([0-9]{4}|[1-9][0-9]{4,})\.pt")  # as RunPaths.checkpoint names them
+_CHECKPOINT_NAME = re.compile(r"epoch_([0-9]{4}|[1-9][0-9]{4,})\.(?:pt|safetensors)")  # as RunPaths.checkpoint names them
 
 
 class RunFormatError(UserError, ValueError):
@@ -74,8 +74,13 @@ class RunPaths:
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
-    def checkpoint(self, epoch: int) -> Path:
-        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+    def checkpoint(self, epoch: int, suffix: str | None = None) -> Path:
+        """The epoch's checkpoint: `epoch_NNNN.pt` (torch.save), or `epoch_NNNN.safetensors` where an import kept
+        a safetensors model as one (read a tensor at a time); without `suffix`, whichever is there (.pt if none)."""
+        if suffix is None:
+            kept = self.checkpoints / f"epoch_{epoch:04d}.safetensors"
+            return kept if kept.exists() else self.checkpoint(epoch, ".pt")
+        return self.checkpoints / f"epoch_{epoch:04d}{suffix}"
 
     @property
     def training_state(self) -> Path:
@@ -171,8 +176,8 @@ def run_paths(data_dir: str | os.PathLike, run_id: str) -> RunPaths:
 def checkpoint_epochs(paths: RunPaths) -> list[int]:
     if not paths.checkpoints.is_dir():
         return []
-    return sorted(int(match.group(1)) for name in os.listdir(paths.checkpoints)
-                  if (match := _CHECKPOINT_NAME.fullmatch(name)))
+    return sorted({int(match.group(1)) for name in os.listdir(paths.checkpoints)
+                   if (match := _CHECKPOINT_NAME.fullmatch(name))})
 
 
 def remove_checkpoints_after(paths: RunPaths, epoch: int) -> None:

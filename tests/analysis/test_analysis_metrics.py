@@ -112,13 +112,14 @@ def test_tied_weights_are_counted_once_and_reported_under_each_name(tmp_path):
     embedding = torch.randn(300, 16)
     torch.save({"wte.weight": embedding, "lm_head.weight": embedding, "copy.weight": embedding.clone()},
                tmp_path / "tied.pt")
-    tensors = parameter_tensors(load_arrays(tmp_path / "tied.pt"))
+    state_dict = load_arrays(tmp_path / "tied.pt")
+    tensors = parameter_tensors(state_dict)
     calls = []
-    stats = once_per_tensor(lambda values: calls.append(values.size) or tensor_stats(values), tensors)
+    stats = once_per_tensor(lambda values: calls.append(values.size) or tensor_stats(values), state_dict, tensors)
     assert set(stats) == {("wte", "weight"), ("lm_head", "weight"), ("copy", "weight")}
     assert stats[("wte", "weight")] == stats[("lm_head", "weight")] == stats[("copy", "weight")]
     assert calls == [4800, 4800]  # the tied pair once, the copy once
     edges = {key: bin_edges(-5.0, 5.0, 10) for key in tensors}
-    densities = once_per_tensor(density, tensors, {**edges, ("copy", "weight"): bin_edges(-6.0, 6.0, 10)})
+    densities = once_per_tensor(density, state_dict, tensors, {**edges, ("copy", "weight"): bin_edges(-6.0, 6.0, 10)})
     assert np.array_equal(densities[("wte", "weight")], densities[("lm_head", "weight")])
     assert not np.array_equal(densities[("wte", "weight")], densities[("copy", "weight")])  # other edges
