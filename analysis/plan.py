@@ -119,13 +119,22 @@ def _saved_state(paths: RunPaths, wanted: list[int], available: list[int]) -> tu
     return manifest, wanted
 
 
+def _listed(numbers: list[int], unit: str) -> str:
+    """A run's checkpoint numbers as a person reads them: a short list whole, else its count and ends (steps
+    10, 20, 30 are not "10..30")."""
+    if len(numbers) <= 8:
+        return ", ".join(map(str, numbers)) or "none"
+    return f"{len(numbers)} {unit}s from {numbers[0]} to {numbers[-1]}"
+
+
 def _epochs_available(paths: RunPaths, epochs: list[int] | None) -> list[int]:
     """The run's checkpoints, after making sure it has them, and every epoch asked for."""
     available = checkpoint_epochs(paths)
     missing = sorted(set(epochs or []) - set(available))
     if missing:
-        raise AnalysisError(f"run {paths.run_id!r} has no checkpoint for epoch(s) {', '.join(map(str, missing))}; "
-                            f"it has {available[0] if available else 'none'}..{available[-1] if available else ''}")
+        unit = read_run(paths).unit
+        raise AnalysisError(f"run {paths.run_id!r} has no checkpoint for {unit}(s) {', '.join(map(str, missing))}; "
+                            f"it has {_listed(available, unit)}")
     if not available:
         raise AnalysisError(f"run {paths.run_id!r} has no checkpoints yet in {paths.checkpoints}: train it first "
                             "(or import checkpoints)")

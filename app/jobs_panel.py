@@ -52,7 +52,8 @@ def buttons() -> html.Div:
     return html.Div([
         dbc.Button([html.I(className="bi bi-plus-lg me-1"), "New run"], id=NEW_RUN_OPEN, color="primary",
                    size="sm", className="me-2"),
-        dbc.Button([html.I(className="bi bi-cpu me-1"), "Analyse"], id=ANALYSE_OPEN, color="secondary", size="sm"),
+        dbc.Button([html.I(className="bi bi-cpu me-1"), "Analyse"], id=ANALYSE_OPEN, color="primary", outline=True,
+                   size="sm"),
     ], className="d-flex")
 
 

@@ -11,6 +11,7 @@ from dash import html
 from app import data
 from spectrascope.health.events import health_line, latest_epoch
 from spectrascope.runs import RunRecord
+from spectrascope.wording import counted
 
 SORTS = {"newest": "newest first", "name": "name", "accuracy": "best final accuracy", "alpha": "lowest mean alpha"}
 STATUSES = ("running", "queued", "completed", "failed", "cancelled", "interrupted")
@@ -43,9 +44,10 @@ def _settings(record: RunRecord) -> str:
     if record.kind == "imported":
         return f"imported ({config.get('layout', 'files')}) · numbered by {record.unit}"
     parts = [record.preset or "own loop"]
-    for key, text in (("lr", "lr {:g}"), ("epochs", "{} epochs"), ("mixup_alpha", "mixup {:g}")):
+    for key, say in (("lr", "lr {:g}".format), ("epochs", lambda n: counted(n, "epoch")),
+                     ("mixup_alpha", "mixup {:g}".format)):
         if isinstance(config.get(key), (int, float)):
-            parts.append(text.format(config[key]))
+            parts.append(say(config[key]))
     return " · ".join(parts)
 
 

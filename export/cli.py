@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from export import encode, frames, load, recording, render, views  # here: plotly and pandas, 0.5 s
     from spectrascope.runs import read_run
+    from spectrascope.wording import counted
 
     paths = load.open_run(args.data_dir, args.run_id)
     out = output.destination(args, paths)
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     drawing = render.Renderer() if args.format != "html" else nullcontext()  # Chromium starts now, meanwhile
     with recording.recorder(paths, "export", args.to_run) as progress, drawing as renderer:
         epochs, figures = getattr(views, args.view)(paths, layer, args.kind, load.parse_epochs(args.epochs))
-        output.check(out, folder=args.format == "png")
+        output.check(out, folder=args.format == "png", fmt=args.format)
         if args.format == "html":
             page = frames.animated(figures, epochs, args.fps, read_run(paths).unit).to_html(
                 include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False})
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 output.write_file(out, (encode.gif if args.format == "gif" else encode.mp4)(images, args.fps))
         progress(len(epochs), len(epochs))
-    print(f"wrote {out}: {len(epochs)} frames, epochs {epochs[0]} to {epochs[-1]}")
+    unit = read_run(paths).unit
+    print(f"wrote {out}: {counted(len(epochs), 'frame')}, {unit}s {epochs[0]} to {epochs[-1]}")
     return 0
 
 

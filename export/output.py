@@ -33,8 +33,15 @@ def destination(args: argparse.Namespace, paths: RunPaths) -> Path:
     return paths.exports / args.to_run if args.to_run else args.out
 
 
-def check(out: Path, folder: bool) -> None:
-    """A file to replace, or (`folder`) a new or empty folder, in a folder we can write to."""
+_WRITTEN = (".gif", ".mp4", ".html", ".png")  # what the exports write: an --out named for another is a slip
+
+
+def check(out: Path, folder: bool, fmt: str) -> None:
+    """A file to replace, or (`folder`) a new or empty folder, in a folder we can write to, not named for
+    another format than `fmt` writes."""
+    if out.suffix.lower() in _WRITTEN and out.suffix.lower() != f".{fmt}":
+        raise UserError(f"--out {out} is named for {out.suffix} but this writes {fmt}: name it "
+                        f"{out.with_suffix('.' + fmt).name}")
     if folder and out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; --format png writes one image per epoch into a folder: "
                         "name a new or empty folder")

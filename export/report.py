@@ -285,7 +285,7 @@ def _last_epoch(table: pd.DataFrame, unit: str) -> str:
     rows = table[table["epoch"] == epoch].dropna(axis="columns", how="all")
     columns = [name for name in LAYER_COLUMNS if name in rows]
     kinds = {name: rows[name].dtype.kind for name in columns}
-    head = "".join(f"<th>{_text(name)}</th>" for name in columns)
+    head = "".join(f"<th>{_text(unit if name == 'epoch' else name)}</th>" for name in columns)
     body = []
     for record in rows.to_dict("records"):
         cells = []

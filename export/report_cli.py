@@ -49,7 +49,7 @@ def _page(paths, out: Path, progress) -> tuple[str, int]:
     from spectrascope.runs import read_run
 
     table, _ = load.layer_table(paths, ALL_EPOCHS)
-    output.check(out, folder=False)
+    output.check(out, folder=False, fmt="html")
     record, metrics = read_run(paths), load.metrics(paths)
     names, counted = load.layer_names(table), load.counted_tensors(paths)
     layers = []

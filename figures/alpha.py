@@ -62,6 +62,14 @@ def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> Figure:
                   legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
 
 
+# a conv's kernel slices differ in scale, which shuffling them together turns into spikes: docs/health.md
+CONV_TRAP_NOTE = "<br>(a conv's pooled kernel slices: not a health event unless traps_in_conv is set)"
+
+
+def _layer_types(table: pd.DataFrame) -> list[str]:
+    return list(table["layer_type"]) if "layer_type" in table else [""] * len(table)
+
+
 def _trap_markers(traps: pd.DataFrame, unit: str) -> dict:
     """An x on each (epoch, layer) whose randomized ESD has spikes out of its Marchenko-Pastur bulk: shuffling
     should leave none, so they flag correlation traps (weightwatcher's rand_num_spikes)."""
@@ -71,7 +79,8 @@ def _trap_markers(traps: pd.DataFrame, unit: str) -> dict:
         showlegend=True,
         marker=dict(symbol="x-thin", size=9, color=TRAP_COLOUR, line=dict(width=2.5, color=TRAP_COLOUR)),
         customdata=np.where(alpha > 0, np.char.mod("%.4f", alpha), "fit failed"),
-        text=[f"correlation trap: {n} spike{'s' * (n != 1)} in the randomized ESD" for n in spikes],
+        text=[f"correlation trap: {n} spike{'s' * (n != 1)} in the randomized ESD"
+              + (CONV_TRAP_NOTE if kind == "conv2d" else "") for n, kind in zip(spikes, _layer_types(traps))],
         hovertemplate=f"%{{y}}<br>{unit} %{{x}}<br>alpha %{{customdata}}<br>%{{text}}<extra></extra>")
 
 

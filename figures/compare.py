@@ -7,7 +7,7 @@ import pandas as pd
 from plotly.colors import get_colorscale, qualitative
 
 from figures.histograms import bin_centres, bulk_range
-from figures.spectra import RANDOMIZED_COLOUR, log_density, power_law_line
+from figures.spectra import RANDOMIZED_COLOUR, esd_axes, log_density, power_law_line
 from figures.style import (
     HEALTHY_COLOURS, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, epoch_axis, figure, grid, on_panel,
 )
@@ -65,15 +65,16 @@ def _mean_alpha(layers: pd.DataFrame) -> pd.Series:
     return layers[layers["alpha"] > 0].groupby("epoch")["alpha"].mean()
 
 
-def mean_alpha_overlay(layers: dict[str, pd.DataFrame], unit: str = "epoch") -> Figure:
-    """Mean alpha against epoch, one line per run; `layers` holds only the layers every run shares, so the
-    means average the same layers."""
+def mean_alpha_overlay(layers: dict[str, pd.DataFrame], unit: str = "epoch",
+                       title: str = "Mean alpha (shared layers)") -> Figure:
+    """Mean alpha against epoch, one line per run; `layers` holds the layers every run shares, so the means
+    average the same layers (or, where the runs share none, each run's own, which `title` says)."""
     traces = []
     for index, (run_id, table) in enumerate(layers.items()):
         mean = _mean_alpha(table) if not table.empty else pd.Series(dtype=float)
         traces.append(_run_line(run_id, index, mean.index, mean.to_numpy()))
     epochs = [epoch for table in layers.values() if not table.empty for epoch in table["epoch"]]
-    return figure(traces, title={"text": "Mean alpha (shared layers)"}, height=360, legend=LEGEND_BELOW,
+    return figure(traces, title={"text": title}, height=360, legend=LEGEND_BELOW,
                   xaxis=epoch_axis(epochs, unit), yaxis=dict(title={"text": "mean alpha"}, tickformat=".2f"))
 
 
@@ -113,8 +114,7 @@ def esd_overlay(spectra: dict[str, tuple[np.ndarray, dict] | None], *, title: st
                                line=dict(color=run_colour(index), dash="dash")))
     missing = [run_id for run_id in spectra if run_id not in drawn]
     return figure(traces, title=dict(text=title + _without(missing, "eigenvalues here")), height=440,
-                  xaxis=dict(type="log", title={"text": "eigenvalue λ"}, exponentformat="power"),
-                  yaxis=dict(type="log", title={"text": "density"}, exponentformat="power"),
+                  **esd_axes(pooled, traces),
                   legend=dict(x=0.99, y=0.99, xanchor="right", yanchor="top"))  # where a falling ESD leaves room
 
 

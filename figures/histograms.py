@@ -26,6 +26,15 @@ def bulk_range(edges: np.ndarray, densities: np.ndarray, tails: float = 0.001) -
     return [float(max(edges[0], low - pad)), float(min(edges[-1], high + pad))]
 
 
+def value_axis(edges: np.ndarray, shown: list[float]) -> dict:
+    """The value axis over `shown`; where that leaves out the tails of the bins, the title says so, or the
+    statistics table's min and max would seem to contradict the plot."""
+    clipped = shown[0] > edges[0] or shown[1] < edges[-1]
+    title = "value (the bulk: the outermost 0.1% each side are off the axis; double-click to see them)" if clipped \
+        else "value"
+    return dict(title={"text": title}, range=shown)
+
+
 def _log_range(values: np.ndarray) -> list[float]:
     """A log axis from half a decade below the smallest non-empty bin to above the largest, so every
     non-empty bin shows as a bar, not a stub under the axis."""
@@ -49,7 +58,7 @@ def histogram(edges: np.ndarray, density: np.ndarray, *, title: str, log_y: bool
                       title={"text": "density (log)"})
     else:
         y_axis = dict(title={"text": "density"}, range=[0.0, float(np.max(y_over)) * 1.05 or 1.0])
-    x_axis = dict(title={"text": "value"}, range=x_range or [float(edges[0]), float(edges[-1])])
+    x_axis = value_axis(edges, x_range or [float(edges[0]), float(edges[-1])])
     return figure([bars], title={"text": title}, height=380, bargap=0, xaxis=x_axis, yaxis=y_axis)
 
 
@@ -90,6 +99,6 @@ def ridge(edges: np.ndarray, densities: np.ndarray, epochs: list[int], *, curren
     ticks = list(range(0, len(epochs), max(1, len(epochs) // 10)))
     y_axis = dict(tickvals=[len(epochs) - 1 - i for i in ticks], ticktext=[str(epochs[i]) for i in ticks],
                   title={"text": unit}, showgrid=False)
-    x_axis = dict(title={"text": "value"}, range=bulk_range(edges, densities))
+    x_axis = value_axis(edges, bulk_range(edges, densities))
     return figure(traces, title={"text": title}, height=RIDGE_ROW_PIXELS * len(epochs) + 160, showlegend=False,
                   xaxis=x_axis, yaxis=y_axis)

@@ -24,7 +24,7 @@ def log_density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _randomized_traces(shuffled: np.ndarray, edges: np.ndarray, low: float, high: float,
-                       bulk_edge: float | None) -> list[dict]:
+                       bulk_edge: float | None, conv: bool = False) -> list[dict]:
     """The ESD of the shuffled weights on the ESD's bins, and its largest eigenvalue marked (from the lowest
     density drawn to the highest), as weightwatcher's plot_random_esd does: real eigenvalues beyond it are
     structure a shuffle destroys. With the fitted Marchenko-Pastur `bulk_edge` (plus its Tracy-Widom margin),
@@ -44,7 +44,8 @@ def _randomized_traces(shuffled: np.ndarray, edges: np.ndarray, low: float, high
                        line=dict(color=TRAP_COLOUR, dash="dashdot", width=2)))
     if spikes.size:
         traces.append(dict(type="scatter", x=spikes, y=[bottom] * spikes.size, mode="markers",
-                           name=f"{spikes.size} correlation trap{'s' if spikes.size > 1 else ''}",
+                           name=f"{spikes.size} correlation trap{'s' if spikes.size > 1 else ''}"
+                                + (" (a conv's: no health event)" if conv else ""),
                            marker=dict(color=TRAP_COLOUR, size=12, symbol="x-thin", line=dict(width=3)),
                            hovertemplate="trap: shuffled λ %{x:.4g} above the MP bulk edge<extra></extra>"))
     return traces
@@ -73,7 +74,8 @@ def esd_traces(positive: np.ndarray, fit: dict, *, bins: int = 80,
                    hovertemplate="λ %{x:.4g}<br>density %{y:.4g}<extra></extra>")]
     low, high = float(density.min()), float(density.max())
     if shuffled.size:
-        traces += _randomized_traces(shuffled, edges, low, high, _number(fit.get("rand_bulk_edge")))
+        traces += _randomized_traces(shuffled, edges, low, high, _number(fit.get("rand_bulk_edge")),
+                                     conv=fit.get("layer_type") == "conv2d")
     line = power_law_line(positive, fit)
     if line is not None:
         alpha, xmin = fit["alpha"], fit["xmin"]
@@ -116,10 +118,15 @@ def esd(eigenvalues: np.ndarray, fit: dict, *, title: str, bins: int = 80,
         subtitle = f"power-law fit failed · {positive.size} eigenvalues"
     traces = esd_traces(positive, fit, bins=bins, randomized=randomized)
     return figure(traces, annotations=notes,
-                  xaxis=dict(type="log", title={"text": "eigenvalue λ"}, **log_ticks(_decades(positive))),
-                  yaxis=dict(type="log", title={"text": "density"}, **log_ticks(_decades(_densities(traces)))),
+                  **esd_axes(positive, traces),
                   title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=460,
                   legend=dict(x=0.01, y=0.01, xanchor="left", yanchor="bottom"))
+
+
+def esd_axes(eigenvalues: np.ndarray, traces: list[dict]) -> dict:
+    """An ESD's log-log axes (eigenvalue, density), their ticks chosen by the decades the values span."""
+    return {"xaxis": dict(type="log", title={"text": "eigenvalue λ"}, **log_ticks(_decades(eigenvalues))),
+            "yaxis": dict(type="log", title={"text": "density"}, **log_ticks(_decades(_densities(traces))))}
 
 
 def _densities(traces: list[dict]) -> list[float]:

@@ -30,11 +30,16 @@ def figure(traces: list[dict], **layout) -> Figure:
     return {"data": list(traces), "layout": {"template": TEMPLATE, "margin": MARGIN, **layout}}
 
 
+FEW_STEPS = 12  # checkpoints a step axis labels one by one
+
+
 def epoch_axis(epochs, unit: str = "epoch", **axis) -> dict:
     """An x axis of whole-number epoch ticks, about ten of them; a run numbered by training step (hundreds
     apart) gets plotly's own ticks."""
-    if unit == "step":
-        return {"title": {"text": "step"}, **axis}
+    if unit == "step":  # a tick at each of a few checkpoints: 10, 20, 30, not 5, 15 on the cells' borders
+        steps = sorted(set(int(step) for step in epochs))
+        ticks = {"tickmode": "array", "tickvals": steps} if len(steps) <= FEW_STEPS else {}
+        return {"title": {"text": "step"}, **ticks, **axis}
     count = len(set(epochs))
     return {"title": {"text": "epoch"}, "tick0": 0, "dtick": max(1, round(count / 10)), **axis}
 
@@ -85,17 +90,24 @@ def _packed_value(value):
     return value
 
 
+# 1, 2 and 5 times each power of ten, labelled with the whole number: plotly's own "D2" labels them "2", "5"
+# within a decade, so 0.05, 0.5 and 5 read alike on an axis spanning less than a few decades
+_ONE_TWO_FIVE = [m * 10.0 ** p for p in range(-24, 25) for m in (1, 2, 5)]
+ONE_TWO_FIVE_TICKS = {"tickmode": "array", "tickvals": _ONE_TWO_FIVE, "ticktext": [f"{v:g}" for v in _ONE_TWO_FIVE]}
+
+
 def log_ticks(decades: float) -> dict:
-    """1, 2, 5 per decade on a log axis spanning a few decades; one label a decade, as powers, on one spanning so
-    many that those would overlap (the ESD of a layer about to diverge spans 10 and more)."""
+    """1, 2, 5 per decade, as whole numbers, on a log axis spanning a few decades; one label a decade, as powers,
+    on one spanning so many that those would overlap (the ESD of a layer about to diverge spans 10 and more)."""
     if decades <= 5:
-        return {"dtick": "D2"}
-    return {"dtick": 1 if decades <= 12 else 2, "exponentformat": "power"}
+        return ONE_TWO_FIVE_TICKS
+    return {"tickmode": "linear", "tickvals": None, "ticktext": None, "tick0": 0, "dtick": 1 if decades <= 12 else 2,
+            "exponentformat": "power"}
 
 
 def _shared(axis: dict, extent: list[float]) -> dict:
     """An axis given the shared range; ticks of 1, 2, 5 a decade thinned if the range is too wide for them."""
-    ticks = log_ticks(extent[1] - extent[0] - 2 * LOG_PAD) if axis.get("dtick") == "D2" else {}
+    ticks = log_ticks(extent[1] - extent[0] - 2 * LOG_PAD) if axis.get("tickmode") == "array" else {}
     return {**axis, "range": extent, **ticks}
 
 

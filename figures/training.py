@@ -31,9 +31,11 @@ def training_curves(metrics: pd.DataFrame, non_finite_from: int | None = None, u
             traces.append(dict(type="scatter", x=rows["epoch"].to_numpy(), y=rows[name].to_numpy(),
                                mode="lines+markers", **style, **on_panel(panel)))
     suffixes = [panel_suffix(index) for index in range(len(panels))]
-    for suffix in suffixes:
+    for suffix, (title, _) in zip(suffixes, panels):
         axes[f"xaxis{suffix}"].update(epoch_axis(metrics["epoch"], unit))
-        axes[f"yaxis{suffix}"].update(rangemode="tozero")
+        # accuracy and learning rate from zero; a loss on its own range, or a language model's 6.81 to 6.84
+        # draws as a flat line
+        axes[f"yaxis{suffix}"].update(rangemode="normal" if title == "Loss" else "tozero")
     shapes, notes = [], []
     if non_finite_from is not None:
         last = max(int(metrics["epoch"].max()), non_finite_from)

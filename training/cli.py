@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 
 from spectrascope import command
@@ -110,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     ensure_dataset(config.dataset, args.data_dir, download=args.download)
 
     last = train(config, args.data_dir, args.run_id, preset=preset, resume=args.resume)
+    supervised = os.environ.get(command.PARENT_PID_ENV)  # a job runner's job goes on to analyse them itself
+    hint = "" if supervised else (f"; analyse its checkpoints with `spectrascope analyze --run-id {args.run_id} "
+                                  f"--data-dir {args.data_dir}`")
     print(f"run {args.run_id} complete: test accuracy {last.get('test_acc', float('nan')):.4f} "
-          f"-> {run_paths(args.data_dir, args.run_id).root}")
+          f"-> {run_paths(args.data_dir, args.run_id).root}{hint}")
     return 0

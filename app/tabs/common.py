@@ -31,6 +31,12 @@ def sent(figure: figures.Figure, run_id: str | None = None) -> figures.Figure:
     return figure
 
 
+def headed_by_unit(columns: list[dict], run_id: str | None) -> list[dict]:
+    """A table's columns with the epoch column headed by the run's unit: "step" in a run numbered by step."""
+    unit = data.unit(run_id) if run_id else "epoch"
+    return [{**column, "name": unit} if column["id"] == "epoch" else column for column in columns]
+
+
 def analysis_missing(run_id: str | None) -> str:
     """Why a run has no analysis to show, and what to do about it."""
     if not run_id:

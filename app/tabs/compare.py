@@ -165,7 +165,9 @@ def layers_note(lists: dict[str, list[str]]) -> list:
     if not missing:
         return [f"Compared on all {len(shared)} layers; the first two runs have the same layers, so their alpha "
                 "difference is shown."]
-    lines = [f"Compared on the {len(shared)} layers all runs share."]
+    lines = [f"Compared on the {len(shared)} layers all runs share." if shared else
+             "These runs share no layer (different models): each mean alpha is over the run's own layers, and "
+             "there is no layer to compare one by one."]
     for run_id, layers in missing.items():
         lacks = "has not been analysed" if not lists[run_id] else f"lacks {len(layers)}: {', '.join(layers)}"
         lines.append(html.Br())
@@ -204,7 +206,11 @@ def overview(run_ids, active_tab, version=None):
     unit = data.unit(run_ids[0])
     curves = figures.training_overlay({run_id: data.metrics(run_id) for run_id in run_ids}, unit)
     lists = layer_lists(run_ids)  # each run's layers, read once for the note and both figures
-    mean_alpha = figures.mean_alpha_overlay(_shared_rows(run_ids, lists), unit)
+    if shared_layers(lists):
+        mean_alpha = figures.mean_alpha_overlay(_shared_rows(run_ids, lists), unit)
+    else:  # different models: each one's own mean is still worth setting side by side
+        mean_alpha = figures.mean_alpha_overlay({run_id: data.layers(run_id) for run_id in run_ids}, unit,
+                                                title="Mean alpha (each run's own layers: they share none)")
     return layers_note(lists), sent(curves), sent(mean_alpha), difference_figure(run_ids, lists, unit)
 
 

@@ -11,11 +11,12 @@ import figures
 from app import auth, data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs import esd
-from app.tabs.common import analysis_missing, sent, unreadable_files_shown
+from app.tabs.common import analysis_missing, headed_by_unit, sent, unreadable_files_shown
 from spectrascope import settings
 from spectrascope.health.events import health_line, open_events
 from spectrascope.health.rules import KINDS, SEVERITIES
 from spectrascope.runs import EVENT_COLUMNS, update_run
+from spectrascope.wording import counted
 
 TAB_ID, LABEL = "health", "Health"
 HEALTH_KINDS = "health-kinds"
@@ -25,6 +26,7 @@ HEALTH_TIMELINE = "health-timeline"
 HEALTH_TABLE = "health-table"
 HEALTH_MUTE = "health-mute"
 TABLE_COLUMNS = ("epoch", "layer", "kind", "severity", "detail", "still")
+TABLE_HEADS = [{"name": "still so" if name == "still" else name, "id": name} for name in TABLE_COLUMNS]
 TABLE_ROWS = 200  # the newest events the table lists: a long run has thousands, megabytes in one response
 SEVERITY_STYLES = [{"if": {"filter_query": f"{{severity}} = {name}", "column_id": "severity"}, **style}
                    for name, style in (("warning", {"backgroundColor": "#fff3cd"}),
@@ -45,15 +47,18 @@ def layout() -> html.Div:
         html.Div(id=HEALTH_SUMMARY, className="mb-2"),
         dcc.Graph(id=HEALTH_TIMELINE, config={"displaylogo": False}),
         dash_table.DataTable(id=HEALTH_TABLE, sort_action="native", filter_action="native", page_size=15,
-                             columns=[{"name": "still so" if name == "still" else name, "id": name}
-                                      for name in TABLE_COLUMNS],
+                             columns=TABLE_HEADS,
                              filter_options={"placeholder_text": "filter"}, style_table={"overflowX": "auto"},
                              style_cell={"fontSize": 13, "padding": "4px", "textAlign": "left",
                                          "whiteSpace": "normal", "height": "auto"},
                              style_data_conditional=SEVERITY_STYLES),
-        html.Small("Click an event, on the timeline or in the table, to open that layer's ESD at that epoch. "
+        html.Small("Click an event, on the timeline or in the table, to open that layer's ESD where it happened. "
                    "The rules and their thresholds: docs/health.md.", className="text-muted"),
     ], className="pt-2")
+
+
+def table_heads(run_id):
+    return headed_by_unit(TABLE_HEADS, run_id)
 
 
 def _shown(table: pd.DataFrame, kinds, severities) -> pd.DataFrame:
@@ -67,8 +72,11 @@ def summary(events, latest: int, unit: str, listed: tuple[int, int] = (0, 0)) ->
     count = sum(event.severity != "info" for event in events)
     cut = (f" · the table lists the newest {listed[0]} of the {listed[1]} shown (choose kinds to see others)"
            if listed[0] < listed[1] else "")
-    return dbc.Alert([html.B(line), html.Span(f" · {len(events)} events in all, {count} warnings or worse{cut}",
-                                              className="text-muted")],
+    why = (" · a layer counts as out of the band until it is back inside by a margin (hysteresis), and a layer with "
+           "too few eigenvalues for a meaningful alpha not at all, so the count can differ from the Alpha heatmap's "
+           "cells")
+    return dbc.Alert([html.B(line), html.Span(f" · {counted(len(events), 'event')} in all, {counted(count, 'warning')} "
+                                              f"or worse{cut}{why if not healthy else ''}", className="text-muted")],
                      color="success" if healthy else "warning", className="py-2")
 
 
@@ -124,6 +132,7 @@ def register(app) -> None:
     app.callback(Output(HEALTH_TIMELINE, "figure"), Output(HEALTH_TABLE, "data"), Output(HEALTH_SUMMARY, "children"),
                  Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), Input(TAB_STRIP, "active_tab"),
                  Input(HEALTH_KINDS, "value"), Input(HEALTH_SEVERITIES, "value"))(health_view)
+    app.callback(Output(HEALTH_TABLE, "columns"), Input(RUN_PICKER, "value"))(table_heads)
     app.callback(Output(HEALTH_MUTE, "value"), Output(HEALTH_MUTE, "className"),
                  Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"))(mute_switch)
     app.callback(Output(HEALTH_MUTE, "label"), Input(HEALTH_MUTE, "value"), State(RUN_PICKER, "value"),

@@ -11,7 +11,7 @@ from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
 import figures
 from app import components, data
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
-from app.tabs.common import analysis_missing, unreadable_files_shown
+from app.tabs.common import analysis_missing, headed_by_unit, unreadable_files_shown
 from spectrascope.runs import LAYER_COLUMNS
 
 TAB_ID, LABEL = "metrics", "Metrics"
@@ -72,11 +72,10 @@ def metrics_table(run_id, epoch, active_tab, version):
     if table is None or table.empty or epoch is None:
         return [], [], analysis_missing(run_id)
     rows = table[table["epoch"] == epoch].dropna(axis="columns", how="all")
-    unit = data.unit(run_id)  # the epoch column of a run numbered by step is headed "step"
-    columns = [{"name": unit if name == "epoch" else name, "id": name,
-                **({"type": "numeric", "format": NUMBER} if rows[name].dtype.kind == "f"
-                   else {"type": "numeric" if rows[name].dtype.kind == "i" else "text"})}
-               for name in rows.columns]
+    columns = headed_by_unit([{"name": name, "id": name,
+                               **({"type": "numeric", "format": NUMBER} if rows[name].dtype.kind == "f"
+                                  else {"type": "numeric" if rows[name].dtype.kind == "i" else "text"})}
+                              for name in rows.columns], run_id)
     return rows.to_dict("records"), columns, row_note(rows.to_dict("records"), None, epoch, run_id)
 
 

@@ -8,13 +8,15 @@ import dash_bootstrap_components as dbc
 import figures
 from app import components, data, frames
 from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
-from app.tabs.common import analysis_missing, non_finite_note, sent, unreadable_files_shown
+from app.tabs.common import analysis_missing, headed_by_unit, non_finite_note, sent, unreadable_files_shown
 from spectrascope.health.bands import layer_to_open
 
 TAB_ID, LABEL = "weights", "Weights & biases"
 STAT_COLUMNS = ("epoch", "count", "mean", "std", "min", "max", "fro_norm", "nan_count", "inf_count")
 COUNT_COLUMNS = ("epoch", "count", "nan_count", "inf_count")
 FIXED = Format(precision=6, scheme=Scheme.fixed)  # every value to the same decimals, so they line up
+STAT_HEADS = [{"name": c, "id": c, "type": "numeric", **({} if c in COUNT_COLUMNS else {"format": FIXED})}
+              for c in STAT_COLUMNS]
 WEIGHTS_LAYER = "weights-layer"
 WEIGHTS_KIND = "weights-kind"
 WEIGHTS_VIEW = "weights-view"
@@ -30,8 +32,8 @@ def layout() -> html.Div:
         dbc.Col(dbc.RadioItems(id=WEIGHTS_KIND, options=[{"label": "weights", "value": "weight"},
                                                          {"label": "biases", "value": "bias"}],
                                value="weight", inline=True), md="auto"),
-        dbc.Col(dbc.RadioItems(id=WEIGHTS_VIEW, options=[{"label": "one epoch", "value": "epoch"},
-                                                         {"label": "all epochs (ridge)", "value": "ridge"}],
+        dbc.Col(dbc.RadioItems(id=WEIGHTS_VIEW, options=[{"label": "one checkpoint", "value": "epoch"},
+                                                         {"label": "every checkpoint (ridge)", "value": "ridge"}],
                                value="epoch", inline=True), md="auto"),
         dbc.Col(dbc.Switch(id=WEIGHTS_LOG_Y, label="log y", value=False), md="auto"),
     ], className="g-3 align-items-center my-2")
@@ -39,11 +41,10 @@ def layout() -> html.Div:
         controls,
         components.epoch_player(WEIGHTS_PLAYER),
         dcc.Graph(id=WEIGHTS_HISTOGRAM, config={"displaylogo": False}),
-        html.H6("Per-epoch statistics", className="mt-3"),
+        html.H6("Statistics at each checkpoint", className="mt-3"),
         dash_table.DataTable(
             id=WEIGHTS_STATS, sort_action="native", page_action="none", fixed_rows={"headers": True},
-            columns=[{"name": c, "id": c, "type": "numeric", **({} if c in COUNT_COLUMNS else {"format": FIXED})}
-                     for c in STAT_COLUMNS],
+            columns=STAT_HEADS,
             style_table={"overflowX": "auto", "maxHeight": "360px", "overflowY": "auto"},  # every epoch, scrolled
             style_cell={"fontSize": 13, "padding": "4px", "fontFamily": "var(--bs-font-monospace)",
                         "minWidth": "90px"}),
@@ -136,6 +137,10 @@ def stats_view(run_id, layer, kind, active_tab, version):
     return tensor_stats(run_id, layer, kind) if run_id and layer else []
 
 
+def stat_heads(run_id):
+    return headed_by_unit(STAT_HEADS, run_id)
+
+
 def tensor_stats(run_id: str, layer: str, kind: str) -> list[dict]:
     stats = data.weight_stats(run_id)
     if stats.empty:
@@ -158,6 +163,7 @@ def register(app) -> None:
                  Input(RUN_PICKER, "value"), Input(RUN_VERSION, "data"), Input(WEIGHTS_KIND, "value"),
                  State(WEIGHTS_LAYER, "value"))(layer_options)
     shown = (Input(RUN_PICKER, "value"), Input(WEIGHTS_LAYER, "value"), Input(WEIGHTS_KIND, "value"))
+    app.callback(Output(WEIGHTS_STATS, "columns"), Input(RUN_PICKER, "value"))(stat_heads)
     app.callback(Output(WEIGHTS_STATS, "data"), *shown, Input(TAB_STRIP, "active_tab"),
                  Input(RUN_VERSION, "data"))(stats_view)
     app.callback(Output(WEIGHTS_PLAYER.frames, "data"), Input(WEIGHTS_PLAYER.window, "data"), *shown,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from spectrascope.health.bands import fitted
 from spectrascope.health.rules import FAMILY_OF, RESOLVING, Rules, severity_rank
+from spectrascope.wording import counted
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ class _Layer:
         if self.rules.ignored(kind, self.name):
             return
         severity = self.rules.severity[kind]
-        if first and kind == "under-trained" and severity_rank(severity) > severity_rank("info"):
-            severity = "info"  # an untrained layer starts above the band: expected, not news
+        if first and epoch == 0 and kind == "under-trained" and severity_rank(severity) > severity_rank("info"):
+            severity = "info"  # the untrained model (epoch 0) starts above the band: expected, not news
         self.events.append(Event(event_id(self.name, kind, epoch), epoch, self.name, kind, severity,
                                  float(value), float(threshold), detail))
 
@@ -244,14 +245,17 @@ STATE_WORDS = {"trap": "trapped", "drift": "drifting", "fit-failed": "with no fi
 
 def health_line(events: list[Event], latest_epoch: int, unit: str = "epoch") -> str:
     """What a run's health is at its latest epoch, in words for its line in the run picker: "3 layers
-    over-trained since epoch 12 · 1 trap since epoch 4", or "healthy at epoch 20"."""
-    still = [e for e in open_events(events, latest_epoch) if severity_rank(e.severity) >= severity_rank("warning")]
+    over-trained since epoch 12 · 1 trap since epoch 4", or "healthy at epoch 20". Warnings and worse that
+    still hold, and every layer still out of the band: one above it since the untrained model (epoch 0, an
+    info event) counts from epoch 1 on."""
+    still = [e for e in open_events(events, latest_epoch) if severity_rank(e.severity) >= severity_rank("warning")
+             or e.kind in ("over-trained", "under-trained") and e.epoch < latest_epoch]
     if not still:
         return f"healthy at {unit} {latest_epoch}"
     parts = []
     for kind in dict.fromkeys(e.kind for e in sorted(still, key=lambda e: e.epoch)):
         found = [e for e in still if e.kind == kind]
         since = "at" if kind == "drift" else "since"
-        parts.append(f"{len(found)} layer{'s' * (len(found) != 1)} {STATE_WORDS.get(kind, kind)} {since} {unit} "
+        parts.append(f"{counted(len(found), 'layer')} {STATE_WORDS.get(kind, kind)} {since} {unit} "
                      f"{min(e.epoch for e in found)}")
     return " · ".join(parts)

@@ -14,7 +14,7 @@ import torch
 from analysis.backends import analyze_state_dict
 from analysis.importer import import_checkpoints
 from analysis.runner import analyze_run
-from spectrascope.runs import layers_frame, run_paths, weight_stats_frame
+from spectrascope.runs import layers_frame, weight_stats_frame
 
 pytestmark = pytest.mark.slow
 

@@ -82,6 +82,16 @@ def test_runs_with_different_layers_compare_on_the_shared_ones_and_say_what_is_m
     assert np.allclose(mean_alpha.data[0].y, shared_mean.to_numpy())  # demo's mean over the shared layers only
 
 
+def test_runs_of_different_models_set_their_own_mean_alphas_side_by_side(two_runs):
+    _rewrite_layers("other", lambda table: table.assign(layer="renamed." + table["layer"]))
+    note, _, mean_alpha, _ = compare.overview(RUNS, compare.TAB_ID)
+    assert note[0].startswith("These runs share no layer (different models)")
+    assert mean_alpha.layout.title.text == "Mean alpha (each run's own layers: they share none)"
+    demo = data.layers("demo")
+    assert np.allclose(mean_alpha.data[0].y, demo[demo["alpha"] > 0].groupby("epoch")["alpha"].mean().to_numpy())
+    assert len(mean_alpha.data[1].y) == len(data.analysed_epochs("other"))  # the other run's line is drawn too
+
+
 def test_a_click_on_a_difference_cell_shows_that_layer_and_epoch_overlaid(two_runs):
     layer = data.layer_names("demo")[2]
     assert compare.open_cell({"points": [{"x": 1, "y": layer, "z": SHIFT}]}) == (layer, 1)

@@ -272,7 +272,7 @@ def test_weights_tab_plays_over_epochs_and_switches_to_the_ridge_and_log_views(p
                                       "the ridge's highlight never followed the playing epoch")
     driver.find_element(By.ID, "weights-play").click()  # pause
     driver.find_element(By.ID, "weights-log-y").click()
-    driver.find_element(By.XPATH, "//*[@id='weights-view']//label[contains(., 'one epoch')]").click()
+    driver.find_element(By.XPATH, "//*[@id='weights-view']//label[contains(., 'one checkpoint')]").click()
     WebDriverWait(driver, WAIT).until(lambda d: d.execute_script(
         "return document.querySelector('#weights-histogram .js-plotly-plot')._fullLayout.yaxis.type") == "log",
         "log y did not make the histogram's y axis logarithmic")

@@ -45,6 +45,7 @@ def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(export_data, tmp_pa
     ("gif", "a-folder", "--out {tmp}/a-folder is a folder; name the file to write"),
     ("png", "a-file", "--out {tmp}/a-file is a file; --format png writes one image per epoch into a folder"),
     ("png", "a-folder", "--out {tmp}/a-folder already holds files; name a new or empty folder"),
+    ("gif", "x.mp4", "--out {tmp}/x.mp4 is named for .mp4 but this writes gif: name it x.gif"),
 ])
 def test_an_out_that_cannot_be_written_is_refused_before_anything_is_drawn(export_data, tmp_path, format_, out,
                                                                            problem):

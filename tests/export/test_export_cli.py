@@ -33,7 +33,7 @@ def test_an_mp4_is_h264_in_yuv420p_with_a_frame_per_epoch(export_data, tmp_path)
     done = export(export_data, "--view", "esd", "--layer", "fc1", "--epochs", "1:3", "--format", "mp4",
                   "--out", tmp_path / "fc1.mp4")
     assert decoded_frames(tmp_path / "fc1.mp4") == (3, FRAME_SIZE, "yuv420p")
-    assert "3 frames, epochs 1 to 3" in done.stdout
+    assert "3 frames, epochs 1 to 3" in done.stdout  # the run's unit: epochs
     assert [path.name for path in tmp_path.iterdir()] == ["fc1.mp4"]  # no temporary file left beside it
 
 

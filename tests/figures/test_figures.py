@@ -131,6 +131,25 @@ def test_training_curves_draw_what_a_user_s_metrics_file_has():
     assert [trace.name for trace in figure.data] == ["test"]
 
 
+def test_a_language_model_s_loss_keeps_its_own_range_and_a_few_steps_get_a_tick_each():
+    logged = pd.DataFrame({"epoch": [10, 20, 30, 40], "train_loss": [6.84, 6.83, 6.82, 6.81], "lr": [1e-3] * 4})
+    figure = figures.training_curves(logged, unit="step")
+    panels = [note.text for note in figure.layout.annotations]
+    assert panels == ["Loss", "Learning rate"]
+    assert figure.layout.yaxis.rangemode == "normal" and figure.layout.yaxis2.rangemode == "tozero"
+    assert list(figure.layout.xaxis.tickvals) == [10, 20, 30, 40]  # not 5, 15, ... on the heatmap cells' borders
+    many = figures.training_curves(pd.DataFrame({"epoch": range(0, 500, 10), "train_loss": 1.0}), unit="step")
+    assert many.layout.xaxis.tickvals is None  # plotly's own ticks once there are many
+
+
+def test_a_histogram_clipped_to_its_bulk_says_its_tails_are_off_the_axis():
+    edges = np.linspace(-1, 1, 101)
+    density = np.r_[0.001, np.zeros(48), np.full(2, 40.0), np.zeros(48), 0.001]
+    clipped = figures.histogram(edges, density, title="t", x_range=builders.bulk_range(edges, density))
+    assert "off the axis" in clipped.layout.xaxis.title.text
+    assert figures.histogram(edges, density, title="t").layout.xaxis.title.text == "value"
+
+
 def test_a_log_y_histogram_has_decade_ticks_and_shows_every_non_empty_bin():
     edges = np.linspace(-1, 1, 6)
     density = np.array([0.0, 0.004, 39.411682096338296, 39.411682096338296, 2.5])
@@ -158,7 +177,7 @@ def test_an_esd_of_too_few_eigenvalues_draws_no_fitted_line_and_says_why():
     figure = figures.esd(eigenvalues, fit, title="conv1")
     assert [trace.name for trace in figure.data] == ["ESD"]
     assert "only 9 eigenvalues: too few for a meaningful power-law fit" in figure.layout.annotations[0].text
-    assert figure.layout.xaxis.dtick == figure.layout.yaxis.dtick == "D2"
+    assert figure.layout.xaxis.tickmode == figure.layout.yaxis.tickmode == "array"  # 1, 2, 5 a decade
     many = figures.esd(np.geomspace(0.1, 10, 40), fit, title="layer1")
     assert [trace.name for trace in many.data][1].startswith("power law")
 
@@ -240,6 +259,13 @@ def test_alpha_heatmap_marks_the_cells_with_correlation_traps():
     assert traps.marker.symbol == "x-thin" and traps.showlegend
 
 
+def test_a_conv_s_trap_marker_says_it_raises_no_health_event():
+    layers = _layers({(0, "conv1"): 3.0, (0, "fc"): 4.0}).assign(rand_num_spikes=[2, 1],
+                                                                   layer_type=["conv2d", "dense"])
+    _, traps = figures.alpha_heatmap(layers).data
+    assert "not a health event unless traps_in_conv" in traps.text[0] and "health event" not in traps.text[1]
+
+
 def test_alpha_heatmap_without_correlation_traps_has_no_markers():
     layers = _layers({(0, "fc"): 3.0, (1, "fc"): 4.0})
     assert len(figures.alpha_heatmap(layers).data) == 1  # analysed without --randomize
@@ -293,13 +319,15 @@ def test_runs_that_record_a_loss_but_no_accuracy_are_compared_on_the_loss_alone(
 
 
 def test_log_ticks_thin_out_when_an_esd_or_a_played_window_spans_many_decades():
-    narrow = figures.esd(np.geomspace(0.5, 50, 200), {}, title="fc")
-    assert narrow.layout.xaxis.dtick == "D2"  # 1, 2, 5 in each of 2 decades
+    narrow = figures.esd(np.geomspace(0.05, 5, 200), {}, title="fc")
+    ticks = dict(zip(narrow.layout.xaxis.tickvals, narrow.layout.xaxis.ticktext))
+    assert [ticks[v] for v in (0.05, 0.1, 0.2, 0.5, 5.0)] == ["0.05", "0.1", "0.2", "0.5", "5"]  # whole numbers
     wide = figures.esd(np.geomspace(1e-3, 1e9, 200), {}, title="fc")  # 12 decades: 36 labels would overlap
     assert wide.layout.xaxis.dtick == 1 and wide.layout.xaxis.exponentformat == "power"
     played = builders.share_log_axes([builders.esd(np.geomspace(0.5, 50, 200), {}, title="fc"),
                                       builders.esd(np.geomspace(1e-3, 1e9, 200), {}, title="fc")])
-    assert played[0]["layout"]["xaxis"]["dtick"] == 1  # the narrow frame shown on the wide shared range
+    shared = played[0]["layout"]["xaxis"]  # the narrow frame shown on the wide shared range
+    assert shared["dtick"] == 1 and shared["tickmode"] == "linear" and shared["tickvals"] is None
 
 
 def test_every_kind_of_event_has_its_hover_words():

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from spectrascope.health.events import breaking, derive_events, event_id, open_events
+from spectrascope.health.events import breaking, derive_events, event_id, health_line, open_events
 from spectrascope.health.rules import Match, Rules, Thresholds, rules_from_toml
 
 
@@ -40,6 +40,17 @@ def test_an_untrained_layer_starts_above_the_band_as_info_and_a_later_rise_is_a_
     events = derive_events(table({"fc": [12.0, 4.0, 7.0]}), Rules())
     assert kinds(events) == [(0, "fc", "under-trained"), (1, "fc", "back-in-band"), (2, "fc", "under-trained")]
     assert [e.severity for e in events] == ["info", "info", "warning"]
+
+
+def test_a_layer_above_the_band_from_its_first_checkpoint_counts_in_the_health_line():
+    """Only epoch 0 is the untrained model: an import's first checkpoint (step 10) above the band is a warning,
+    and a layer above it since epoch 0 that never came back counts once training went on."""
+    imported = table({"wte": [None, 7.5, 7.4, 7.3], "h.0": [None, 3.0, 3.1, 3.2]})
+    (event,) = derive_events(imported, Rules())
+    assert (event.epoch, event.kind, event.severity) == (1, "under-trained", "warning")
+    never_learned = derive_events(table({"fc": [12.0, 9.0, 8.5], "conv": [12.0, 4.0, 3.5]}), Rules())
+    assert health_line(never_learned, 0) == "healthy at epoch 0"  # the untrained model itself: expected
+    assert health_line(never_learned, 2, "step") == "1 layer under-trained since step 0"
 
 
 def test_a_small_n_layer_raises_no_band_or_drift_event_since_its_alpha_is_noise():
