@@ -121,7 +121,8 @@ def alpha_summary(layers: pd.DataFrame, metrics: pd.DataFrame, unit: str = "epoc
                            mode="lines+markers", name=name, line=dict(color=TEST_COLOUR), yaxis="y2"))
         axes["xaxis"]["domain"] = [0, 0.94]  # room on the right for the second axis
         scale = (dict(range=[-0.02, 1.02], tickformat=".0%", tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
-                 if column == "test_acc" else dict(rangemode="tozero"))
-        axes["yaxis2"] = dict(title={"text": name}, overlaying="y", side="right", anchor="x", **scale)
+                 if column == "test_acc" else dict(rangemode="normal"))  # a loss on its own range, as in Training
+        axes["yaxis2"] = dict(title={"text": name}, overlaying="y", side="right", anchor="x", tickmode="auto",
+                              showgrid=False, **scale)  # its own round ticks, not ones lined up with alpha's grid
     return figure(traces, height=360, legend=dict(orientation="h", y=-0.25), **axes)
 

@@ -9,7 +9,7 @@ from plotly.colors import get_colorscale, qualitative
 from figures.histograms import bin_centres, bulk_range
 from figures.spectra import RANDOMIZED_COLOUR, esd_axes, log_density, power_law_line
 from figures.style import (
-    HEALTHY_COLOURS, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, epoch_axis, figure, grid, on_panel,
+    HEALTHY_COLOURS, MARGIN, TEST_COLOUR, TRAIN_COLOUR, Figure, empty, epoch_axis, figure, grid, on_panel,
 )
 
 RUN_COLOURS = (TRAIN_COLOUR, TEST_COLOUR, HEALTHY_COLOURS[1], RANDOMIZED_COLOUR, *qualitative.Dark2)
@@ -57,7 +57,8 @@ def training_overlay(metrics: dict[str, pd.DataFrame], unit: str = "epoch") -> F
     if panels and panels[0][1] == "test_acc":
         axes["yaxis"].update(tickformat=".0%")
     title = "Training curves" + _without(missing, "training metrics")
-    return figure(traces, title={"text": title}, height=380, legend=LEGEND_BELOW, annotations=titles, **axes)
+    room = {"margin": {**MARGIN, "t": MARGIN["t"] + 30}} if missing else {}  # the note above the panels' titles
+    return figure(traces, title={"text": title}, height=380, legend=LEGEND_BELOW, annotations=titles, **room, **axes)
 
 
 def _mean_alpha(layers: pd.DataFrame) -> pd.Series:

@@ -165,9 +165,10 @@ def layers_note(lists: dict[str, list[str]]) -> list:
     if not missing:
         return [f"Compared on all {len(shared)} layers; the first two runs have the same layers, so their alpha "
                 "difference is shown."]
-    lines = [f"Compared on the {len(shared)} layers all runs share." if shared else
-             "These runs share no layer (different models): each mean alpha is over the run's own layers, and "
-             "there is no layer to compare one by one."]
+    if not shared:  # listing every layer of each as missing says nothing more
+        return ["These runs share no layer (different models): each mean alpha is over the run's own layers, and "
+                "there is no layer to compare one by one."]
+    lines = [f"Compared on the {len(shared)} layers all runs share."]
     for run_id, layers in missing.items():
         lacks = "has not been analysed" if not lists[run_id] else f"lacks {len(layers)}: {', '.join(layers)}"
         lines.append(html.Br())
@@ -210,7 +211,7 @@ def overview(run_ids, active_tab, version=None):
         mean_alpha = figures.mean_alpha_overlay(_shared_rows(run_ids, lists), unit)
     else:  # different models: each one's own mean is still worth setting side by side
         mean_alpha = figures.mean_alpha_overlay({run_id: data.layers(run_id) for run_id in run_ids}, unit,
-                                                title="Mean alpha (each run's own layers: they share none)")
+                                                title="Mean alpha (each run's own layers)")
     return layers_note(lists), sent(curves), sent(mean_alpha), difference_figure(run_ids, lists, unit)
 
 

@@ -13,7 +13,7 @@ from app.ids import RUN_PICKER, RUN_VERSION, TAB_STRIP
 from app.tabs import esd
 from app.tabs.common import analysis_missing, headed_by_unit, sent, unreadable_files_shown
 from spectrascope import settings
-from spectrascope.health.events import health_line, open_events
+from spectrascope.health.events import counted_events, health_line, open_events
 from spectrascope.health.rules import KINDS, SEVERITIES
 from spectrascope.runs import EVENT_COLUMNS, update_run
 from spectrascope.wording import counted
@@ -65,9 +65,14 @@ def _shown(table: pd.DataFrame, kinds, severities) -> pd.DataFrame:
     return table[(table["kind"].isin(kinds) if kinds else True) & table["severity"].isin(severities or [])]
 
 
-def summary(events, latest: int, unit: str, listed: tuple[int, int] = (0, 0)) -> dbc.Alert:
-    """The run's health line and counts; where the table lists only the newest of the events shown, says so."""
+def summary(events, latest: int, unit: str, listed: tuple[int, int] = (0, 0),
+            severities=("warning", "critical")) -> dbc.Alert:
+    """The run's health line and counts; where the table lists only the newest of the events shown, or the
+    severities chosen hide some the line counts, says so."""
     line = health_line(events, latest, unit)
+    hidden = {e.severity for e in counted_events(events, latest)} - set(severities or [])
+    unseen = f" · tick {' and '.join(sorted(hidden))} to see all it counts (above the band since {unit} 0)" \
+        if hidden else ""
     healthy = line.startswith("healthy")
     count = sum(event.severity != "info" for event in events)
     cut = (f" · the table lists the newest {listed[0]} of the {listed[1]} shown (choose kinds to see others)"
@@ -76,7 +81,7 @@ def summary(events, latest: int, unit: str, listed: tuple[int, int] = (0, 0)) ->
            "too few eigenvalues for a meaningful alpha not at all, so the count can differ from the Alpha heatmap's "
            "cells")
     return dbc.Alert([html.B(line), html.Span(f" · {counted(len(events), 'event')} in all, {counted(count, 'warning')} "
-                                              f"or worse{cut}{why if not healthy else ''}", className="text-muted")],
+                                              f"or worse{cut}{unseen}{why if not healthy else ''}", className="text-muted")],
                      color="success" if healthy else "warning", className="py-2")
 
 
@@ -97,7 +102,7 @@ def health_view(run_id, version, active_tab, kinds, severities):
     rows = rows.assign(still=["yes" if i in still else "" for i in rows["event_id"]])
     timeline = figures.health_timeline(shown, order, epochs, unit, every_event=every_event)
     return (sent(timeline, run_id), rows[list(TABLE_COLUMNS)].to_dict("records"),
-            summary(events, epochs[-1], unit, listed=(len(rows), len(shown))))
+            summary(events, epochs[-1], unit, listed=(len(rows), len(shown)), severities=severities))
 
 
 def mute_switch(run_id, version):

@@ -243,13 +243,17 @@ STATE_WORDS = {"trap": "trapped", "drift": "drifting", "fit-failed": "with no fi
                "rank-collapse": "with collapsed rank", "non-finite": "NaN/Inf"}
 
 
+def counted_events(events: list[Event], latest_epoch: int) -> list[Event]:
+    """What a run's health line counts: warnings and worse that still hold at `latest_epoch`, and every layer
+    still out of the band, one above it since the untrained model (epoch 0, an info event) from epoch 1 on."""
+    return [e for e in open_events(events, latest_epoch) if severity_rank(e.severity) >= severity_rank("warning")
+            or e.kind in ("over-trained", "under-trained") and e.epoch < latest_epoch]
+
+
 def health_line(events: list[Event], latest_epoch: int, unit: str = "epoch") -> str:
-    """What a run's health is at its latest epoch, in words for its line in the run picker: "3 layers
-    over-trained since epoch 12 · 1 trap since epoch 4", or "healthy at epoch 20". Warnings and worse that
-    still hold, and every layer still out of the band: one above it since the untrained model (epoch 0, an
-    info event) counts from epoch 1 on."""
-    still = [e for e in open_events(events, latest_epoch) if severity_rank(e.severity) >= severity_rank("warning")
-             or e.kind in ("over-trained", "under-trained") and e.epoch < latest_epoch]
+    """What a run's health is at its latest epoch (counted_events), in words for its line in the run picker:
+    "3 layers over-trained since epoch 12 · 1 trap since epoch 4", or "healthy at epoch 20"."""
+    still = counted_events(events, latest_epoch)
     if not still:
         return f"healthy at {unit} {latest_epoch}"
     parts = []

@@ -85,8 +85,8 @@ def test_runs_with_different_layers_compare_on_the_shared_ones_and_say_what_is_m
 def test_runs_of_different_models_set_their_own_mean_alphas_side_by_side(two_runs):
     _rewrite_layers("other", lambda table: table.assign(layer="renamed." + table["layer"]))
     note, _, mean_alpha, _ = compare.overview(RUNS, compare.TAB_ID)
-    assert note[0].startswith("These runs share no layer (different models)")
-    assert mean_alpha.layout.title.text == "Mean alpha (each run's own layers: they share none)"
+    assert len(note) == 1 and note[0].startswith("These runs share no layer (different models)")
+    assert mean_alpha.layout.title.text == "Mean alpha (each run's own layers)"
     demo = data.layers("demo")
     assert np.allclose(mean_alpha.data[0].y, demo[demo["alpha"] > 0].groupby("epoch")["alpha"].mean().to_numpy())
     assert len(mean_alpha.data[1].y) == len(data.analysed_epochs("other"))  # the other run's line is drawn too

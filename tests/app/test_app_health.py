@@ -78,3 +78,18 @@ def test_the_table_lists_the_newest_events_and_says_when_it_leaves_older_ones_ou
     _, rows, summary = health.health_view("demo", None, health.TAB_ID, [], list(SEVERITIES))
     assert rows == every[:3] and len(every) > 3
     assert f"the table lists the newest 3 of the {len(every)} shown" in texts(summary)
+
+
+def test_the_summary_says_which_severities_to_tick_for_the_layers_it_counts():
+    import pandas as pd
+
+    from spectrascope.health.events import derive_events
+    from spectrascope.health.rules import Rules
+
+    never_learned = pd.DataFrame([{"epoch": epoch, "layer": "fc", "layer_type": "dense", "num_evals": 100,
+                                   "alpha": alpha, "D": 0.05, "stable_rank": 10.0, "lambda_max": 3.0}
+                                  for epoch, alpha in enumerate([12.0, 9.0, 8.5])])
+    events = derive_events(never_learned, Rules())  # above the band from epoch 0: an info event, counted later
+    hidden = texts(health.summary(events, 2, "epoch", severities=["warning", "critical"]))
+    assert "1 layer under-trained since epoch 0" in hidden and "tick info to see all it counts" in hidden
+    assert "tick info" not in texts(health.summary(events, 2, "epoch", severities=list(SEVERITIES)))
