@@ -6,6 +6,7 @@ from figures.alpha import (
     ALPHA_COLOUR_RANGE, TRAP_COLOUR, alpha_colourscale, alpha_heatmap, alpha_summary, block_of,
     learning_curve,
 )
+from figures.depth import alpha_by_depth, kind_order, stack_of
 from figures.health import health_timeline
 from figures.compare import (
     alpha_difference, alpha_difference_frame, esd_overlay, histogram_overlay, layer_alpha_overlay, mean_alpha_overlay,
@@ -22,9 +23,10 @@ from figures.training import training_curves
 __all__ = [
     "ACCENT", "ALPHA_COLOUR_RANGE", "Figure", "HEALTHY_COLOURS", "MAX_RIDGES", "MESSAGE_WIDTH",
     "MIN_FIT_EIGENVALUES", "OVER_TRAINED_COLOUR", "RANDOMIZED_COLOUR", "RIDGE_ROW_PIXELS", "TEMPLATE", "TEST_COLOUR",
-    "TRAIN_COLOUR", "TRAP_COLOUR", "UNDER_TRAINED_COLOUR", "alpha_colourscale", "alpha_difference",
+    "TRAIN_COLOUR", "TRAP_COLOUR", "UNDER_TRAINED_COLOUR", "alpha_by_depth", "alpha_colourscale", "alpha_difference",
     "alpha_difference_frame", "alpha_heatmap", "alpha_summary", "block_of", "bulk_range", "empty", "esd", "esd_grid",
-    "esd_overlay", "health_timeline", "histogram", "histogram_overlay", "layer_alpha_overlay", "learning_curve", "mean_alpha_overlay",
-    "packed", "ridge", "ridge_styles", "share_log_axes", "training_curves", "training_overlay",
+    "esd_overlay", "health_timeline", "histogram", "histogram_overlay", "kind_order", "layer_alpha_overlay",
+    "learning_curve", "mean_alpha_overlay", "packed", "ridge", "ridge_styles", "share_log_axes", "stack_of", "training_curves",
+    "training_overlay",
 ]
 

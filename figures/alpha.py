@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from spectrascope.health.bands import OVER_TRAINED_BELOW, UNDER_TRAINED_ABOVE
+from figures.depth import kind_order, stack_of
 from figures.style import (
     HEALTHY_COLOURS, OVER_TRAINED_COLOUR, TEST_COLOUR, UNDER_TRAINED_COLOUR, Figure, epoch_axis, figure,
 )
@@ -30,10 +31,11 @@ def block_of(layer: str) -> str:
     return ".".join(parts[: numbered + 1]) if numbered is not None else layer
 
 
-def block_separators(order: list[str]) -> list[dict]:
+def block_separators(order: list[str], group_of=block_of) -> list[dict]:
     """A line across the heatmap between consecutive rows of different blocks (rows are categories 0, 1, ...),
-    so a 75-layer transformer reads block by block; none where no block holds two layers (an nn.Sequential)."""
-    blocks = [block_of(layer) for layer in order]
+    so a 75-layer transformer reads block by block (or by `group_of`'s groups: matrix kinds); none where no
+    group holds two layers (an nn.Sequential)."""
+    blocks = [group_of(layer) for layer in order]
     if len(set(blocks)) == len(blocks):
         return []
     return [dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=row - 0.5, y1=row - 0.5,
@@ -41,11 +43,18 @@ def block_separators(order: list[str]) -> list[dict]:
             for row in range(1, len(order)) if blocks[row] != blocks[row - 1]]
 
 
-def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> Figure:
+def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch", by_kind: bool = False) -> Figure:
     """Epoch (or step) x layer, coloured by alpha band (alphas beyond the colour range take its end colours);
     failed fits and epochs not analysed are left blank, without a hover. Clicks carry (epoch, layer). Each
-    cell is one float32: a 75-layer transformer over 200 steps is 15,000 cells."""
+    cell is one float32: a 75-layer transformer over 200 steps is 15,000 cells. `by_kind`: rows grouped by
+    matrix kind (every block's q_proj, then every k_proj, ...) instead of network order."""
     order = list(layers["layer"].unique())
+    stacked = stack_of(order) if by_kind else {}
+    if stacked:
+        order = kind_order(order)
+
+    def group_of(layer: str) -> str:  # the rows a line separates: blocks, or matrix kinds
+        return stacked[layer].kind if layer in stacked else block_of(layer)
     alpha = layers.pivot(index="layer", columns="epoch", values="alpha").reindex(order)
     cells = dict(
         type="heatmap", z=alpha.where(alpha > 0).to_numpy(dtype=float), x=list(alpha.columns), y=order,
@@ -58,7 +67,7 @@ def alpha_heatmap(layers: pd.DataFrame, unit: str = "epoch") -> Figure:
     return figure([cells] + ([_trap_markers(traps, unit)] if len(traps) else []),
                   height=max(360, 18 * len(order) + 120), title={"text": "alpha per layer (click a cell for its ESD)"},
                   yaxis=dict(autorange="reversed", type="category"),  # layer "0" is a name
-                  xaxis=epoch_axis(alpha.columns, unit), shapes=block_separators(order),
+                  xaxis=epoch_axis(alpha.columns, unit), shapes=block_separators(order, group_of),
                   legend=dict(orientation="h", x=1, xanchor="right", y=1, yanchor="bottom"))
 
 

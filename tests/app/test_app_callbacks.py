@@ -403,3 +403,24 @@ def test_a_training_that_stopped_offers_resume_and_resume_says_why_it_cannot(das
         request, said = jobs_panel.resume_run([1])
     assert request is no_update and said == "Resume refused: run 'demo' is complete: nothing to resume"
     assert read_run(data.paths("demo")).status == "completed"  # nothing was queued
+
+
+def test_a_model_of_repeated_blocks_gets_alpha_by_depth_and_rows_by_matrix_kind(dashboard_data):
+    import pandas as pd
+
+    shutil.copytree(dashboard_data / "runs" / "demo", dashboard_data / "runs" / "blocks")
+    path = data.paths("blocks").layers_csv
+    table = pd.read_csv(path, keep_default_na=False)
+    kinds = ("attn.q", "attn.k", "attn.v", "mlp.up", "mlp.down")
+    names = {layer: f"model.layers.{i // len(kinds)}.{kinds[i % len(kinds)]}"
+             for i, layer in enumerate(dict.fromkeys(table["layer"]))}
+    table.assign(layer=table["layer"].map(names)).to_csv(path, index=False)
+    last = data.analysed_epochs("blocks")[-1]
+
+    section, rows_box, marks, low, high, value = alpha.depth_controls("blocks", None, alpha.TAB_ID, None)
+    assert section == "" and rows_box != "d-none" and (low, high, value) == (0, last, last) and marks[last] == str(last)
+    depth = alpha.depth_figure("blocks", 1, alpha.TAB_ID, None)
+    assert [trace.name for trace in depth.data] == list(kinds) and "at epoch 1" in depth.layout.title.text
+    heatmap, _ = alpha.alpha_figures("blocks", None, alpha.TAB_ID, "kind")
+    assert list(heatmap.data[0].y)[:2] == ["model.layers.0.attn.q", "model.layers.1.attn.q"]
+    assert alpha.depth_controls("demo", None, alpha.TAB_ID, None)[:2] == ("d-none", "d-none")  # ResNet: no depth

@@ -351,3 +351,47 @@ def test_a_language_model_s_step_curves_draw_only_the_panels_it_logged_and_say_s
     summary = figures.alpha_summary(pd.DataFrame({"epoch": [2, 4], "alpha": [3.0, 3.5]}), metrics, "step")
     assert summary["data"][1]["name"] == summary["layout"]["yaxis2"]["title"]["text"] == "test loss"
     assert list(summary["data"][1]["x"]) == [4]
+
+
+LLAMA_KINDS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
+               "mlp.up_proj", "mlp.down_proj"]
+
+
+def llama_layers(blocks: int = 4, epochs=(0, 10)) -> pd.DataFrame:
+    """layers.csv rows of a Llama's names: its embedding, `blocks` blocks of seven matrices, its head."""
+    names = ["model.embed_tokens"] + [f"model.layers.{b}.{kind}" for b in range(blocks) for kind in LLAMA_KINDS] \
+        + ["lm_head"]
+    return pd.DataFrame([{"epoch": epoch, "layer": name, "alpha": 2.0 + index % 7 + epoch / 10}
+                         for epoch in epochs for index, name in enumerate(names)])
+
+
+def test_the_repeated_stack_and_its_matrix_kinds_come_from_the_module_names():
+    stacked = builders.stack_of(list(llama_layers()["layer"].unique()))
+    assert len(stacked) == 28 and stacked["model.layers.3.mlp.down_proj"] == (3, "mlp.down_proj")
+    gpt2 = [f"transformer.h.{b}.{kind}" for b in range(3) for kind in ("attn.c_attn", "mlp.c_fc")]
+    assert {place.kind for place in builders.stack_of(["transformer.wte", *gpt2]).values()} == {"attn.c_attn", "mlp.c_fc"}
+    resnet = ["conv1", "layer1.0.conv1", "layer1.1.conv1", "layer2.0.conv1", "layer2.1.conv1", "fc"]
+    assert builders.stack_of(resnet) == {}  # two blocks a stage: no depth to draw
+    assert builders.stack_of(["0", "2", "4"]) == {}  # an nn.Sequential's numbers are layers, not blocks
+
+
+def test_alpha_by_depth_draws_a_line_per_matrix_kind_over_the_blocks():
+    layers = llama_layers()
+    depth = figures.alpha_by_depth(layers, 10)
+    assert [trace.name for trace in depth.data] == LLAMA_KINDS
+    down = depth.data[-1]
+    assert list(down.x) == [0, 1, 2, 3] and depth.layout.xaxis.title.text == "block"
+    expected = layers[(layers["epoch"] == 10) & layers["layer"].str.endswith("down_proj")]["alpha"]
+    assert np.allclose(down.y, expected.to_numpy()) and "at epoch 10" in depth.layout.title.text
+    resnet = pd.DataFrame({"epoch": 0, "layer": ["layer1.0.conv1", "fc"], "alpha": 3.0})
+    assert "needs a model of at least 3 repeated blocks" in figures.alpha_by_depth(resnet, 0).layout.annotations[0].text
+
+
+def test_the_heatmap_groups_its_rows_by_matrix_kind_on_request():
+    layers = llama_layers(blocks=3)
+    grouped = figures.alpha_heatmap(layers, by_kind=True)
+    rows = list(grouped.data[0].y)
+    assert rows[:3] == [f"model.layers.{b}.self_attn.q_proj" for b in range(3)]
+    assert rows[-2:] == ["model.embed_tokens", "lm_head"]  # outside the stack, after it
+    assert len(grouped.layout.shapes) == 7 + 1  # a line after each kind's rows, and between the two others
+    assert list(figures.alpha_heatmap(layers).data[0].y)[1] == "model.layers.0.self_attn.q_proj"  # network order
