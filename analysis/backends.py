@@ -21,6 +21,7 @@ from analysis.layers import AnalysableLayer, analysable_layers, dtype_of, tied_l
 from analysis.metrics import layer_row, warning_for
 from analysis.options import BACKENDS, AnalysisError
 from analysis.powerlaw import fit_power_law
+from analysis.progress import LayerCount
 from analysis.spectrum import eigenvalues
 
 
@@ -40,11 +41,22 @@ def check_finite(state_dict: Mapping) -> None:
 
 
 Spectra = tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]  # rows, ESDs, randomized ESDs by layer
-LayerDone = Callable[[int, int], None]  # (layers done, layers in all): called before the first layer and after each
+LayerDone = Callable[[LayerCount], None]  # called before the first layer and after each
 
 
-def unreported(done: int, total: int) -> None:
+def unreported(count: LayerCount) -> None:
     """The LayerDone of an analysis whose layers no one follows."""
+
+
+def _counted(layers: list[AnalysableLayer]) -> Callable[[int], LayerCount]:
+    """done -> its LayerCount, with the layers' matrix sizes (what a layer costs, roughly)."""
+    sizes = [layer.N * layer.M * layer.rf for layer in layers]
+    total = sum(sizes)
+
+    def count(done: int) -> LayerCount:
+        return LayerCount(done, len(layers), sum(sizes[:done]), total,
+                          layers[done].name if done < len(layers) else None)
+    return count
 
 
 def _layer_spectra(layer: AnalysableLayer, device: str, rng: np.random.Generator | None) -> tuple[dict, np.ndarray,
@@ -69,7 +81,8 @@ def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False,
     rng = np.random.default_rng(seed) if randomize else None
     layers, ties = analysable_layers(state_dict), tied_layers(state_dict)
     rows, esd, randomized = {}, {}, {}
-    on_layer(0, len(layers))
+    count = _counted(layers)
+    on_layer(count(0))
     with np.errstate(divide="ignore", invalid="ignore"):
         for done, layer in enumerate(layers, 1):
             source = ties.get(layer.name)
@@ -81,7 +94,7 @@ def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False,
                 rows[layer.name], esd[layer.name], shuffled = _layer_spectra(layer, device, rng)
                 if shuffled is not None:
                     randomized[layer.name] = shuffled
-            on_layer(done, len(layers))
+            on_layer(count(done))
     return list(rows.values()), esd, randomized
 
 
@@ -120,13 +133,13 @@ def _keeping(apply, kept: dict[str, np.ndarray], attribute: str):
     return apply_and_keep
 
 
-def _reporting(apply, on_layer: LayerDone, total: int):
+def _reporting(apply, on_layer: LayerDone, count: Callable[[int], LayerCount]):
     """A WeightWatcher apply_esd step that reports each layer it has done: analyze() does them all in one call."""
     done = itertools.count(1)
 
     def apply_and_report(ww_layer, params=None):
         result = apply(ww_layer, params)
-        on_layer(next(done), total)
+        on_layer(count(next(done)))
         return result
     return apply_and_report
 
@@ -139,12 +152,12 @@ def analyze_weightwatcher(state_dict: dict, randomize: bool = False, on_layer: L
     watcher = weightwatcher.WeightWatcher(model=model, log_level=logging.ERROR)
     esd: dict[str, np.ndarray] = {}
     randomized: dict[str, np.ndarray] = {}
-    layers = len(analysable_layers(state_dict))  # the layers it analyses, as the tests check
-    watcher.apply_esd = _reporting(_keeping(watcher.apply_esd, esd, "evals"), on_layer, layers)
+    count = _counted(analysable_layers(state_dict))  # the layers it analyses, as the tests check
+    watcher.apply_esd = _reporting(_keeping(watcher.apply_esd, esd, "evals"), on_layer, count)
     watcher.apply_random_esd = _keeping(watcher.apply_random_esd, randomized, "rand_evals")
     with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        on_layer(0, layers)
+        on_layer(count(0))
         details = watcher.analyze(randomize=randomize)
     rows = []
     for record in details.to_dict("records"):

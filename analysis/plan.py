@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from analysis.options import BACKENDS, RANDOMIZE_EVERY, AnalysisError
+from analysis.progress import NONE_UNDER_WAY, LayerTotals
 from spectrascope import settings
 from spectrascope.health import alerts
 from spectrascope.health.monitor import update_events
@@ -52,20 +53,21 @@ class Plan:
 
 
 def record_analysis(plan: Plan, status: str, done: int, total: int, phase: str | None = None,
-                    error: str | None = None, layers: tuple[int | None, int | None] = (None, None)) -> None:
+                    error: str | None = None, layers: LayerTotals = NONE_UNDER_WAY) -> None:
     """The analysis's state in run.json; the errors are this analysis's, never the previous one's."""
     update_run(plan.paths, analysis={
         "status": status, "phase": phase, "backend": plan.backend, "epochs_done": done, "epochs_total": total,
-        "error": error, "errors": {str(e): m for e, m in sorted(plan.report.errors.items())}, **_layers(*layers)})
+        "error": error, "errors": {str(e): m for e, m in sorted(plan.report.errors.items())}, **_layers(layers)})
 
 
-def record_layers(plan: Plan, done: int | None, total: int | None) -> None:
+def record_layers(plan: Plan, layers: LayerTotals) -> None:
     """How far the checkpoints under way are, in layers, in run.json (analysis.progress.LayerProgress)."""
-    update_run(plan.paths, analysis=_layers(done, total))
+    update_run(plan.paths, analysis=_layers(layers))
 
 
-def _layers(done: int | None, total: int | None) -> dict:
-    return {"layers_done": done, "layers_total": total}
+def _layers(layers: LayerTotals) -> dict:
+    left = None if layers.seconds_left is None else round(layers.seconds_left, 1)
+    return {"layers_done": layers.done, "layers_total": layers.total, "layer": layers.current, "seconds_left": left}
 
 
 def watch_health(plan: Plan, upto: int | None = None, patience: float = 0.0) -> None:

@@ -79,11 +79,12 @@ def _init_worker(threads: int, randomize: bool, layer_pipe: Connection, lock, pa
     atexit.register(os._exit, 0)
 
 
-def _send_layer_done(epoch: int, done: int, total: int) -> None:
-    """In a worker: one layer's progress, to the analysing process (one message at a time from all workers)."""
+def _send_layer_done(epoch: int, count) -> None:
+    """In a worker: one layer's progress (a LayerCount), to the analysing process (one message at a time from
+    all workers)."""
     connection, lock = _layer_pipe
     with lock:
-        connection.send((epoch, done, total))
+        connection.send((epoch, count))
 
 
 def _telling_layers(fn: Callable, epoch: int, args: tuple):
@@ -186,7 +187,7 @@ def _shared_work(here: Callable[[int, tuple], object], there: Callable[[int, tup
 def run_tasks(fn: Callable, tasks: dict[int, tuple], workers: Workers | None, label: str, progress: bool,
               on_done: Callable[[int], None], layers: LayerProgress | None = None) -> Iterable[tuple[int, object]]:
     """Yield (epoch, result) as tasks finish, shared with the workers or all in this process. Given `layers`,
-    each task is called with on_layer=(done, total) and its word reaches `layers`, wherever it runs."""
+    each task is called with on_layer=(a LayerCount) and its word reaches `layers`, wherever it runs."""
     bar = tqdm(total=len(tasks), desc=label, unit="epoch", disable=not progress or None, leave=False)
 
     def here(epoch: int, args: tuple):

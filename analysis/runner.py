@@ -20,7 +20,7 @@ from analysis.histograms import bin_edges, covers, density, once_per_tensor, par
 from analysis.options import DEFAULT_BINS, RANDOMIZE_EVERY, AnalysisError
 from analysis.plan import AnalysisReport, Plan, planned_analysis, record_analysis, record_layers, watch_health
 from analysis.pool import Workers, run_tasks, worker_pool
-from analysis.progress import LayerProgress
+from analysis.progress import NONE_UNDER_WAY, LayerProgress
 from spectrascope import settings
 from spectrascope.checkpoints import CheckpointError, load_arrays
 from spectrascope.runs import (
@@ -91,7 +91,7 @@ class _Analysis:
     layers: LayerProgress | None = None  # while spectra are computed
 
     def note(self, phase: str, done: int) -> None:
-        layers = self.layers.totals() if self.layers else (None, None)
+        layers = self.layers.totals() if self.layers else NONE_UNDER_WAY
         record_analysis(self.plan, "running", done, len(self.plan.todo), phase, layers=layers)
 
     def finish(self, status: str, error: str | None = None) -> None:
@@ -161,7 +161,7 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
         watch_health(plan, upto=min(under_way) - 1 if under_way else None)  # an epoch's events wait for earlier ones
 
     job.note("spectra", 0)
-    job.layers = LayerProgress(lambda done, total: record_layers(plan, done, total), job.progress)
+    job.layers = LayerProgress(lambda totals: record_layers(plan, totals), job.progress, checkpoints=len(todo))
     try:
         for epoch, (epoch_rows, epoch_stats, error) in run_tasks(_spectra_task, tasks, job.pool, "spectra",
                                                                  job.progress, lambda e: job.note("spectra", len(finished)),

@@ -15,6 +15,7 @@ from app.tabs.common import non_finite_note, unreadable_files_shown
 from app.tabs import alpha, compare, esd, health, metrics, training, weights
 from spectrascope import jobs
 from spectrascope.runs import ACTIVE_STATUSES
+from spectrascope.wording import about
 
 TABS = (training, weights, esd, alpha, health, compare, metrics)
 LIVE_MILLISECONDS = 2000
@@ -138,6 +139,8 @@ def run_status(run_id, version):
         label = f"analysed {analysed} of {checkpoints} checkpoints"
         if analysis.status == "running" and analysis.layers_total:  # a big model: where inside the checkpoints
             label += f" · layer {analysis.layers_done or 0} of {analysis.layers_total} under way"
+            label += f" ({analysis.layer})" if analysis.layer else ""
+            label += f" · {about(analysis.seconds_left)} left" if analysis.seconds_left is not None else ""
         bars.append(_progress_bar(analysed, checkpoints, label, "info", analysis.status == "running"))
     messages = []
     if status == "queued":

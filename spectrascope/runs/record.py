@@ -71,6 +71,8 @@ class AnalysisState(_Record):
     epochs_total: int | None = None
     layers_done: int | None = None
     layers_total: int | None = None
+    layer: str | None = None  # the layer under way
+    seconds_left: float | None = None  # the whole analysis's, estimated by matrix size
     errors: dict = field(default_factory=dict)
     error: str | None = None
     updated: str | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+from plotly.io.json import to_json_plotly
+
 from app import components, data, jobs_panel, shell
 from spectrascope import settings
 from spectrascope.runs import job_lock, jobs_root, update_run
@@ -85,9 +87,10 @@ def test_a_time_written_without_its_zone_reads_as_utc():
 
 def test_the_status_line_says_which_layer_an_analysis_of_a_big_model_is_on(dashboard_data):
     update_run(data.paths("demo"), analysis={"status": "running", "phase": "spectra", "layers_done": 31,
-                                             "layers_total": 75})
+                                             "layers_total": 75, "layer": "model.layers.4.mlp.up_proj",
+                                             "seconds_left": 190.0})
     with job_lock(data.paths("demo"), "analysis"):  # the analysis job is alive
-        status = json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)
-    assert "layer 31 of 75 under way" in status
+        status = json.dumps(json.loads(to_json_plotly(shell.run_status("demo", None))), ensure_ascii=False)
+    assert "layer 31 of 75 under way (model.layers.4.mlp.up_proj) · about 3 min left" in status
     update_run(data.paths("demo"), analysis={"status": "completed", "layers_done": None, "layers_total": None})
     assert "under way" not in json.dumps(shell.run_status("demo", None).to_plotly_json(), default=str)

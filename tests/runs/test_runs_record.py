@@ -40,7 +40,7 @@ def test_the_record_writes_back_what_it_read(old_run):
     written = read_run(old_run).to_dict()
     assert {**written, "analysis": original["analysis"]} == original
     assert written["analysis"] == {**original["analysis"], "phase": None, "error": None, "layers_done": None,
-                                   "layers_total": None}
+                                   "layers_total": None, "layer": None, "seconds_left": None}
 
 
 def test_keys_another_tool_wrote_survive_updates(old_run):
