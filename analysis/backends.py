@@ -74,11 +74,17 @@ def _layer_spectra(layer: AnalysableLayer, device: str, rng: np.random.Generator
     return {**row, **metrics}, evals, randomized
 
 
+KeepLayer = Callable[[int, dict, np.ndarray, "np.ndarray | None"], None]  # (index, row, ESD, randomized ESD)
+
+
 def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False, seed: int = 0,
-                 on_layer: LayerDone = unreported) -> Spectra:
+                 on_layer: LayerDone = unreported, finished: dict | None = None,
+                 keep: KeepLayer | None = None) -> Spectra:
     """A tied layer (the same tensor as an earlier one) is computed once: a tied 32000 x 4096 head is 7% of
-    a Llama-2-7B checkpoint."""
-    rng = np.random.default_rng(seed) if randomize else None
+    a Llama-2-7B checkpoint. `finished`: layers already done (spectrascope.runs.partial), taken as they are;
+    `keep` is handed each layer computed here. Each layer's shuffle draws from its own stream (the seed and
+    its index), so a checkpoint finished in two goes gives what one go would."""
+    finished = finished or {}
     layers, ties = analysable_layers(state_dict), tied_layers(state_dict)
     rows, esd, randomized = {}, {}, {}
     count = _counted(layers)
@@ -90,10 +96,17 @@ def analyze_fast(state_dict: dict, device: str = "cpu", randomize: bool = False,
                 rows[layer.name], esd[layer.name] = {**rows[source], "layer": layer.name}, esd[source]
                 if source in randomized:
                     randomized[layer.name] = randomized[source]
+            elif layer.name in finished:
+                rows[layer.name], esd[layer.name], shuffled = finished[layer.name]
+                if shuffled is not None:
+                    randomized[layer.name] = shuffled
             else:
+                rng = np.random.default_rng((seed, done)) if randomize else None
                 rows[layer.name], esd[layer.name], shuffled = _layer_spectra(layer, device, rng)
                 if shuffled is not None:
                     randomized[layer.name] = shuffled
+                if keep is not None:
+                    keep(done, rows[layer.name], esd[layer.name], shuffled)
             on_layer(count(done))
     return list(rows.values()), esd, randomized
 
@@ -188,15 +201,17 @@ def _randomized_columns(record: dict) -> dict:
 
 
 def analyze_state_dict(state_dict: dict, backend: str = "fast", device: str = "cpu", randomize: bool = False,
-                       on_layer: LayerDone = unreported, layer_types: dict[str, str] | None = None) -> Spectra:
+                       on_layer: LayerDone = unreported, layer_types: dict[str, str] | None = None,
+                       finished: dict | None = None, keep: KeepLayer | None = None) -> Spectra:
     """Every analysable layer's row, ESD and randomized ESD; `layer_types` names the module types the shape
-    does not tell (conv1d, embedding: analysis.hf_modules), and `tied_to` the layer a tied one shares."""
+    does not tell (conv1d, embedding: analysis.hf_modules), and `tied_to` the layer a tied one shares. The
+    fast backend takes the layers `finished` before and hands each new one to `keep` (analyze_fast)."""
     if backend not in BACKENDS:
         raise AnalysisError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_finite(state_dict)
     try:
         if backend == "fast":
-            spectra = analyze_fast(state_dict, device, randomize, on_layer=on_layer)
+            spectra = analyze_fast(state_dict, device, randomize, on_layer=on_layer, finished=finished, keep=keep)
         else:
             spectra = analyze_weightwatcher(state_dict, randomize, on_layer)
     except np.linalg.LinAlgError as exc:  # an eigensolver or SVD that did not converge: this checkpoint's error

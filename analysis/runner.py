@@ -11,7 +11,9 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -24,7 +26,7 @@ from analysis.progress import NONE_UNDER_WAY, LayerProgress
 from spectrascope import settings
 from spectrascope.checkpoints import CheckpointError, load_arrays
 from spectrascope.runs import (
-    RunPaths, checkpoint_signature, read_histograms, read_run, save_layer_rows, save_weight_stats, weight_stats_rows,
+    RunPaths, checkpoint_signature, drop_finished_layers, finished_layers, keep_finished_layer, read_histograms, read_run, save_layer_rows, save_weight_stats, weight_stats_rows,
     write_esd, write_histograms, write_manifest,
 )
 
@@ -46,13 +48,27 @@ def _spectra_task(paths: RunPaths, epoch: int, backend: str, device: str, random
     except CheckpointError as exc:
         return [], {}, str(exc)
     stats = once_per_tensor(tensor_stats, state_dict, parameter_tensors(state_dict))
+    finished, keep = _going_on(paths, epoch, backend, randomize)
     try:
         rows, esd, randomized = analyze_state_dict(state_dict, backend, device, randomize, on_layer,
-                                                   read_run(paths).config.get("layer_types"))
+                                                   read_run(paths).config.get("layer_types"), finished, keep)
     except AnalysisError as exc:
         return [], stats, str(exc)
     write_esd(paths, epoch, esd, randomized)
     return rows, stats, None
+
+
+def _going_on(paths: RunPaths, epoch: int, backend: str, randomize: bool) -> tuple[dict, Callable | None]:
+    """The layers of this checkpoint an analysis stopped inside it had finished, and where each new one is kept
+    (the fast backend's: weightwatcher's analyze() does a checkpoint in one call)."""
+    if backend != "fast":
+        return {}, None
+    signature = {**checkpoint_signature(paths, epoch, backend), "randomize": randomize}
+    finished = finished_layers(paths, epoch, signature)
+    if finished:
+        print(f"epoch {epoch}: going on after the {len(finished)} layers finished before the analysis stopped",
+              file=sys.stderr)
+    return finished, partial(keep_finished_layer, paths, epoch, signature)
 
 
 def _histogram_task(checkpoint: Path, edges: dict) -> dict:
@@ -155,6 +171,8 @@ def _analyse_spectra(job: _Analysis, todo: list[int]) -> set[int]:
         save_weight_stats(paths, {row["epoch"] for row in stats}, stats)
         plan.manifest.update(entries)
         write_manifest(paths, plan.manifest)
+        for epoch in entries:  # their rows are in layers.csv now
+            drop_finished_layers(paths, epoch)
         for saved in (rows, stats, entries):
             saved.clear()
         under_way = set(todo) - finished

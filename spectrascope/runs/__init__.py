@@ -11,6 +11,7 @@ and so may users' own scripts. Each module owns one kind of file:
     tables    metrics.csv, analysis/layers.csv, analysis/weight_stats.csv, analysis/events.csv
     arrays    eigenvalues (analysis/esd/, analysis/esd_randomized/) and histograms (analysis/histograms.npz)
     manifest  analysis/manifest.json
+    partial   the finished layers of a checkpoint whose analysis is under way (analysis/partial/)
     outbox    alerts.json: the alerts owed and delivered
     recovery  damaged results set aside to be rebuilt
     removal   deleting a run (`spectrascope rm`, the page's Delete)
@@ -28,6 +29,7 @@ from spectrascope.runs.jobfiles import (
 from spectrascope.runs.locks import RunBusyError, is_locked, job_is_active, job_lock
 from spectrascope.runs.manifest import checkpoint_signature, read_manifest, write_manifest
 from spectrascope.runs.outbox import changed_outbox, entry_key, read_outbox
+from spectrascope.runs.partial import drop_finished_layers, finished_layers, keep_finished_layer
 from spectrascope.runs.paths import (
     RunFormatError, RunPaths, checkpoint_epochs, datasets_root, jobs_root, remove_checkpoints_after, run_paths,
     run_id_from, runs_root, validate_run_id,
@@ -50,6 +52,7 @@ __all__ = [
     "RUN_KINDS", "RUN_STATUSES", "STAT_COLUMNS", "AnalysisState", "ExportState", "Progress", "RunBusyError",
     "RunFormatError", "RunPaths", "RunRecord", "atomic_copy", "atomic_write", "cancel_requested", "changed_outbox",
     "checkpoint_epochs", "checkpoint_signature", "clear_cancel_request", "datasets_root", "delete_run", "disk_nearly_full",
+    "drop_finished_layers", "finished_layers", "keep_finished_layer",
     "ensure_writable_dir", "entry_key", "event_ids", "events_frame", "histogram_bins", "histogram_tensors",
     "is_locked", "is_reserved", "job_is_active", "job_lock", "job_log_tail", "jobs_root", "layers_frame",
     "list_runs", "metrics_frame", "new_run_record", "now_iso", "open_job_log", "read_eigenvalues",

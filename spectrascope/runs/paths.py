@@ -135,6 +135,10 @@ class RunPaths:
     def randomized_esd(self, epoch: int) -> Path:
         return self.randomized_esd_dir / f"epoch_{epoch:04d}.npz"
 
+    def partial(self, epoch: int) -> Path:
+        """The layers of an epoch finished while its analysis goes on (spectrascope.runs.partial)."""
+        return self.analysis / "partial" / f"epoch_{epoch:04d}"
+
     @property
     def weight_stats_csv(self) -> Path:
         return self.analysis / "weight_stats.csv"

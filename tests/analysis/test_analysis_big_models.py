@@ -14,7 +14,7 @@ import torch
 from analysis.backends import analyze_state_dict
 from analysis.importer import import_checkpoints
 from analysis.runner import analyze_run
-from spectrascope.runs import layers_frame, weight_stats_frame
+from spectrascope.runs import layers_frame, run_paths, weight_stats_frame
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +92,65 @@ def test_the_lazily_read_checkpoint_gives_the_numbers_of_the_weights_loaded_whol
     for name, values in whole.items():
         if name.endswith(".weight"):
             assert norms[name.removesuffix(".weight")] == pytest.approx(float(np.linalg.norm(values)), rel=1e-6)
+
+
+def many_layers(count: int = 40, size: int = 640, seed: int = 0) -> dict:
+    """A checkpoint of many square layers with heavy-tailed weights: seconds to analyse, a layer at a time."""
+    generator = torch.Generator().manual_seed(seed)
+    return {f"blocks.{i}.fc.weight": torch.randn(size, size, generator=generator) ** 3 / 10 for i in range(count)}
+
+
+def test_a_checkpoint_finished_in_two_goes_gives_what_one_go_gives_randomized_too():
+    from analysis.backends import analyze_fast
+
+    state_dict = {key: value.numpy() for key, value in many_layers(6, 96).items()}
+    kept = {}
+    whole = analyze_fast(state_dict, randomize=True, keep=lambda index, row, evals, shuffled: kept.update(
+        {row["layer"]: (row, evals, shuffled)}))
+    first_three = dict(list(kept.items())[:3])
+    computed = []
+    again = analyze_fast(state_dict, randomize=True, finished=first_three,
+                         keep=lambda index, row, evals, shuffled: computed.append(row["layer"]))
+    assert computed == list(kept)[3:]  # only the layers not finished before
+    assert again[0] == whole[0]  # rows, randomized metrics included, as one go gives them
+    for name in kept:
+        assert np.array_equal(again[2][name], whole[2][name])
+
+
+def test_an_analysis_killed_inside_a_checkpoint_goes_on_from_its_last_finished_layer(tmp_path):
+    import shutil
+    import signal
+    import subprocess
+
+    from helpers import SPECTRASCOPE, cli_env, spectrascope, wait_for
+    from training.recorder import RunRecorder
+
+    data_dir, reference = tmp_path / "data", tmp_path / "reference"
+    with RunRecorder(data_dir, "big", total_epochs=0) as run:
+        run.log_epoch(0, many_layers())
+    shutil.copytree(data_dir, reference)
+    paths = run_paths(data_dir, "big")
+
+    def kept() -> list:
+        return sorted(paths.partial(0).glob("layer_*.npz"))
+
+    analysis = subprocess.Popen([*SPECTRASCOPE, "analyze", "--run-id", "big", "--data-dir", str(data_dir),
+                                 "--workers", "1"], env=cli_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(kept()) >= 5, 240, "five layers of the checkpoint finished", interval=0.05,
+                 process=analysis)
+    finally:
+        analysis.send_signal(signal.SIGKILL)
+        analysis.wait(30)
+    finished = len(kept())
+    assert 5 <= finished < 40 and not paths.layers_csv.exists()  # killed inside the checkpoint
+
+    resumed = spectrascope("analyze", "--run-id", "big", "--data-dir", data_dir, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    said = next(line for line in resumed.stderr.splitlines() if "going on after the" in line)
+    assert int(said.split("going on after the ")[1].split()[0]) >= finished
+    assert not paths.partial(0).exists()  # gone once the epoch's rows were saved
+    uninterrupted = spectrascope("analyze", "--run-id", "big", "--data-dir", reference, timeout=300)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    assert layers_frame(paths).equals(layers_frame(run_paths(reference, "big")))
