@@ -75,6 +75,8 @@ def parse_epochs(text: str | None) -> tuple[int | None, int | None]:
     except ValueError:
         raise UserError(f"--epochs takes A:B (the first and last epoch; either may be left out), "
                         f"not {text!r}") from None
+    if None not in bounds and bounds[0] > bounds[1]:
+        raise UserError(f"--epochs {text} is reversed: give the first epoch first ({bounds[1]}:{bounds[0]})")
     return bounds
 
 

@@ -24,6 +24,7 @@ CASES = {
     "no epochs": ({"--epochs": "7:9"}, "--epochs 7:9 holds none of run exp's analysed epochs (0–3)",
                   "choose a range within them"),
     "bad epochs": ({"--epochs": "one:two"}, "--epochs takes A:B", "not 'one:two'"),
+    "reversed epochs": ({"--epochs": "3:1"}, "--epochs 3:1 is reversed", "give the first epoch first (1:3)"),
     "bad fps": ({"--fps": "0"}, "argument --fps: 0 is not between 0.1 and 60", ""),
 }
 
