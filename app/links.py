@@ -48,10 +48,13 @@ def run_shown(wanted: str | None, runs: list[str], shown: str | None) -> tuple[s
 
 
 def tab_shown(wanted: str | None, tabs: list[str], fallback: str | None) -> tuple[str | None, str | None]:
-    """(the tab to show, the line saying the link's is not a tab of this page): `fallback` where it names none."""
+    """(the tab to show, the line saying the link's is not a tab of this page, and which is shown instead):
+    `fallback` where it names none or one the page has not (None or no_update: the tab open stays, the first
+    on opening)."""
     if wanted is None or wanted in tabs:
         return wanted or fallback, None
-    return fallback, f"The link names tab '{wanted}', which this page does not have."
+    instead = f"the {fallback} tab" if isinstance(fallback, str) else f"its first tab ({tabs[0]})"  # or no_update
+    return fallback, f"The link names tab '{wanted}', which this page does not have; showing {instead}."
 
 
 def layer_note(run_id: str, wanted: str | None, shown: str | None) -> str | None:
@@ -64,9 +67,9 @@ def layer_note(run_id: str, wanted: str | None, shown: str | None) -> str | None
 
 def epoch_shown(run_id: str, wanted: int | None, epochs: list[int], unit: str) -> tuple[int | None, str | None]:
     """(the epoch to show, the line where the run has not that one): the link's where the slider has it, else
-    the newest, as the slider opens."""
+    the nearest it has (the later of two as near: step 25 of 10, 20, 30 shows 30)."""
     if wanted is None or wanted in epochs:
         return wanted, None
-    newest = epochs[-1] if epochs else None
-    instead = f"showing {unit} {newest}" if epochs else "it has none to show yet"
-    return newest, f"Run {run_id} has no {unit} {wanted}; {instead}."
+    nearest = min(epochs, key=lambda epoch: (abs(epoch - wanted), -epoch)) if epochs else None
+    instead = f"showing {unit} {nearest}, the nearest" if epochs else "it has none to show yet"
+    return nearest, f"Run {run_id} has no {unit} {wanted}; {instead}."
