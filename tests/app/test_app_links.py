@@ -88,7 +88,8 @@ def test_what_a_link_names_that_is_not_here_is_said_and_something_else_shown():
     assert links.layer_note("demo", "fc9", "fc") == "Run demo has no layer 'fc9'; showing fc."
     assert links.epoch_shown("demo", 1, [0, 1, 2], "epoch") == (1, None)
     assert links.epoch_shown("demo", None, [0, 1, 2], "epoch") == (None, None)
-    assert links.epoch_shown("demo", 9, [0, 1, 2], "step") == (2, "Run demo has no step 9; showing step 2, the nearest.")
+    assert links.epoch_shown("demo", 9, [0, 1, 2], "step") == (2, "Run demo has no step 9; showing step 2, "
+                                                                  "the nearest.")
     assert links.epoch_shown("gpt2", 25, [10, 20, 30, 40], "step")[0] == 30  # the nearest, not the newest
     assert links.epoch_shown("gpt2", 14, [10, 20, 30, 40], "step")[0] == 10
     assert links.epoch_shown("demo", 9, [], "epoch")[1] == "Run demo has no epoch 9; it has none to show yet."
@@ -130,7 +131,8 @@ def test_a_layer_and_epoch_the_run_lacks_are_said_and_its_own_shown(two_runs):
     shown = opened("?run=demo&tab=esd&layer=nope&epoch=9")
     worth = data.layer_worth_seeing("demo")
     assert (shown["run"], shown["esd_layer"], shown["esd_epoch"]) == ("demo", worth, 3)
-    assert note_of(shown) == f"Run demo has no layer 'nope'; showing {worth}. Run demo has no epoch 9; showing epoch 3, the nearest."
+    assert note_of(shown) == (f"Run demo has no layer 'nope'; showing {worth}. Run demo has no epoch 9; showing "
+                              "epoch 3, the nearest.")
     assert note_of(opened("?tab=nope")) == ("The link names tab 'nope', which this page does not have; showing its "
                                             "first tab (training).")
     assert opened("?tab=nope")["tab"] is no_update
