@@ -235,9 +235,9 @@ def open_link(search, opened, shown_run, compared, *settled):
         return (no_update,) * (5 + 3 * len(PLAYED))
     link = links.view_in(search)
     run_id, run_note = links.run_shown(link.run, [record.id for record in data.runs()], shown_run)
-    chosen, compare_tab = compare.url_to_choice(search, compared)
+    chosen, compare_tab, compare_note = compare.url_to_choice(search, compared)
     tab, tab_note = links.tab_shown(link.tab, [module.TAB_ID for module in TABS], compare_tab)
-    settings, notes = [], [run_note, tab_note]
+    settings, notes = [], [run_note, compare_note, tab_note]
     for tab_id, played in PLAYED.items():  # a missing run's layer and epoch are not looked for in another
         values, lacking = _linked_player(played, run_id, link if tab_id == tab and not run_note else links.View())
         settings, notes = settings + values, notes + lacking

@@ -86,9 +86,14 @@ def chosen_in(search: str | None) -> list[str]:
 
 
 def url_to_choice(search, chosen):
-    """A link opened: choose the runs it names that exist, and show this tab."""
-    wanted = [run_id for run_id in chosen_in(search) if run_id in run_options()]
-    return (wanted if wanted != (chosen or []) else no_update), (TAB_ID if wanted else no_update)
+    """A link opened: choose the runs it names that exist, and show this tab; and the line naming those that
+    are not here (a link to a deleted run must not quietly compare fewer)."""
+    named, here = chosen_in(search), run_options()
+    wanted = [run_id for run_id in named if run_id in here]
+    gone = list(dict.fromkeys(run_id for run_id in named if run_id not in here))
+    note = (f"The link compares {', '.join(repr(run_id) for run_id in gone)}, not here (deleted, or on another "
+            "server).") if gone else None
+    return (wanted if wanted != (chosen or []) else no_update), (TAB_ID if wanted else no_update), note
 
 
 def choice_to_url(chosen, search) -> str:

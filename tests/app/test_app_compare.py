@@ -109,10 +109,11 @@ def test_a_click_on_a_difference_cell_shows_that_layer_and_epoch_overlaid(two_ru
 def test_the_choice_round_trips_through_the_url_query(two_runs):
     search = compare.query(RUNS)
     assert search == "?compare=demo,other" and compare.chosen_in(search) == RUNS
-    assert compare.url_to_choice(search, None) == (RUNS, compare.TAB_ID)  # a link opens the tab on its runs
-    assert compare.url_to_choice("?compare=other,gone,other", None) == (["other"], compare.TAB_ID)
-    assert compare.url_to_choice(search, RUNS) == (no_update, compare.TAB_ID)
-    assert compare.url_to_choice("", None) == (no_update, no_update)  # a plain link leaves the page as it is
+    assert compare.url_to_choice(search, None) == (RUNS, compare.TAB_ID, None)  # a link opens the tab on its runs
+    assert compare.url_to_choice("?compare=other,gone,other", None) == (
+        ["other"], compare.TAB_ID, "The link compares 'gone', not here (deleted, or on another server).")
+    assert compare.url_to_choice(search, RUNS) == (no_update, compare.TAB_ID, None)
+    assert compare.url_to_choice("", None) == (no_update, no_update, None)  # a plain link leaves the page as it is
     assert compare.choice_to_url(RUNS, "") == search and compare.choice_to_url(RUNS, search) is no_update
     assert compare.choice_to_url([], search) == ""
 

@@ -146,8 +146,8 @@ def test_a_plain_page_an_unread_address_bar_and_an_applied_link_change_nothing(t
 
 def test_a_compare_link_opens_compare_on_its_runs(two_runs):
     shown = opened("?compare=demo,newer,gone")
-    assert (shown["compared"], shown["tab"], shown["run"], shown["note"]) == (["demo", "newer"], compare.TAB_ID,
-                                                                             no_update, None)
+    assert (shown["compared"], shown["tab"], shown["run"]) == (["demo", "newer"], compare.TAB_ID, no_update)
+    assert note_of(shown) == "The link compares 'gone', not here (deleted, or on another server)."  # not quietly
 
 
 def test_the_address_bar_follows_the_view_shown_once_the_link_is_applied(two_runs):
