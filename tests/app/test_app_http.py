@@ -51,7 +51,8 @@ def test_a_callback_round_trip_returns_the_figure(client):
 
 def test_the_alpha_callback_sends_pre_binned_data_only(client):
     response = _update(client, "..alpha-heatmap.figure...alpha-summary.figure..",
-                       [("run-picker", "value", "demo"), ("run-version", "data", None), ("tabs", "active_tab", "alpha")])
+                       [("run-picker", "value", "demo"), ("run-version", "data", None), ("tabs", "active_tab", "alpha"),
+                        ("alpha-rows", "value", "network")])
     assert response.status_code == 200 and len(response.data) < 300_000
     assert set(response.get_json()["response"]) == {"alpha-heatmap", "alpha-summary"}
 
