@@ -12,8 +12,8 @@ from analysis.training_logs import training_rows
 from spectrascope.checkpoints import CheckedCheckpoint, check_checkpoint, load_state_dict, save_checkpoint
 from spectrascope.tensorfiles import read_safetensors, write_safetensors
 from spectrascope.runs import (
-    RunFormatError, RunPaths, atomic_copy, atomic_write, ensure_writable_dir, job_lock, new_run_record, run_paths, update_run,
-    write_metrics, write_run,
+    RunFormatError, RunPaths, atomic_copy, atomic_write, ensure_writable_dir, job_lock, new_run_record, run_paths,
+    update_run, write_metrics, write_run,
 )
 
 

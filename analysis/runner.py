@@ -26,7 +26,8 @@ from analysis.progress import NONE_UNDER_WAY, LayerProgress
 from spectrascope import settings
 from spectrascope.checkpoints import CheckpointError, load_arrays
 from spectrascope.runs import (
-    RunPaths, checkpoint_signature, drop_finished_layers, finished_layers, keep_finished_layer, read_histograms, read_run, save_layer_rows, save_weight_stats, weight_stats_rows,
+    RunPaths, checkpoint_signature, drop_finished_layers, finished_layers, keep_finished_layer, read_histograms,
+    read_run, save_layer_rows, save_weight_stats, weight_stats_rows,
     write_esd, write_histograms, write_manifest,
 )
 

@@ -26,7 +26,8 @@ __all__ = [
     "TRAIN_COLOUR", "TRAP_COLOUR", "UNDER_TRAINED_COLOUR", "alpha_by_depth", "alpha_colourscale", "alpha_difference",
     "alpha_difference_frame", "alpha_heatmap", "alpha_summary", "block_of", "bulk_range", "empty", "esd", "esd_grid",
     "esd_overlay", "health_timeline", "histogram", "histogram_overlay", "kind_order", "layer_alpha_overlay",
-    "learning_curve", "mean_alpha_overlay", "packed", "ridge", "ridge_styles", "share_log_axes", "stack_of", "training_curves",
+    "learning_curve", "mean_alpha_overlay", "packed", "ridge", "ridge_styles", "share_log_axes", "stack_of",
+    "training_curves",
     "training_overlay",
 ]
 

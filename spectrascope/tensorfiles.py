@@ -145,11 +145,6 @@ def read_safetensors(paths: list[Path]) -> LazyTensors:
         raise NotSafetensors("its spectrascope metadata does not match its tensors") from None
 
 
-def safetensors_names(path: Path) -> list[str]:
-    """The tensor names a safetensors file holds, from its header alone."""
-    return [name for name in _header(path)[0] if name != "__metadata__"]
-
-
 def write_safetensors(handle: BinaryIO, tensors: LazyTensors, order: list[str], tied: dict[str, str]) -> None:
     """One safetensors file of `tensors` (each `order` name; a name in `tied` is stored once, as its source),
     copied a tensor at a time: memory stays at one tensor's bytes at most, whatever the model's size."""

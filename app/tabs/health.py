@@ -80,8 +80,9 @@ def summary(events, latest: int, unit: str, listed: tuple[int, int] = (0, 0),
     why = (" · a layer counts as out of the band until it is back inside by a margin (hysteresis), and a layer with "
            "too few eigenvalues for a meaningful alpha not at all, so the count can differ from the Alpha heatmap's "
            "cells")
-    return dbc.Alert([html.B(line), html.Span(f" · {counted(len(events), 'event')} in all, {counted(count, 'warning')} "
-                                              f"or worse{cut}{unseen}{why if not healthy else ''}", className="text-muted")],
+    counts = f" · {counted(len(events), 'event')} in all, {counted(count, 'warning')} or worse"
+    return dbc.Alert([html.B(line), html.Span(f"{counts}{cut}{unseen}{why if not healthy else ''}",
+                                              className="text-muted")],
                      color="success" if healthy else "warning", className="py-2")
 
 

@@ -10,7 +10,8 @@ from spectrascope.errors import UserError
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NOT_IN_RUN_ID = re.compile(r"[^A-Za-z0-9._-]+")
-_CHECKPOINT_NAME = re.compile(r"epoch_([0-9]{4}|[1-9][0-9]{4,})\.(?:pt|safetensors)")  # as RunPaths.checkpoint names them
+# as RunPaths.checkpoint names them
+_CHECKPOINT_NAME = re.compile(r"epoch_([0-9]{4}|[1-9][0-9]{4,})\.(?:pt|safetensors)")
 
 
 class RunFormatError(UserError, ValueError):

@@ -81,7 +81,8 @@ def test_the_lazily_read_checkpoint_gives_the_numbers_of_the_weights_loaded_whol
 
     from transformers import LlamaForCausalLM
 
-    whole = {name: (tensor.float().numpy()) for name, tensor in LlamaForCausalLM.from_pretrained(source).state_dict().items()}
+    loaded = LlamaForCausalLM.from_pretrained(source).state_dict()
+    whole = {name: tensor.float().numpy() for name, tensor in loaded.items()}
     rows, _, _ = analyze_state_dict(whole)
     lazy = layers_frame(paths).set_index("layer")
     assert list(lazy.index) == [row["layer"] for row in rows]  # the model's module order, not the shards'

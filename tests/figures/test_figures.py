@@ -369,7 +369,8 @@ def test_the_repeated_stack_and_its_matrix_kinds_come_from_the_module_names():
     stacked = builders.stack_of(list(llama_layers()["layer"].unique()))
     assert len(stacked) == 28 and stacked["model.layers.3.mlp.down_proj"] == (3, "mlp.down_proj")
     gpt2 = [f"transformer.h.{b}.{kind}" for b in range(3) for kind in ("attn.c_attn", "mlp.c_fc")]
-    assert {place.kind for place in builders.stack_of(["transformer.wte", *gpt2]).values()} == {"attn.c_attn", "mlp.c_fc"}
+    kinds = {place.kind for place in builders.stack_of(["transformer.wte", *gpt2]).values()}
+    assert kinds == {"attn.c_attn", "mlp.c_fc"}
     resnet = ["conv1", "layer1.0.conv1", "layer1.1.conv1", "layer2.0.conv1", "layer2.1.conv1", "fc"]
     assert builders.stack_of(resnet) == {}  # two blocks a stage: no depth to draw
     assert builders.stack_of(["0", "2", "4"]) == {}  # an nn.Sequential's numbers are layers, not blocks
